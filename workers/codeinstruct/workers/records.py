@@ -1,0 +1,37 @@
+"""Records: one JSON object per line, with a stable `id` derived from its content lineage."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+Record = dict[str, Any]
+
+
+def content_id(*parts: str) -> str:
+    """A stable 16-hex-digit id of the given content (and, for derived records, its parent)."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode("utf-8", "surrogatepass"))
+        digest.update(b"\x00")
+    return digest.hexdigest()[:16]
+
+
+def derive(parent: Record, stage: str, key: str, **fields: Any) -> Record:
+    """A child record: the parent's fields plus `fields`, with an id from parent id + stage + key."""
+    child = {**parent, **fields}
+    child["id"] = content_id(parent["id"], stage, key)
+    return child
+
+
+def dumps(record: Record) -> bytes:
+    return json.dumps(record, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n"
+
+
+def encode_jsonl(records: list[Record]) -> bytes:
+    return b"".join(dumps(r) for r in records)
+
+
+def decode_jsonl(data: bytes) -> list[Record]:
+    return [json.loads(line) for line in data.splitlines() if line.strip()]

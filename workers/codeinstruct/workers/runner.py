@@ -1,0 +1,248 @@
+"""Runs a method's stages in-process, shard by shard, resuming from the ledger."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from codeinstruct.workers.errors import UserError
+from codeinstruct.workers.export import export_dataset
+from codeinstruct.workers.ledger import Ledger, StageStats
+from codeinstruct.workers.methods import method_stages
+from codeinstruct.workers.records import Record
+from codeinstruct.workers.services import Services
+from codeinstruct.workers.spec import InstructionDataset, run_signature
+from codeinstruct.workers.stages.base import Drop, Output, SourceStage, Stage, StageContext
+from codeinstruct.workers.store import Store, open_store
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+
+@dataclass
+class RunReport:
+    prefix: str
+    dataset_uri: str
+    records: int
+    stages: dict[str, StageStats] = field(default_factory=dict)
+    resumed: list[str] = field(default_factory=list)
+
+
+def run_prefix(dataset: InstructionDataset) -> str:
+    return f"{dataset.metadata.name}-{run_signature(dataset.spec)}"
+
+
+class Runner:
+    def __init__(
+        self,
+        dataset: InstructionDataset,
+        store: Store | None = None,
+        console: Console | None = None,
+        progress: bool = True,
+    ) -> None:
+        self.dataset = dataset
+        self.spec = dataset.spec
+        self.store = store or open_store(self.spec.output.uri)
+        self.ledger = Ledger(self.store, run_prefix(dataset))
+        self.console = console or Console(stderr=True)
+        self.show_progress = progress
+
+    def run(self, until: str | None = None) -> RunReport:
+        stages = method_stages(self.spec)
+        names = [stage.name for stage in stages]
+        if until is not None:
+            if until not in names:
+                raise UserError(f"--until {until!r}: no such stage; stages are {names}")
+            stages = stages[: names.index(until) + 1]
+        self._write_run_info()
+        report = RunReport(self.ledger.prefix, "", 0)
+        with Services(self.spec, self.ledger) as services:
+            previous: str | None = None
+            for stage in stages:
+                if self.ledger.completion(stage.name) is not None:
+                    report.resumed.append(stage.name)
+                else:
+                    self._run_stage(stage, previous, services)
+                report.stages[stage.name] = self._stage_total(stage.name)
+                self._print_stage(stage.name, report.stages[stage.name])
+                previous = stage.name
+        assert previous is not None
+        report.dataset_uri, report.records = export_dataset(
+            self.dataset, self.ledger, previous, report.stages
+        )
+        return report
+
+    def _write_run_info(self) -> None:
+        key = self.ledger.key("run.json")
+        if not self.store.exists(key):
+            info = {
+                "signature": run_signature(self.spec),
+                "spec": self.dataset.model_dump(mode="json", by_alias=True, exclude={"status"}),
+            }
+            self.store.put(key, json.dumps(info, indent=2, sort_keys=True).encode())
+
+    def _stage_total(self, name: str) -> StageStats:
+        completion = self.ledger.completion(name)
+        assert completion is not None
+        return StageStats.from_json(completion["stats"])
+
+    def _run_stage(self, stage: Stage, previous: str | None, services: Services) -> None:
+        started = time.monotonic()
+        if isinstance(stage, SourceStage):
+            shards = self._run_source(stage, services)
+        elif previous is None:
+            raise RuntimeError(f"stage {stage.name!r} needs a previous stage")
+        elif stage.whole:
+            shards = self._run_whole(stage, previous, services)
+        else:
+            shards = self._run_shards(stage, previous, services)
+        total = self.ledger.stats(stage.name)
+        total.seconds = time.monotonic() - started
+        self.ledger.complete(stage.name, shards, total)
+
+    def _run_source(self, stage: SourceStage, services: Services) -> int:
+        ctx = StageContext(self.spec, services)
+        partitions = stage.partitions(ctx)
+        done = self.ledger.done(stage.name)
+        with self._progress(stage.name, len(partitions), "parts") as advance:
+            advance(len(done))
+            for index, partition in enumerate(partitions):
+                if index in done:
+                    continue
+                ctx = StageContext(self.spec, services)
+                self._commit(stage.name, index, [], stage.read(partition, ctx), ctx)
+                advance(1)
+        return len(partitions)
+
+    def _run_shards(self, stage: Stage, previous: str, services: Services) -> int:
+        shards = self.ledger.shard_count(previous)
+        markers = self.ledger.done(previous)
+        done = self.ledger.done(stage.name)
+        total = sum(m["records"] for m in markers.values())
+        with self._progress(stage.name, total, "records") as advance:
+            advance(sum(markers[i]["records"] for i in done))
+            for index in range(shards):
+                if index in done:
+                    continue
+                records = self.ledger.read(previous, index)
+                advanced = 0
+
+                def step(n: int) -> None:
+                    nonlocal advanced
+                    advanced += n
+                    advance(n)
+
+                ctx = StageContext(self.spec, services, advance=step)
+                self._commit(stage.name, index, records, stage.run(records, ctx), ctx)
+                advance(len(records) - advanced)
+        return shards
+
+    def _run_whole(self, stage: Stage, previous: str, services: Services) -> int:
+        records = list(self.ledger.read_stage(previous))
+        with self._progress(stage.name, len(records), "records") as advance:
+            ctx = StageContext(self.spec, services, advance=advance)
+            kept, excluded = _split(stage.run(records, ctx), ctx)
+        ctx.stats.records_in = len(records)
+        size = self.spec.output.shard_size
+        shards = max(1, math.ceil(len(kept) / size))
+        done = self.ledger.done(stage.name)
+        for index in range(shards):
+            if index in done:
+                continue
+            chunk = kept[index * size : (index + 1) * size]
+            # The whole stage's counts live on shard 0, so the ledger's sum stays exact.
+            stats = ctx.stats if index == 0 else StageStats()
+            stats.records_out = len(chunk)
+            self.ledger.commit(stage.name, index, chunk, stats, excluded if index == 0 else None)
+        return shards
+
+    def _commit(
+        self,
+        stage: str,
+        index: int,
+        records: list[Record],
+        outputs: Iterator[Output],
+        ctx: StageContext,
+    ) -> None:
+        kept, excluded = _split(outputs, ctx)
+        ctx.stats.records_in = ctx.stats.records_in or len(records)
+        ctx.stats.records_out = len(kept)
+        keep = excluded if self.spec.output.keep_excluded else None
+        self.ledger.commit(stage, index, kept, ctx.stats, keep)
+
+    def _progress(self, name: str, total: int, unit: str) -> _StageProgress:
+        return _StageProgress(self.console, name, total, unit, enabled=self.show_progress)
+
+    def _print_stage(self, name: str, stats: StageStats) -> None:
+        drops = ", ".join(f"{reason} {n}" for reason, n in stats.dropped.most_common())
+        self.console.print(
+            f"[bold]{name}[/]: in {stats.records_in}, out {stats.records_out}"
+            + (f", dropped {sum(stats.dropped.values())} ({drops})" if drops else "")
+            + f" [dim]{stats.seconds:.1f}s[/]"
+        )
+
+
+def _split(outputs: Iterator[Output], ctx: StageContext) -> tuple[list[Record], list[Record]]:
+    kept: list[Record] = []
+    excluded: list[Record] = []
+    for output in outputs:
+        if isinstance(output, Drop):
+            ctx.stats.dropped[output.reason] += 1
+            excluded.append({**output.record, "drop_reason": output.reason})
+        else:
+            kept.append(output)
+    return kept, excluded
+
+
+class _RateColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.1f}/s" if speed else "  -/s", style="cyan")
+
+
+class _StageProgress:
+    """A rich progress bar for one stage (records/s and ETA), or nothing when disabled."""
+
+    def __init__(self, console: Console, name: str, total: int, unit: str, enabled: bool) -> None:
+        self.progress: Progress | None = None
+        if enabled:
+            self.progress = Progress(
+                TextColumn(f"[bold]{name:<14}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn(unit),
+                TaskProgressColumn(),
+                _RateColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=console,
+                transient=True,
+            )
+        self.task: Any = None
+        self.total = total
+
+    def __enter__(self) -> Any:
+        if self.progress is None:
+            return lambda n: None
+        self.progress.start()
+        self.task = self.progress.add_task("", total=self.total)
+        progress = self.progress
+        return lambda n: progress.advance(self.task, n)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()

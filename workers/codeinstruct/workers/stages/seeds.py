@@ -1,0 +1,290 @@
+"""SelfCodeAlign seed mining: top-level Python functions with a docstring and a valued return.
+
+Bad input never stops a run: every unreadable, binary, oversized or unparsable file is a counted
+drop. The extraction (`extract_seeds`) is pure and works on source text; the stage adds the I/O.
+"""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+import json
+import os
+import re
+import sysconfig
+from collections.abc import Iterator
+from dataclasses import dataclass
+from glob import glob
+from pathlib import Path
+from typing import Any
+
+from codeinstruct.workers.errors import UserError
+from codeinstruct.workers.records import Record, content_id
+from codeinstruct.workers.spec import Mining, Source, SourceFormat
+from codeinstruct.workers.stages.base import Drop, Output, SourceStage, StageContext
+from codeinstruct.workers.store import open_store
+
+_SKIPPED_DIRS = {"site-packages", "dist-packages", "__pycache__", ".git", ".venv", "node_modules"}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A top-level function found in a file, before the quality filters."""
+
+    name: str
+    code: str
+    imports: str
+    docstring: str
+    line: int
+    drop_reason: str | None
+
+
+def extract_seeds(text: str, mining: Mining) -> list[Candidate]:
+    """Top-level functions whose body starts with a docstring; raises SyntaxError/ValueError."""
+    tree = ast.parse(text)
+    lines = text.splitlines()
+    bindings = _import_bindings(tree)
+    banned = {b.lower() for b in mining.banned_imports}
+    words = (
+        re.compile(
+            r"\b(" + "|".join(re.escape(w) for w in mining.banned_words) + r")\b", re.IGNORECASE
+        )
+        if mining.banned_words
+        else None
+    )
+    found: list[Candidate] = []
+    for node in tree.body:
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        docstring = ast.get_docstring(node, clean=False)
+        if docstring is None or node.end_lineno is None:
+            continue
+        code = "\n".join(lines[node.lineno - 1 : node.end_lineno]) + "\n"
+        used = _names_used(node)
+        imports = _needed_imports(tree, used, bindings)
+        modules = {bindings[name] for name in used if name in bindings} | _local_imports(node)
+        reason: str | None = None
+        if node.end_lineno - node.lineno + 1 > mining.max_lines:
+            reason = "too_long"
+        elif len(docstring.strip()) < mining.min_docstring_chars:
+            reason = "short_docstring"
+        elif not _has_valued_return(node):
+            reason = "no_return"
+        elif not _has_arguments(node.args):
+            reason = "no_arguments"
+        elif any(m.split(".")[0].lower() in banned for m in modules):
+            reason = "banned_import"
+        elif words is not None and words.search(code):
+            reason = "todo_marker"
+        found.append(Candidate(node.name, code, imports, docstring, node.lineno, reason))
+    return found
+
+
+def _import_bindings(tree: ast.Module) -> dict[str, str]:
+    """Module-level names bound by imports, mapped to the module they come from."""
+    bindings: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                bindings[alias.asname or alias.name.split(".")[0]] = alias.name
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                bindings[alias.asname or alias.name] = node.module
+    return bindings
+
+
+def _needed_imports(tree: ast.Module, used: set[str], bindings: dict[str, str]) -> str:
+    statements = []
+    for node in tree.body:
+        if isinstance(node, ast.Import | ast.ImportFrom) and any(
+            (alias.asname or alias.name.split(".")[0]) in used for alias in node.names
+        ):
+            statements.append(ast.unparse(node))
+    return "\n".join(statements)
+
+
+def _local_imports(node: ast.AST) -> set[str]:
+    modules: set[str] = set()
+    for child in ast.walk(node):
+        if isinstance(child, ast.Import):
+            modules.update(alias.name for alias in child.names)
+        elif isinstance(child, ast.ImportFrom) and child.module:
+            modules.add(child.module)
+    return modules
+
+
+def _names_used(node: ast.AST) -> set[str]:
+    return {child.id for child in ast.walk(node) if isinstance(child, ast.Name)}
+
+
+def _has_valued_return(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """A `return <value>` (not None) in the function itself, not in nested functions."""
+    stack: list[ast.AST] = list(function.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Return):
+            if node.value is not None and not (
+                isinstance(node.value, ast.Constant) and node.value.value is None
+            ):
+                return True
+        elif not isinstance(
+            node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef
+        ):
+            stack.extend(ast.iter_child_nodes(node))
+    return False
+
+
+def _has_arguments(args: ast.arguments) -> bool:
+    return bool(args.posonlyargs or args.args or args.kwonlyargs or args.vararg or args.kwarg)
+
+
+def decode_source(data: bytes, max_bytes: int) -> tuple[str | None, str | None]:
+    """(text, None) or (None, drop reason) for the raw bytes of a file."""
+    if len(data) > max_bytes:
+        return None, "file_too_large"
+    if not data.strip():
+        return None, "empty_file"
+    if b"\x00" in data:
+        return None, "binary_file"
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError:
+        return None, "not_utf8"
+
+
+def stdlib_root() -> Path:
+    return Path(sysconfig.get_paths()["stdlib"])
+
+
+def list_python_files(uri: str, max_files: int | None = None) -> list[str]:
+    """Python files under `stdlib`, a directory, a file or a glob, sorted; symlinks not followed."""
+    path = uri.removeprefix("file://")
+    if uri == "stdlib":
+        path = str(stdlib_root())
+    if any(ch in path for ch in "*?["):
+        matches = sorted(p for p in glob(path, recursive=True) if os.path.isfile(p))
+        files = [p for p in matches if not _through_symlink(p)]
+    elif os.path.isdir(path):
+        files = []
+        for folder, dirs, names in os.walk(path, followlinks=False):
+            dirs[:] = sorted(d for d in dirs if d not in _SKIPPED_DIRS)
+            files.extend(os.path.join(folder, n) for n in names if fnmatch.fnmatch(n, "*.py"))
+        files.sort()
+    elif os.path.exists(path):
+        files = [path]
+    else:
+        raise UserError(f"source.uri: {uri!r} does not exist")
+    return files[:max_files] if max_files else files
+
+
+def _through_symlink(path: str) -> bool:
+    """Whether a folder on the way to `path` is a symlink (glob follows them, loops included)."""
+    folder = os.path.dirname(path)
+    while folder and folder != os.path.dirname(folder):
+        if os.path.islink(folder):
+            return True
+        folder = os.path.dirname(folder)
+    return False
+
+
+class MineSeeds(SourceStage):
+    """Reads Python files (or JSONL records of code) and yields seed functions."""
+
+    name = "seeds"
+
+    def partitions(self, ctx: StageContext) -> list[Any]:
+        source = ctx.spec.source
+        size = source.files_per_shard
+        if source.uri.startswith("s3://"):
+            keys = _s3_keys(source)
+            return [{"s3": keys[i : i + size]} for i in range(0, len(keys), size)]
+        files = list_python_files(source.uri, source.max_files)
+        if source.format is SourceFormat.JSONL:
+            return [{"jsonl": f} for f in files]
+        return [{"files": files[i : i + size]} for i in range(0, len(files), size)]
+
+    def read(self, partition: Any, ctx: StageContext) -> Iterator[Output]:
+        source = ctx.spec.source
+        for path, data in _partition_contents(partition, source):
+            ctx.stats.counters["files"] += 1
+            if data is None:
+                yield _file_drop(path, "unreadable_file", ctx)
+                continue
+            text, reason = decode_source(data, source.max_file_bytes)
+            if text is None:
+                yield _file_drop(path, reason or "unreadable_file", ctx)
+                continue
+            yield from self._seeds_of(path, text, ctx)
+
+    def _seeds_of(self, path: str, text: str, ctx: StageContext) -> Iterator[Output]:
+        try:
+            candidates = extract_seeds(text, ctx.spec.mining)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            yield _file_drop(path, "syntax_error", ctx)
+            return
+        for candidate in candidates:
+            ctx.stats.records_in += 1
+            seed = (
+                f"{candidate.imports}\n\n\n{candidate.code}"
+                if candidate.imports
+                else candidate.code
+            )
+            record: Record = {
+                "id": content_id(seed),
+                "seed": seed,
+                "entry_point": candidate.name,
+                "docstring": candidate.docstring,
+                "meta": {"source": path, "line": candidate.line},
+            }
+            yield record if candidate.drop_reason is None else Drop(record, candidate.drop_reason)
+
+
+def _file_drop(path: str, reason: str, ctx: StageContext) -> Drop:
+    ctx.stats.records_in += 1
+    return Drop({"id": content_id("file", path), "meta": {"source": path}}, reason)
+
+
+def _partition_contents(
+    partition: dict[str, Any], source: Source
+) -> Iterator[tuple[str, bytes | None]]:
+    if "files" in partition:
+        for path in partition["files"]:
+            yield path, _read_file(path, source.max_file_bytes)
+    elif "s3" in partition:
+        store = open_store(source.uri)
+        for key in partition["s3"]:
+            yield store.uri(key), store.get(key)
+    else:
+        yield from _jsonl_contents(partition["jsonl"], source)
+
+
+def _read_file(path: str, max_bytes: int) -> bytes | None:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(max_bytes + 1)
+    except OSError:
+        return None
+
+
+def _jsonl_contents(path: str, source: Source) -> Iterator[tuple[str, bytes | None]]:
+    data = _read_file(path, 1 << 40)
+    if data is None:
+        yield path, None
+        return
+    for number, line in enumerate(data.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            content = row[source.content_field]
+        except (ValueError, KeyError, TypeError):
+            yield f"{path}:{number}", None
+            continue
+        name = row.get("path") if isinstance(row.get("path"), str) else f"{path}:{number}"
+        yield name, content.encode("utf-8", "surrogatepass") if isinstance(content, str) else None
+
+
+def _s3_keys(source: Source) -> list[str]:
+    store = open_store(source.uri)
+    keys = [k for k in store.list("") if k.endswith(".py")]
+    return keys[: source.max_files] if source.max_files else keys
