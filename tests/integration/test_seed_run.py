@@ -21,7 +21,7 @@ from tests.conftest import CLI
 pytestmark = pytest.mark.slow
 
 
-def write_spec(path: Path, source: str, output: Path | str, **extra: object) -> Path:
+def write_spec(path: Path, source: str, output: Path | str, **source_extra: object) -> Path:
     spec = {
         "apiVersion": "codeinstruct.dev/v1alpha1",
         "kind": "InstructionDataset",
@@ -29,9 +29,8 @@ def write_spec(path: Path, source: str, output: Path | str, **extra: object) -> 
         "spec": {
             "method": "selfcodealign",
             "targetSize": 1000,
-            "source": {"uri": source, **extra.pop("source", {})},  # type: ignore[dict-item]
+            "source": {"uri": source, **source_extra},
             "output": {"uri": str(output), "shardSize": 500},
-            **extra,
         },
     }
     path.write_text(yaml.safe_dump(spec))
@@ -63,6 +62,13 @@ def records(output: Path) -> list[dict[str, object]]:
         if name.endswith(".jsonl")
         for line in data.splitlines()
     ]
+
+
+def card_counts(files: dict[str, bytes]) -> dict[str, object]:
+    """Per-stage counts from the dataset card (timings differ between runs by nature)."""
+    front = yaml.safe_load(files["README.md"].decode().split("---")[1])
+    stages = front["codeinstruct"]["stages"]
+    return {name: {k: v for k, v in s.items() if k != "seconds"} for name, s in stages.items()}
 
 
 @pytest.fixture(scope="module")
@@ -121,10 +127,9 @@ def test_stdlib_seed_mining_end_to_end(source_tree: Path, tmp_path: Path) -> Non
 def test_kill_9_at_several_points_then_resume_is_byte_identical(
     source_tree: Path, tmp_path: Path
 ) -> None:
-    extra = {"source": {"filesPerShard": 8}}
-    reference = write_spec(tmp_path / "ref.yaml", str(source_tree), tmp_path / "ref", **extra)
+    reference = write_spec(tmp_path / "ref.yaml", str(source_tree), tmp_path / "ref", filesPerShard=8)
     assert run(reference).returncode == 0
-    spec = write_spec(tmp_path / "spec.yaml", str(source_tree), tmp_path / "out", **extra)
+    spec = write_spec(tmp_path / "spec.yaml", str(source_tree), tmp_path / "out", filesPerShard=8)
     markers = tmp_path / "out"
     for kill_after in (3, 25, 60):
         process = subprocess.Popen(
@@ -139,12 +144,53 @@ def test_kill_9_at_several_points_then_resume_is_byte_identical(
             time.sleep(0.01)
         process.send_signal(signal.SIGKILL)
         process.wait()
+        if kill_after == 3:
+            assert not list(markers.glob("*/stages/seeds/_complete.json")), "killed mid-stage"
     assert len(list(markers.glob("*/stages/seeds/_done/*.json"))) > 0
     result = run(spec)
     assert result.returncode == 0, result.stderr
-    assert dataset_files(tmp_path / "out") == dataset_files(tmp_path / "ref")
+    resumed, reference_files = dataset_files(tmp_path / "out"), dataset_files(tmp_path / "ref")
+    data = [name for name in reference_files if name.startswith("data-")]
+    assert data and {n: resumed[n] for n in data} == {n: reference_files[n] for n in data}
+    assert card_counts(resumed) == card_counts(reference_files)
     ids = [r["id"] for r in records(tmp_path / "out")]
     assert len(ids) == len(set(ids)), "no duplicated records"
+
+
+def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(source_tree: Path, tmp_path: Path) -> None:
+    spec = write_spec(tmp_path / "spec.yaml", str(source_tree), tmp_path / "out", filesPerShard=4)
+    process = subprocess.Popen([*CLI, "run", str(spec), "--until", "seed_dedup", "--no-progress"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while not list((tmp_path / "out").glob("*/stages/seeds/_done/*.json")):
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    kept = len(list((tmp_path / "out").glob("*/stages/seeds/_done/*.json")))
+    result = run(spec)
+    assert result.returncode == 0, result.stderr
+    assert kept > 0 and records(tmp_path / "out")
+
+
+def test_parquet_output_loads_with_datasets(source_tree: Path, tmp_path: Path) -> None:
+    import datasets
+
+    spec_path = write_spec(tmp_path / "spec.yaml", str(source_tree / "lib" / "json"), tmp_path / "out")
+    spec = yaml.safe_load(spec_path.read_text())
+    spec["spec"]["output"]["format"] = "parquet"
+    spec_path.write_text(yaml.safe_dump(spec))
+    assert run(spec_path).returncode == 0
+    (run_dir,) = list((tmp_path / "out").iterdir())
+    files = sorted(str(p) for p in (run_dir / "dataset").glob("data-*.parquet"))
+    loaded = datasets.load_dataset("parquet", data_files=files, split="train")
+    assert loaded.num_rows > 0 and "seed" in loaded.column_names
+    jsonl = write_spec(tmp_path / "j.yaml", str(source_tree / "lib" / "json"), tmp_path / "j")
+    assert run(jsonl).returncode == 0
+    (run_dir,) = list((tmp_path / "j").iterdir())
+    files = sorted(str(p) for p in (run_dir / "dataset").glob("data-*.jsonl"))
+    as_json = datasets.load_dataset("json", data_files=files, split="train")
+    assert as_json.num_rows == loaded.num_rows
 
 
 def test_output_to_s3(s3_env: dict[str, str], tmp_path: Path) -> None:

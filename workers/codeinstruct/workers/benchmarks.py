@@ -56,15 +56,21 @@ def humaneval_problems() -> list[dict[str, str]]:
 MIN_SNIPPET_CHARS = 40
 
 
-def _docstring(prompt: str, entry_point: str) -> str | None:
+def _prompt_snippets(prompt: str, entry_point: str) -> list[str]:
+    """The entry point's docstring and every complete helper function the prompt defines."""
     try:
         tree = ast.parse(prompt + "    pass\n")
     except SyntaxError:
-        return None
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef) and node.name == entry_point:
-            return ast.get_docstring(node, clean=False)
-    return None
+        return []
+    snippets = []
+    for node in tree.body:
+        if not isinstance(node, ast.FunctionDef):
+            continue
+        if node.name == entry_point:
+            snippets.append(ast.get_docstring(node, clean=False) or "")
+        else:
+            snippets.append(ast.get_source_segment(prompt, node) or "")
+    return snippets
 
 
 def load_benchmark(benchmark: Benchmark) -> tuple[BenchmarkItem, ...]:
@@ -77,8 +83,8 @@ def _load(name: str, path: str | None, fields: tuple[str, ...]) -> tuple[Benchma
     if benchmark.name == "humaneval" and benchmark.path is None:
         items = []
         for problem in humaneval_problems():
-            docstring = _docstring(problem["prompt"], problem["entry_point"])
-            snippets = [s.strip() for s in (docstring or "", problem["canonical_solution"])]
+            parts = _prompt_snippets(problem["prompt"], problem["entry_point"])
+            snippets = [s.strip() for s in (*parts, problem["canonical_solution"])]
             text = " ".join(problem[f] for f in benchmark.fields if f in problem)
             items.append(
                 BenchmarkItem(

@@ -8,11 +8,14 @@ from codeinstruct.workers.stages.base import Stage
 from codeinstruct.workers.stages.decontam import SubstringDecontam
 from codeinstruct.workers.stages.dedup import NearDedup
 from codeinstruct.workers.stages.seeds import MineSeeds
+from codeinstruct.workers.stages.typecheck import TypeCheck
 
 
 def seed_stages(spec: Spec) -> list[Stage]:
+    checked: list[Stage] = [TypeCheck()] if spec.mining.type_check else []
     return [
         MineSeeds(),
+        *checked,
         SubstringDecontam("seed_decontam", ("seed",)),
         NearDedup("seed_dedup", "seed"),
     ]
