@@ -87,22 +87,32 @@ def main() -> None:
     ours_dups = {i for i, root in enumerate(ours) if root != i}
     theirs_dups = {i for i, root in enumerate(theirs) if root != i}
     sample = rng.sample(range(len(texts)), min(600, len(texts)))
-    truth = {i for i in sample
-             if any(jaccard(sets[i], sets[j]) >= args.threshold for j in range(i))}
-    print(f"codeinstruct: {ours_seconds:6.2f} s  {len(texts) / ours_seconds:8.0f} docs/s  "
-          f"{len(ours_dups)} duplicates")
-    print(f"datasketch:   {theirs_seconds:6.2f} s  {len(texts) / theirs_seconds:8.0f} docs/s  "
-          f"{len(theirs_dups)} duplicates")
-    print(f"speed ratio (datasketch time / codeinstruct time): {theirs_seconds / ours_seconds:.2f}x"
-          " (target >= 2x)")
+    truth = {
+        i for i in sample if any(jaccard(sets[i], sets[j]) >= args.threshold for j in range(i))
+    }
+    print(
+        f"codeinstruct: {ours_seconds:6.2f} s  {len(texts) / ours_seconds:8.0f} docs/s  "
+        f"{len(ours_dups)} duplicates"
+    )
+    print(
+        f"datasketch:   {theirs_seconds:6.2f} s  {len(texts) / theirs_seconds:8.0f} docs/s  "
+        f"{len(theirs_dups)} duplicates"
+    )
+    print(
+        f"speed ratio (datasketch time / codeinstruct time): {theirs_seconds / ours_seconds:.2f}x"
+        " (target >= 2x)"
+    )
     both = len(ours_dups & theirs_dups) / max(1, len(ours_dups | theirs_dups))
     print(f"documents flagged by both / by either: {both:.3f}")
     for name, flagged in (("codeinstruct", ours_dups), ("datasketch", theirs_dups)):
         hits = [i for i in sample if i in flagged]
         precision = sum(i in truth for i in hits) / max(1, len(hits))
         recall = sum(i in flagged for i in truth) / max(1, len(truth))
-        print(f"{name:<13} vs exact Jaccard >= {args.threshold} on {len(sample)} sampled documents: "
-              f"precision {precision:.3f}, recall {recall:.3f}")
+        print(
+            f"{name:<13} vs exact Jaccard >= {args.threshold} on {len(sample)} sampled documents: "
+            f"precision {precision:.3f}, recall {recall:.3f}"
+        )
+
 
 if __name__ == "__main__":
     main()

@@ -1,6 +1,6 @@
 """Seed mining of the whole standard library: functions/s, files/s, peak RSS (target < 60 s).
 
-    python bench/bench_seeds.py
+python bench/bench_seeds.py
 """
 
 from __future__ import annotations
@@ -26,12 +26,18 @@ def main() -> None:
     seeds = report.stages["seeds"]
     files = seeds.counters["files"]
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"standard library: {files} files, {seeds.records_in} functions/files considered, "
-          f"{report.records} seeds kept")
-    print(f"wall {seconds:.1f} s (target < 60 s): {files / seconds:.0f} files/s, "
-          f"{seeds.records_in / seconds:.0f} functions/s; peak RSS {rss:.0f} MiB")
+    print(
+        f"standard library: {files} files, {seeds.records_in} functions/files considered, "
+        f"{report.records} seeds kept"
+    )
+    print(
+        f"wall {seconds:.1f} s (target < 60 s): {files / seconds:.0f} files/s, "
+        f"{seeds.records_in / seconds:.0f} functions/s; peak RSS {rss:.0f} MiB"
+    )
     for name, stats in report.stages.items():
-        print(f"  {name:<15} {stats.seconds:6.1f} s  in {stats.records_in:6}  out {stats.records_out:6}")
+        print(
+            f"  {name:<15} {stats.seconds:6.1f} s  in {stats.records_in:6}  out {stats.records_out:6}"
+        )
 
 
 if __name__ == "__main__":

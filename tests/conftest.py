@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from codeinstruct.workers.spec import InstructionDataset, parse_spec
 
 REPO = Path(__file__).resolve().parent.parent

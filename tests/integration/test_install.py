@@ -30,8 +30,9 @@ def test_fresh_venv_install(tmp_path: Path, editable: bool) -> None:
     python = venv / "bin" / "python"
     # Dependencies come from this environment (no download); the package itself is built fresh.
     purelib = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
-    site = subprocess.run([str(python), "-c", purelib], capture_output=True, text=True,
-                          check=True).stdout.strip()
+    site = subprocess.run(
+        [str(python), "-c", purelib], capture_output=True, text=True, check=True
+    ).stdout.strip()
     Path(site, "_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     pip = [str(python), "-m", "pip", "install", "-q", "--no-deps"]
     subprocess.run([*pip, *(["-e"] if editable else []), str(REPO)], check=True)
@@ -40,6 +41,10 @@ def test_fresh_venv_install(tmp_path: Path, editable: bool) -> None:
         assert result.returncode == 0, (cwd, result.stderr)
         location = Path(result.stdout.strip())
         assert (location.is_relative_to(REPO)) == editable, location
-    version = subprocess.run([str(venv / "bin" / "codeinstruct"), "--version"],
-                             capture_output=True, text=True, check=True)
+    version = subprocess.run(
+        [str(venv / "bin" / "codeinstruct"), "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert version.stdout.startswith("codeinstruct ")

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from codeinstruct.workers.benchmarks import humaneval_problems
 from codeinstruct.workers.stages.seeds import stdlib_root
-
 from tests.conftest import CLI
 
 pytestmark = pytest.mark.slow
@@ -127,7 +127,9 @@ def test_stdlib_seed_mining_end_to_end(source_tree: Path, tmp_path: Path) -> Non
 def test_kill_9_at_several_points_then_resume_is_byte_identical(
     source_tree: Path, tmp_path: Path
 ) -> None:
-    reference = write_spec(tmp_path / "ref.yaml", str(source_tree), tmp_path / "ref", filesPerShard=8)
+    reference = write_spec(
+        tmp_path / "ref.yaml", str(source_tree), tmp_path / "ref", filesPerShard=8
+    )
     assert run(reference).returncode == 0
     spec = write_spec(tmp_path / "spec.yaml", str(source_tree), tmp_path / "out", filesPerShard=8)
     markers = tmp_path / "out"
@@ -159,8 +161,12 @@ def test_kill_9_at_several_points_then_resume_is_byte_identical(
 
 def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(source_tree: Path, tmp_path: Path) -> None:
     spec = write_spec(tmp_path / "spec.yaml", str(source_tree), tmp_path / "out", filesPerShard=4)
-    process = subprocess.Popen([*CLI, "run", str(spec), "--until", "seed_dedup", "--no-progress"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [*CLI, "run", str(spec), "--until", "seed_dedup", "--no-progress"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     while not list((tmp_path / "out").glob("*/stages/seeds/_done/*.json")):
         time.sleep(0.01)
     process.send_signal(signal.SIGINT)
@@ -176,7 +182,9 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(source_tree: Path, tmp_path: P
 def test_parquet_output_loads_with_datasets(source_tree: Path, tmp_path: Path) -> None:
     import datasets
 
-    spec_path = write_spec(tmp_path / "spec.yaml", str(source_tree / "lib" / "json"), tmp_path / "out")
+    spec_path = write_spec(
+        tmp_path / "spec.yaml", str(source_tree / "lib" / "json"), tmp_path / "out"
+    )
     spec = yaml.safe_load(spec_path.read_text())
     spec["spec"]["output"]["format"] = "parquet"
     spec_path.write_text(yaml.safe_dump(spec))

@@ -3,6 +3,7 @@ from __future__ import annotations
 import random
 
 import numpy as np
+
 from codeinstruct.workers.minhash import near_duplicates, optimal_bands, shingles, signatures
 
 

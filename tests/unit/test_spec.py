@@ -3,8 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from codeinstruct.workers.spec import SpecError, load_spec, parse_spec, run_signature
 
+from codeinstruct.workers.spec import SpecError, load_spec, parse_spec, run_signature
 from tests.conftest import CLI, REPO, make_dataset
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from codeinstruct.workers.ledger import Ledger, StageStats
 from codeinstruct.workers.store import LocalStore, Store, StoreError, open_store
 

@@ -11,13 +11,16 @@ import sys
 from collections.abc import Callable
 from importlib import import_module
 
+from rich.console import Console
+
 from codeinstruct.workers import __version__
 from codeinstruct.workers.errors import UserError
 from codeinstruct.workers.spec import SpecError, load_spec
-from rich.console import Console
 
 # (name, "module:function") of subcommands defined elsewhere; each function adds its parser.
-EXTERNAL_COMMANDS: list[str] = []
+EXTERNAL_COMMANDS: list[str] = [
+    "codeinstruct.workers.spec_reference:add_parser",
+]
 
 err = Console(stderr=True, highlight=False)
 

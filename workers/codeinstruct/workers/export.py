@@ -8,6 +8,7 @@ import math
 from typing import Any
 
 import yaml
+
 from codeinstruct.workers.ledger import Ledger, StageStats
 from codeinstruct.workers.records import Record, encode_jsonl
 from codeinstruct.workers.spec import InstructionDataset, OutputFormat, run_signature

@@ -31,9 +31,7 @@ def shingles(text: str, size: int) -> set[bytes]:
 
 
 @lru_cache(maxsize=8)
-def permutations(
-    num_perm: int, seed: int
-) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+def permutations(num_perm: int, seed: int) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
     rng = np.random.default_rng(seed)
     a = rng.integers(0, 1 << 64, size=num_perm, dtype=np.uint64, endpoint=False) | np.uint64(1)
     b = rng.integers(0, 1 << 64, size=num_perm, dtype=np.uint64, endpoint=False)

@@ -9,15 +9,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from codeinstruct.workers.errors import UserError
-from codeinstruct.workers.export import export_dataset
-from codeinstruct.workers.ledger import Ledger, StageStats
-from codeinstruct.workers.methods import method_stages
-from codeinstruct.workers.records import Record
-from codeinstruct.workers.services import Services
-from codeinstruct.workers.spec import InstructionDataset, run_signature
-from codeinstruct.workers.stages.base import Drop, Output, SourceStage, Stage, StageContext
-from codeinstruct.workers.store import Store, open_store
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -31,6 +22,16 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.text import Text
+
+from codeinstruct.workers.errors import UserError
+from codeinstruct.workers.export import export_dataset
+from codeinstruct.workers.ledger import Ledger, StageStats
+from codeinstruct.workers.methods import method_stages
+from codeinstruct.workers.records import Record
+from codeinstruct.workers.services import Services
+from codeinstruct.workers.spec import InstructionDataset, run_signature
+from codeinstruct.workers.stages.base import Drop, Output, SourceStage, Stage, StageContext
+from codeinstruct.workers.store import Store, open_store
 
 
 @dataclass

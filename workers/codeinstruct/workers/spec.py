@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from codeinstruct.workers.errors import UserError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
+
+from codeinstruct.workers.errors import UserError
 
 API_VERSION: Literal["codeinstruct.dev/v1alpha1"] = "codeinstruct.dev/v1alpha1"
 KIND: Literal["InstructionDataset"] = "InstructionDataset"

@@ -1,0 +1,35 @@
+# codeinstruct developer tasks. `make help` lists them.
+.DEFAULT_GOAL := help
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: help install install-dev quickstart test test-unit lint bench docs
+
+help: ## list the tasks
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+install: ## install runtime dependencies (Debian packages + .venv)
+	bash scripts/install.sh
+
+install-dev: ## install runtime + test/lint tools
+	bash scripts/install.sh --dev
+
+quickstart: install ## install, then build a small verified SelfCodeAlign dataset on the embedded defaults
+	$(BIN)/codeinstruct run examples/quickstart.yaml
+
+test: install-dev ## install, then lint, type-check and run every test
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+test-unit: ## the fast unit tests only
+	$(BIN)/pytest tests/unit -q
+
+lint: ## ruff + mypy
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
+
+bench: ## run every benchmark (prints ratios; never a gate)
+	for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+docs: ## regenerate generated docs (spec reference)
+	$(BIN)/codeinstruct reference > docs/spec.md
