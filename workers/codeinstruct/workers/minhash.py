@@ -40,7 +40,7 @@ def permutations(num_perm: int, seed: int) -> tuple[npt.NDArray[np.uint64], npt.
 
 def signatures(
     texts: Sequence[str], num_perm: int, shingle_size: int, seed: int = 1
-) -> npt.NDArray[np.uint64]:
+) -> npt.NDArray[np.uint32]:
     """MinHash signatures, one row per text (an empty text gets all-max values)."""
     a, b = permutations(num_perm, seed)
     hashed = [
