@@ -215,3 +215,27 @@ def test_output_to_s3(s3_env: dict[str, str], tmp_path: Path) -> None:
     keys = open_store("s3://ci-output/runs").list("")
     assert any(k.endswith("dataset/README.md") for k in keys)
     assert any("/stages/seeds/_done/" in k for k in keys)
+
+
+def test_sources_jsonl_and_s3(s3_env: dict[str, str], tmp_path: Path) -> None:
+    from codeinstruct.workers.store import open_store
+
+    code = (stdlib_root() / "textwrap.py").read_text()
+    rows = [{"content": code, "path": "textwrap.py"}, {"no_content": 1}, {"content": "def f(:"}]
+    jsonl = tmp_path / "code.jsonl"
+    jsonl.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    bucket = open_store("s3://ci-source/code")
+    bucket.put("textwrap.py", code.encode())
+    bucket.put("rows/code.jsonl", jsonl.read_bytes())
+    found = {}
+    for name, uri, fmt in [
+        ("jsonl", str(jsonl), "jsonl"),
+        ("s3py", "s3://ci-source/code", "python"),
+        ("s3jsonl", "s3://ci-source/code", "jsonl"),
+    ]:
+        spec = write_spec(tmp_path / f"{name}.yaml", uri, tmp_path / name, format=fmt)
+        result = run(spec, env=s3_env)
+        assert result.returncode == 0, result.stderr
+        found[name] = {str(r["entry_point"]) for r in records(tmp_path / name)}
+    assert "dedent" in found["jsonl"] or "indent" in found["jsonl"]
+    assert found["jsonl"] == found["s3py"] == found["s3jsonl"]

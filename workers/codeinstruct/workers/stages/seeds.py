@@ -250,27 +250,35 @@ def _partition_contents(
     if "files" in partition:
         for path in partition["files"]:
             yield path, _read_file(path, source.max_file_bytes)
-    elif "s3" in partition:
+        return
+    if "s3" in partition:
         store = open_store(source.uri)
         for key in partition["s3"]:
-            yield store.uri(key), store.get(key)
+            name, data = store.uri(key), store.get(key)
+            if source.format is SourceFormat.JSONL:
+                yield from _jsonl_contents(name, data, source)
+            else:
+                yield name, data
+        return
+    path = partition["jsonl"]
+    data = _read_file(path, None)
+    if data is None:
+        yield path, None
     else:
-        yield from _jsonl_contents(partition["jsonl"], source)
+        yield from _jsonl_contents(path, data, source)
 
 
-def _read_file(path: str, max_bytes: int) -> bytes | None:
+def _read_file(path: str, max_bytes: int | None) -> bytes | None:
+    """The file's bytes (at most one past `max_bytes`, enough to tell it is too large)."""
     try:
         with open(path, "rb") as handle:
-            return handle.read(max_bytes + 1)
+            return handle.read() if max_bytes is None else handle.read(max_bytes + 1)
     except OSError:
         return None
 
 
-def _jsonl_contents(path: str, source: Source) -> Iterator[tuple[str, bytes | None]]:
-    data = _read_file(path, 1 << 40)
-    if data is None:
-        yield path, None
-        return
+def _jsonl_contents(path: str, data: bytes, source: Source) -> Iterator[tuple[str, bytes | None]]:
+    """(name, code) per JSONL line; a line without the content field yields (name, None)."""
     for number, line in enumerate(data.splitlines(), 1):
         if not line.strip():
             continue
@@ -285,6 +293,6 @@ def _jsonl_contents(path: str, source: Source) -> Iterator[tuple[str, bytes | No
 
 
 def _s3_keys(source: Source) -> list[str]:
-    store = open_store(source.uri)
-    keys = [k for k in store.list("") if k.endswith(".py")]
+    suffix = ".jsonl" if source.format is SourceFormat.JSONL else ".py"
+    keys = [k for k in open_store(source.uri).list("") if k.endswith(suffix)]
     return keys[: source.max_files] if source.max_files else keys
