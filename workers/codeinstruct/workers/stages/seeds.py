@@ -261,11 +261,11 @@ def _partition_contents(
                 yield name, data
         return
     path = partition["jsonl"]
-    data = _read_file(path, None)
-    if data is None:
+    lines = _read_file(path, None)
+    if lines is None:
         yield path, None
     else:
-        yield from _jsonl_contents(path, data, source)
+        yield from _jsonl_contents(path, lines, source)
 
 
 def _read_file(path: str, max_bytes: int | None) -> bytes | None:
