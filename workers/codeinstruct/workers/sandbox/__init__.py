@@ -9,48 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from codeinstruct.workers.sandbox.verdict import Verdict
+from codeinstruct.workers.sandbox.jobs import Job, Result, Verdict
 
 if TYPE_CHECKING:
     from codeinstruct.workers.services import Services
 
 __all__ = ["Executor", "Job", "Result", "Verdict", "sandbox_for"]
-
-
-@dataclass(frozen=True)
-class Job:
-    id: str
-    program: str
-    timeout: float | None = None
-    memory_mib: int | None = None
-    language: str = "python"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class Result:
-    id: str
-    verdict: Verdict
-    exit_code: int | None
-    stdout: str
-    stderr: str
-    stdout_truncated: bool
-    stderr_truncated: bool
-    duration: float
-    tests_passed: int | None
-    tests_failed: int | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Result:
-        return cls(**{name: data.get(name) for name in cls.__dataclass_fields__})  # type: ignore[arg-type]
 
 
 class Executor(Protocol):

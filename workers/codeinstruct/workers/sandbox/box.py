@@ -3,6 +3,7 @@ pipes (JSON lines), and the launcher that prepares what all sandboxes of a pool 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -263,10 +264,8 @@ class Box:
                     timeout=30,
                     check=False,
                 )
-        try:
+        with contextlib.suppress(OSError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        except OSError:
-            pass
         self._finish()
 
     def close(self) -> None:
@@ -287,10 +286,8 @@ class Box:
             log.warning("sandbox %s does not exit", self.name)
         for stream in (self.process.stdin, self.process.stdout):
             if stream is not None:
-                try:
+                with contextlib.suppress(OSError):
                     stream.close()
-                except OSError:
-                    pass
 
 
 def _parents() -> dict[int, int]:

@@ -44,17 +44,13 @@ class Layout:
 
 def host_layout(interpreter: str, prefix: str) -> Layout:
     """The layout for this host: which of `SYSTEM_LINKS` are links, and to where."""
-    links = tuple(
-        (path, os.readlink(path)) for path in SYSTEM_LINKS if os.path.islink(path)
-    )
+    links = tuple((path, os.readlink(path)) for path in SYSTEM_LINKS if os.path.islink(path))
     return Layout(os.path.realpath(interpreter), os.path.realpath(prefix), links)
 
 
 def extra_mounts(layout: Layout) -> list[str]:
     """Host directories bind-mounted read-only besides the system ones: the interpreter's home."""
-    covered = any(
-        layout.prefix == d or layout.prefix.startswith(d + "/") for d in SYSTEM_DIRS
-    )
+    covered = any(layout.prefix == d or layout.prefix.startswith(d + "/") for d in SYSTEM_DIRS)
     return [] if covered else [layout.prefix]
 
 
@@ -128,9 +124,7 @@ def oci_config(layout: Layout, rootfs: str, supervisor_source: str) -> dict[str,
         "mounts": mounts,
         "linux": {
             # No network namespace path: a fresh one; `--network=none` leaves only loopback.
-            "namespaces": [
-                {"type": t} for t in ("pid", "network", "ipc", "uts", "mount")
-            ],
+            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
         },
     }
 
@@ -141,13 +135,24 @@ def _is_link(layout: Layout, path: str) -> bool:
 
 def _capabilities() -> dict[str, list[str]]:
     # The supervisor (root inside) only needs to hand jobs to `nobody` and clean up after them.
-    caps = ["CAP_SETUID", "CAP_SETGID", "CAP_CHOWN", "CAP_FOWNER", "CAP_KILL", "CAP_DAC_OVERRIDE"]
+    caps = [
+        "CAP_SETUID",
+        "CAP_SETGID",
+        "CAP_CHOWN",
+        "CAP_FOWNER",
+        "CAP_KILL",
+        "CAP_DAC_OVERRIDE",
+    ]
     return {key: caps for key in ("bounding", "effective", "permitted")}
 
 
 def bwrap_argv(layout: Layout, supervisor_source: str) -> list[str]:
     """The `bwrap` command line: same allow-listed view, Linux namespaces only (weaker)."""
-    argv = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session"]
+    # No user namespace: `nobody` must be the real one, so run as root with a few capabilities.
+    argv = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts"]
+    argv += ["--unshare-cgroup-try", "--die-with-parent", "--new-session"]
+    for cap in _capabilities()["bounding"]:
+        argv += ["--cap-add", cap]
     for path in SYSTEM_DIRS:
         if os.path.isdir(path):
             argv += ["--ro-bind", path, path]
@@ -157,6 +162,9 @@ def bwrap_argv(layout: Layout, supervisor_source: str) -> list[str]:
         elif os.path.isdir(path):
             argv += ["--ro-bind", path, path]
     for path in extra_mounts(layout):
+        # bwrap copies the host's modes onto the parents it creates (/root is 0700): open them.
+        for parent in reversed(Path(path).parents[:-1]):
+            argv += ["--perms", "0755", "--dir", str(parent)]
         argv += ["--ro-bind", path, path]
     argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", SCRATCH, "--chdir", SCRATCH]
     argv += ["--clearenv"]

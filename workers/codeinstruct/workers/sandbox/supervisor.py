@@ -13,6 +13,7 @@ come back to it and are killed and reaped before the next job starts.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import math
 import os
@@ -79,10 +80,8 @@ def reap_all() -> None:
         if not left:
             return
         for pid in left:
-            try:
+            with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
         time.sleep(0.005)
 
 
@@ -90,7 +89,7 @@ def limit(kind: int, value: int) -> None:
     try:
         resource.setrlimit(kind, (value, value))
     except (ValueError, OSError):
-        soft, hard = resource.getrlimit(kind)
+        _soft, hard = resource.getrlimit(kind)
         capped = value if hard == resource.RLIM_INFINITY else min(value, hard)
         resource.setrlimit(kind, (capped, capped))
 
@@ -105,7 +104,7 @@ def child_main(job: dict, workdir: str, out_w: int, err_w: int, drop_user: bool)
         os.dup2(out_w, 1)
         os.dup2(err_w, 2)
         os.closerange(3, 65536)
-        sys.stdin = open(0, encoding="utf-8", closefd=False)
+        sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
         os.chdir(workdir)
         cpu = math.ceil(float(job["timeout"])) + 1
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
@@ -119,8 +118,14 @@ def child_main(job: dict, workdir: str, out_w: int, err_w: int, drop_user: bool)
             os.setgid(NOBODY)
             os.setuid(NOBODY)
         os.environ.clear()
-        os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": workdir,
-                           "LANG": "C.UTF-8", "TMPDIR": workdir})
+        os.environ.update(
+            {
+                "PATH": "/usr/local/bin:/usr/bin:/bin",
+                "HOME": workdir,
+                "LANG": "C.UTF-8",
+                "TMPDIR": workdir,
+            }
+        )
         sys.argv = ["main.py"]
         sys.path[0:0] = [workdir]
         code = run_program(os.path.join(workdir, "main.py"))
@@ -132,8 +137,8 @@ def child_main(job: dict, workdir: str, out_w: int, err_w: int, drop_user: bool)
 def run_program(path: str) -> int:
     """Run `path` as the interpreter runs a script (`__main__`, exit status, shutdown)."""
     code = 0
-    sys.stdout = open(1, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
-    sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
+    sys.stdout = open(1, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
     module = types.ModuleType("__main__")
     module.__file__ = path
     sys.modules["__main__"] = module
@@ -194,10 +199,8 @@ def run_job(job: dict, drop_user: bool, serial: int, wake_r: int) -> dict:
     try:
         result = watch(pid, {out_r: "stdout", err_r: "stderr"}, start + timeout, wake_r)
     finally:
-        try:
+        with contextlib.suppress(OSError):
             os.killpg(pid, signal.SIGKILL)
-        except OSError:
-            pass
         reap_all()
         os.close(out_r)
         os.close(err_r)
@@ -244,17 +247,13 @@ def watch(pid: int, pipes: dict[int, str], deadline: float, wake_r: int) -> dict
         left = deadline - time.monotonic()
         if left <= 0:
             timed_out = True
-            try:
+            with contextlib.suppress(OSError):
                 os.killpg(pid, signal.SIGKILL)
-            except OSError:
-                pass
             break
         for fd, _event in poller.poll(min(left, 1.0) * 1000):
             if fd == wake_r:
-                try:
+                with contextlib.suppress(BlockingIOError):
                     os.read(wake_r, 4096)
-                except BlockingIOError:
-                    pass
             elif fd in open_fds:
                 read(fd)
         if status is None:
@@ -308,10 +307,8 @@ def main() -> None:
             result = run_job(job, drop_user, serial, wake_r)
         except Exception:
             result = {"id": None, "internal_error": traceback.format_exc(limit=5)}
-            try:
+            with contextlib.suppress(Exception):
                 result["id"] = json.loads(line).get("id")
-            except Exception:
-                pass
         out.write(json.dumps(result).encode() + b"\n")
         out.flush()
 

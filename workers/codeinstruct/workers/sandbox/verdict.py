@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any
 
-Verdict = Literal["pass", "fail", "timeout", "error", "infra_error"]
-VERDICTS: tuple[Verdict, ...] = ("pass", "fail", "timeout", "error", "infra_error")
+from codeinstruct.workers.sandbox.jobs import VERDICTS, Result, Verdict
+
+__all__ = ["VERDICTS", "Verdict", "judge", "result_of"]
+
 
 _TEST_CASE = re.compile(r"^\s*Test case (\d+)\s*:\s*(True|False)\s*$", re.MULTILINE)
 _EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*)(?::|$)")
@@ -47,6 +49,8 @@ def judge(raw: dict[str, Any]) -> Verdict:
     """The verdict of one supervisor result (see `supervisor.py` for its fields)."""
     if raw.get("internal_error") or raw.get("infra_error"):
         return "infra_error"
+    if raw.get("unsupported"):
+        return "error"
     if raw.get("timed_out"):
         return "timeout"
     if raw.get("exit_code") == 0:
@@ -61,3 +65,26 @@ def judge(raw: dict[str, Any]) -> Verdict:
     if name is None and unittest and unittest.group(1) == "failures":
         return "fail"
     return "error"
+
+
+def result_of(raw: dict[str, Any], job_id: str) -> Result:
+    """The public result of one supervisor answer."""
+    stdout = str(raw.get("stdout", ""))
+    passed, failed = count_test_cases(stdout)
+    return Result(
+        id=job_id,
+        verdict=judge(raw),
+        exit_code=raw.get("exit_code"),
+        stdout=stdout,
+        stderr=str(raw.get("stderr", "")),
+        stdout_truncated=bool(raw.get("stdout_truncated")),
+        stderr_truncated=bool(raw.get("stderr_truncated")),
+        duration=float(raw.get("duration", 0.0)),
+        tests_passed=passed,
+        tests_failed=failed,
+    )
+
+
+def infra_result(job_id: str, reason: str, duration: float = 0.0) -> Result:
+    """A sandbox failure: never the code's fault."""
+    return Result(job_id, "infra_error", None, "", reason, False, False, duration, None, None)
