@@ -317,6 +317,7 @@ def test_killing_sandboxes_mid_batch_loses_no_job() -> None:
         assert pool.replaced >= 2
 
 
+@pytest.mark.slow
 def test_hung_sandbox_is_detected_and_replaced() -> None:
     with Pool("gvisor", workers=1, timeout=1, hung_margin=2) as pool:
         box = pool.boxes[0]
