@@ -64,7 +64,9 @@ def _limits(parser: argparse.ArgumentParser) -> None:
 def read_jobs(path: str) -> list[dict[str, Any]]:
     """Jobs of a JSONL file; UserError naming the line of a malformed one."""
     try:
-        lines = sys.stdin.read().splitlines() if path == "-" else Path(path).read_text().splitlines()
+        lines = (
+            sys.stdin.read().splitlines() if path == "-" else Path(path).read_text().splitlines()
+        )
     except OSError as error:
         raise UserError(f"{path}: cannot read the file: {error.strerror}") from None
     jobs = []
