@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from codeinstruct.workers.sandbox.verdict import (
+    count_test_cases,
+    exception_name,
+    infra_result,
+    judge,
+    result_of,
+)
+
+ASSERTION = 'Traceback (most recent call last):\n  File "main.py", line 3, in <module>\n    assert f(1) == 2\nAssertionError\n'
+NAME_ERROR = "Traceback (most recent call last):\n  File \"main.py\", line 1, in <module>\nNameError: name 'x' is not defined\n"
+
+
+def test_exit_zero_passes_even_with_stderr() -> None:
+    assert judge({"exit_code": 0, "stderr": "DeprecationWarning: x"}) == "pass"
+
+
+def test_assertion_is_a_failure_other_exceptions_are_errors() -> None:
+    assert judge({"exit_code": 1, "stderr": ASSERTION}) == "fail"
+    assert judge({"exit_code": 1, "stderr": NAME_ERROR}) == "error"
+    assert (
+        judge({"exit_code": 1, "stderr": '  File "x", line 1\nSyntaxError: invalid syntax\n'})
+        == "error"
+    )
+    assert judge({"exit_code": 3, "stderr": ""}) == "error"
+
+
+def test_chained_traceback_uses_the_last_exception() -> None:
+    chained = (
+        NAME_ERROR
+        + "\nDuring handling of the above exception, another exception occurred:\n\n"
+        + ASSERTION
+    )
+    assert exception_name(chained) == "AssertionError"
+    assert judge({"exit_code": 1, "stderr": chained}) == "fail"
+    assert exception_name(ASSERTION + "\n" + NAME_ERROR) == "NameError"
+
+
+def test_unittest_failures_fail_and_its_errors_are_errors() -> None:
+    report = "F\n======\nFAIL: test_x\n----\nRan 1 test in 0.001s\n\nFAILED (failures=1)\n"
+    assert judge({"exit_code": 1, "stderr": report}) == "fail"
+    assert judge({"exit_code": 1, "stderr": report.replace("failures", "errors")}) == "error"
+
+
+def test_timeout_and_signals_and_infra() -> None:
+    assert judge({"exit_code": None, "signal": 9, "timed_out": True}) == "timeout"
+    assert judge({"exit_code": None, "signal": 11, "timed_out": False}) == "error"
+    assert judge({"internal_error": "boom"}) == "infra_error"
+    assert judge({"exit_code": None, "unsupported": True}) == "error"
+
+
+def test_test_case_lines() -> None:
+    stdout = (
+        "noise\nTest case 1: True\nTest case 2: False\n  Test case 3 : True\nTest case 4: maybe\n"
+    )
+    assert count_test_cases(stdout) == (2, 1)
+    assert count_test_cases("no cases here\n") == (None, None)
+    # A case printed twice counts once, with its last value.
+    assert count_test_cases("Test case 1: False\nTest case 1: True\n") == (1, 0)
+
+
+def test_result_of_and_infra_result() -> None:
+    raw = {
+        "exit_code": 0,
+        "stdout": "Test case 0: True\n",
+        "stderr": "",
+        "stdout_truncated": True,
+        "duration": 0.25,
+    }
+    result = result_of(raw, "job-1")
+    assert (result.id, result.verdict, result.tests_passed, result.tests_failed) == (
+        "job-1",
+        "pass",
+        1,
+        0,
+    )
+    assert result.stdout_truncated and not result.stderr_truncated
+    infra = infra_result("job-2", "sandbox died")
+    assert (infra.verdict, infra.exit_code, infra.stderr) == ("infra_error", None, "sandbox died")

@@ -1,0 +1,302 @@
+"""One warm sandbox: a supervisor process behind gVisor, bubblewrap or nothing, spoken to over
+pipes (JSON lines), and the launcher that prepares what all sandboxes of a pool share."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from codeinstruct.workers.errors import UserError
+from codeinstruct.workers.sandbox import bundle
+from codeinstruct.workers.spec import Isolation
+
+log = logging.getLogger(__name__)
+
+READY_SECONDS = 60.0
+WEAKER = "or set `sandbox.isolation: bubblewrap` (namespaces only) or `none` (no isolation) in the spec / `--isolation` on the command line to opt into weaker isolation"
+
+
+class SandboxUnavailable(UserError):
+    """The requested isolation cannot be provided on this machine (never a silent fallback)."""
+
+
+class BoxFailure(Exception):
+    """A sandbox died, hung or spoke nonsense: an infrastructure failure, not the code's."""
+
+
+def supervisor_source() -> str:
+    return Path(__file__).with_name("supervisor.py").read_text(encoding="utf-8")
+
+
+def real_interpreter() -> str:
+    """The interpreter binary itself (a venv link or a pyenv shim costs seconds per start)."""
+    return os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable)
+
+
+def world_readable(path: str) -> bool:
+    """Whether a user with no rights (`nobody`) can read `path` (all parents traversable)."""
+    current = Path(path)
+    for part in [current, *current.parents]:
+        try:
+            mode = part.stat().st_mode
+        except OSError:
+            return False
+        if not mode & 0o001:
+            return False
+    return True
+
+
+class Launcher:
+    """Prepares the shared bundle of one isolation level and starts sandboxes from it."""
+
+    def __init__(self, isolation: Isolation) -> None:
+        self.isolation = Isolation(isolation)
+        self.layout = bundle.host_layout(real_interpreter(), sys.base_prefix)
+        self.source = supervisor_source()
+        self.env = {**bundle.ENV, "CODEINSTRUCT_DROP_USER": "1"}
+        self.state = Path(tempfile.mkdtemp(prefix="codeinstruct-sandbox-"))
+        try:
+            self._prepare()
+        except BaseException:
+            shutil.rmtree(self.state, ignore_errors=True)
+            raise
+
+    def _prepare(self) -> None:
+        if self.isolation is Isolation.GVISOR:
+            if shutil.which("runsc") is None:
+                raise SandboxUnavailable(
+                    "sandbox.isolation is `gvisor` but `runsc` is not installed: install gVisor "
+                    f"(Debian/Ubuntu: `apt-get install runsc`, or run scripts/install.sh), {WEAKER}"
+                )
+            rootfs = bundle.make_rootfs(self.state / "rootfs", self.layout)
+            config = bundle.oci_config(self.layout, str(rootfs), self.source)
+            (self.state / "bundle").mkdir()
+            (self.state / "bundle" / "config.json").write_text(json.dumps(config, indent=1))
+            (self.state / "runsc").mkdir()
+        elif self.isolation is Isolation.BUBBLEWRAP:
+            if shutil.which("bwrap") is None:
+                raise SandboxUnavailable(
+                    "sandbox.isolation is `bubblewrap` but `bwrap` is not installed: "
+                    "`apt-get install bubblewrap`, or choose `gvisor` or `none`"
+                )
+        else:
+            if not world_readable(self.layout.prefix):
+                # `nobody` could not import the standard library: keep the user, say so.
+                self.env["CODEINSTRUCT_DROP_USER"] = "0"
+            log.warning(
+                "SANDBOX ISOLATION IS `none`: generated code runs on this machine with only "
+                "rlimits%s. Use this only inside a gVisor pod or on a throwaway machine.",
+                "" if self.env["CODEINSTRUCT_DROP_USER"] == "1" else " and YOUR USER ID",
+            )
+        self.env["CODEINSTRUCT_SCRATCH"] = bundle.SCRATCH
+
+    def runsc(self, *args: str) -> list[str]:
+        return ["runsc", "--root", str(self.state / "runsc"), "--network=none", *args]
+
+    def argv(self, name: str) -> list[str]:
+        if self.isolation is Isolation.GVISOR:
+            return self.runsc("run", "--bundle", str(self.state / "bundle"), name)
+        if self.isolation is Isolation.BUBBLEWRAP:
+            return bundle.bwrap_argv(self.layout, self.source)
+        scratch = self.state / "scratch"
+        scratch.mkdir(exist_ok=True)
+        scratch.chmod(0o1777)
+        self.env["CODEINSTRUCT_SCRATCH"] = str(scratch)
+        return bundle.command(self.layout, self.source)
+
+    def start(self) -> Box:
+        """A new sandbox, ready for jobs; raises BoxFailure if it does not come up."""
+        name = f"codeinstruct-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        process = subprocess.Popen(
+            self.argv(name),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=self.env if self.isolation is Isolation.NONE else None,
+            cwd=self.state,
+            start_new_session=True,
+        )
+        box = Box(self, name, process)
+        try:
+            box.hello = box.read(time.monotonic() + READY_SECONDS)
+            if not box.hello.get("ready"):
+                raise BoxFailure(f"unexpected greeting {box.hello!r}")
+        except BoxFailure:
+            box.kill()
+            raise
+        return box
+
+    def check(self) -> None:
+        """Start one sandbox and run one job, or raise SandboxUnavailable with the reason."""
+        try:
+            box = self.start()
+        except BoxFailure as failure:
+            raise SandboxUnavailable(
+                f"sandbox.isolation is `{self.isolation.value}` but a sandbox does not start on "
+                f"this machine: {failure}. Check the installation (`apt-get install runsc`; "
+                f"`runsc --network=none do true` must work as root), {WEAKER}"
+            ) from None
+        box.close()
+
+    def close(self) -> None:
+        shutil.rmtree(self.state, ignore_errors=True)
+
+
+class Box:
+    """One running sandbox; `run` sends a job and waits for its result line."""
+
+    def __init__(self, launcher: Launcher, name: str, process: subprocess.Popen[bytes]) -> None:
+        self.launcher = launcher
+        self.name = name
+        self.process = process
+        self.hello: dict[str, Any] = {}
+        self.jobs = 0
+        self._buffer = b""
+        self._stderr: deque[bytes] = deque(maxlen=50)
+        self._drain = threading.Thread(target=self._read_stderr, daemon=True)
+        self._drain.start()
+        assert process.stdout is not None
+        os.set_blocking(process.stdout.fileno(), False)
+
+    def _read_stderr(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self._stderr.append(line)
+
+    def stderr_tail(self) -> str:
+        return b"".join(self._stderr).decode("utf-8", "replace")[-2000:]
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def read(self, deadline: float) -> dict[str, Any]:
+        """The next JSON line from the supervisor, or BoxFailure (dead, hung, garbled)."""
+        assert self.process.stdout is not None
+        fd = self.process.stdout.fileno()
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            while b"\n" not in self._buffer:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise BoxFailure(f"sandbox {self.name} did not answer in time (hung)")
+                if not selector.select(left):
+                    continue
+                try:
+                    chunk = os.read(fd, 1 << 20)
+                except BlockingIOError:
+                    continue
+                if not chunk:
+                    self.process.wait(timeout=5) if self.process.poll() is None else None
+                    raise BoxFailure(
+                        f"sandbox {self.name} exited (status {self.process.poll()}): "
+                        f"{self.stderr_tail().strip()[-500:]}"
+                    )
+                self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        try:
+            answer = json.loads(line)
+        except ValueError:
+            raise BoxFailure(f"sandbox {self.name} wrote garbage: {line[:200]!r}") from None
+        if not isinstance(answer, dict):
+            raise BoxFailure(f"sandbox {self.name} wrote {line[:200]!r}")
+        return answer
+
+    def run(self, job: dict[str, Any], wait: float) -> dict[str, Any]:
+        """Send one job; its result within `wait` seconds, or BoxFailure."""
+        assert self.process.stdin is not None
+        self.jobs += 1
+        try:
+            self.process.stdin.write(json.dumps(job).encode() + b"\n")
+            self.process.stdin.flush()
+        except (BrokenPipeError, OSError) as error:
+            raise BoxFailure(f"sandbox {self.name} is gone ({error})") from None
+        answer = self.read(time.monotonic() + wait)
+        if answer.get("id") != job.get("id"):
+            raise BoxFailure(f"sandbox {self.name} answered job {answer.get('id')!r}")
+        return answer
+
+    def pids(self) -> list[int]:
+        """Host processes of this sandbox (the launcher process and its descendants)."""
+        found = [self.process.pid]
+        parents = _parents()
+        frontier = [self.process.pid]
+        while frontier:
+            parent = frontier.pop()
+            kids = [pid for pid, ppid in parents.items() if ppid == parent]
+            found += kids
+            frontier += kids
+        return found
+
+    def rss_bytes(self) -> int:
+        total = 0
+        for pid in self.pids():
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            for line in status.splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        return total
+
+    def kill(self) -> None:
+        """Stop it now (a dead or hung sandbox)."""
+        if self.launcher.isolation is Isolation.GVISOR:
+            for args in (("kill", "--all", self.name, "KILL"), ("delete", "--force", self.name)):
+                subprocess.run(
+                    self.launcher.runsc(*args),
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    timeout=30,
+                    check=False,
+                )
+        with contextlib.suppress(OSError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self._finish()
+
+    def close(self) -> None:
+        """Stop it politely: end of input makes the supervisor exit."""
+        try:
+            assert self.process.stdin is not None
+            self.process.stdin.close()
+            self.process.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            self.kill()
+            return
+        self._finish()
+
+    def _finish(self) -> None:
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            log.warning("sandbox %s does not exit", self.name)
+        for stream in (self.process.stdin, self.process.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+
+
+def _parents() -> dict[int, int]:
+    parents = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                stat = Path(f"/proc/{name}/stat").read_bytes()
+            except OSError:
+                continue
+            parents[int(name)] = int(stat[stat.rfind(b")") + 2 :].split()[1])
+    return parents

@@ -1,0 +1,129 @@
+"""`codeinstruct sandbox exec|serve`: run programs by hand, or serve the executor over HTTP."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from codeinstruct.workers.errors import UserError
+from codeinstruct.workers.spec import Isolation, Sandbox
+
+DEFAULTS = Sandbox()
+
+
+def add_parser(commands: Any) -> None:
+    sandbox = commands.add_parser("sandbox", help="run untrusted programs in the sandbox")
+    actions = sandbox.add_subparsers(dest="sandbox_command", required=True, metavar="ACTION")
+
+    run = actions.add_parser(
+        "exec",
+        help="run a program (or a JSONL batch) and print its result as JSON",
+        description="Prints one JSON result (verdict pass|fail|timeout|error|infra_error, "
+        "exit code, duration, capped stdout/stderr, test-case counts). With --jsonl, reads "
+        'one {"id", "program", "timeout"?} per line and prints one result per line, in order.',
+    )
+    run.add_argument("program", nargs="?", metavar="PROGRAM.py", help="`-` reads standard input")
+    run.add_argument("--jsonl", metavar="JOBS.jsonl", help="a batch of jobs, one per line")
+    _limits(run)
+    run.set_defaults(handler=cmd_exec)
+
+    serve = actions.add_parser(
+        "serve",
+        help="serve the executor over HTTP (for sandbox pods)",
+        description="Inside a pod that runs under runtimeClassName gvisor, use --isolation none: "
+        "the pod is already the gVisor sandbox, and each job is still confined by the supervisor "
+        "(user nobody, fresh directory, rlimits, process-group kill).",
+    )
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--host", default="127.0.0.1", help="0.0.0.0 in a pod")
+    serve.add_argument("--max-queue", type=int, default=4096, help="429 beyond this many jobs")
+    _limits(serve)
+    serve.set_defaults(handler=cmd_serve)
+
+
+def _limits(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--timeout", type=float, default=DEFAULTS.timeout_seconds, metavar="S", help="per job"
+    )
+    parser.add_argument(
+        "--memory", type=int, default=DEFAULTS.memory_mib, metavar="MiB", help="per job"
+    )
+    parser.add_argument(
+        "--isolation",
+        choices=[i.value for i in Isolation],
+        default=DEFAULTS.isolation.value,
+        help="gvisor (default), bubblewrap (namespaces only), none (no isolation: only "
+        "inside a gVisor pod or a throwaway machine)",
+    )
+    parser.add_argument("--workers", type=int, default=DEFAULTS.workers, help="warm sandboxes")
+
+
+def read_jobs(path: str) -> list[dict[str, Any]]:
+    """Jobs of a JSONL file; UserError naming the line of a malformed one."""
+    try:
+        lines = (
+            sys.stdin.read().splitlines() if path == "-" else Path(path).read_text().splitlines()
+        )
+    except OSError as error:
+        raise UserError(f"{path}: cannot read the file: {error.strerror}") from None
+    jobs = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError:
+            raise UserError(f"{path}:{number}: not valid JSON") from None
+        if not isinstance(item, dict) or not isinstance(item.get("program"), str):
+            raise UserError(f'{path}:{number}: expected {{"id", "program", "timeout"?}}')
+        jobs.append(item)
+    return jobs
+
+
+def cmd_exec(args: argparse.Namespace) -> int:
+    from codeinstruct.workers.sandbox.jobs import Job
+    from codeinstruct.workers.sandbox.pool import Pool
+
+    if (args.program is None) == (args.jsonl is None):
+        raise UserError("sandbox exec: give either PROGRAM.py or --jsonl JOBS.jsonl")
+    if args.jsonl:
+        items = read_jobs(args.jsonl)
+        jobs = [
+            Job(
+                id=str(item.get("id", index)),
+                program=item["program"],
+                timeout=item.get("timeout"),
+                memory_mib=item.get("memory_mib"),
+                language=item.get("language", "python"),
+            )
+            for index, item in enumerate(items)
+        ]
+    else:
+        try:
+            text = sys.stdin.read() if args.program == "-" else Path(args.program).read_text()
+        except OSError as error:
+            raise UserError(f"{args.program}: cannot read the file: {error.strerror}") from None
+        jobs = [Job(id=args.program, program=text)]
+    workers = max(1, min(args.workers, len(jobs)))
+    with Pool(args.isolation, workers, args.timeout, args.memory) as pool:
+        for result in pool.run(jobs):
+            print(json.dumps(result.to_dict(), ensure_ascii=False), flush=True)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from codeinstruct.workers.sandbox.pool import Pool
+    from codeinstruct.workers.sandbox.service import serve
+
+    with Pool(args.isolation, args.workers, args.timeout, args.memory) as pool:
+        print(
+            f"codeinstruct sandbox serve: {args.workers} {args.isolation} sandbox(es) on "
+            f"http://{args.host}:{args.port}",
+            file=sys.stderr,
+            flush=True,
+        )
+        serve(pool, args.host, args.port, args.max_queue)
+    return 0

@@ -1,0 +1,42 @@
+"""A job to run and the result of running it (the sandbox's public data types)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+Verdict = Literal["pass", "fail", "timeout", "error", "infra_error"]
+VERDICTS: tuple[Verdict, ...] = ("pass", "fail", "timeout", "error", "infra_error")
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    program: str
+    timeout: float | None = None
+    memory_mib: int | None = None
+    language: str = "python"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Result:
+    id: str
+    verdict: Verdict
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    stdout_truncated: bool
+    stderr_truncated: bool
+    duration: float
+    tests_passed: int | None
+    tests_failed: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Result:
+        return cls(**{name: data.get(name) for name in cls.__dataclass_fields__})  # type: ignore[arg-type]

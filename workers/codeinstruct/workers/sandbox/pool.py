@@ -1,0 +1,184 @@
+"""A warm pool of sandboxes: jobs are queued, each worker thread feeds its own sandbox one job at
+a time. A sandbox that dies, hangs (no answer by the job's timeout plus a margin) or garbles its
+answer is killed and replaced, and the job it held is retried once; a second infrastructure
+failure makes the job's verdict `infra_error` (never `fail`)."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from codeinstruct.workers.sandbox.box import Box, BoxFailure, Launcher, SandboxUnavailable
+from codeinstruct.workers.sandbox.jobs import Job, Result
+from codeinstruct.workers.sandbox.verdict import infra_result, result_of
+from codeinstruct.workers.spec import Isolation, Sandbox
+
+log = logging.getLogger(__name__)
+
+RETRIES = 1
+HUNG_MARGIN_SECONDS = 10.0
+
+
+@dataclass
+class _Task:
+    job: Job
+    future: Future[Result] = field(default_factory=Future)
+    attempts: int = 0
+    queued: float = field(default_factory=time.monotonic)
+
+
+class Pool:
+    """`workers` warm sandboxes of one isolation level; `run` is safe to call from many threads."""
+
+    def __init__(
+        self,
+        isolation: Isolation | str = Isolation.GVISOR,
+        workers: int = 2,
+        timeout: float = 10.0,
+        memory_mib: int = 1024,
+        hung_margin: float = HUNG_MARGIN_SECONDS,
+    ) -> None:
+        self.timeout = timeout
+        self.memory_mib = memory_mib
+        self.hung_margin = hung_margin
+        self.launcher = Launcher(Isolation(isolation))
+        self.replaced = 0
+        self._queue: queue.Queue[_Task | None] = queue.Queue()
+        self._lock = threading.Lock()
+        try:
+            first = self._start_first()
+        except BaseException:
+            self.launcher.close()
+            raise
+        self.boxes: list[Box | None] = [first, *([None] * (workers - 1))]
+        self._threads = [
+            threading.Thread(target=self._work, args=(slot,), name=f"sandbox-{slot}", daemon=True)
+            for slot in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    @classmethod
+    def from_settings(cls, settings: Sandbox) -> Pool:
+        return cls(
+            settings.isolation, settings.workers, settings.timeout_seconds, settings.memory_mib
+        )
+
+    def _start_first(self) -> Box:
+        try:
+            return self.launcher.start()
+        except BoxFailure as failure:
+            isolation = self.launcher.isolation.value
+            raise SandboxUnavailable(
+                f"sandbox.isolation is `{isolation}` but a sandbox does not start on this "
+                f"machine: {failure}. Check the installation (for gVisor: `apt-get install "
+                "runsc`, and `runsc --network=none do true` must work as root), or set "
+                "`sandbox.isolation: bubblewrap` or `none` to opt into weaker isolation"
+            ) from None
+
+    def queue_depth(self) -> int:
+        return self._queue.qsize()
+
+    def submit(self, job: Job) -> Future[Result]:
+        task = _Task(job)
+        if job.language != "python":
+            task.future.set_result(
+                result_of(
+                    {
+                        "exit_code": None,
+                        "unsupported": True,
+                        "stderr": f"unsupported language {job.language!r}",
+                    },
+                    job.id,
+                )
+            )
+        else:
+            self._queue.put(task)
+        return task.future
+
+    def run(self, jobs: Sequence[Job]) -> list[Result]:
+        futures = [self.submit(job) for job in jobs]
+        return [future.result() for future in futures]
+
+    def _payload(self, job: Job) -> dict[str, Any]:
+        return {
+            "id": job.id,
+            "program": job.program,
+            "timeout": job.timeout or self.timeout,
+            "memory_mib": job.memory_mib or self.memory_mib,
+            "language": job.language,
+        }
+
+    def _work(self, slot: int) -> None:
+        failures_in_a_row = 0
+        while True:
+            box = self.boxes[slot]
+            if box is None:
+                try:
+                    box = self.boxes[slot] = self.launcher.start()
+                    failures_in_a_row = 0
+                except BoxFailure as failure:
+                    failures_in_a_row += 1
+                    log.warning("sandbox did not start: %s", failure)
+                    box = None
+                    start_failure: BoxFailure | None = failure
+                else:
+                    start_failure = None
+            else:
+                start_failure = None
+            task = self._queue.get()
+            if task is None:
+                return
+            if start_failure is not None:
+                self._fail(task, start_failure)
+                time.sleep(min(5.0, 0.2 * 2**failures_in_a_row))
+                continue
+            assert box is not None
+            payload = self._payload(task.job)
+            try:
+                raw = box.run(payload, payload["timeout"] + self.hung_margin)
+            except BoxFailure as failure:
+                log.warning("sandbox %s failed on job %s: %s", box.name, task.job.id, failure)
+                box.kill()
+                self.boxes[slot] = None
+                with self._lock:
+                    self.replaced += 1
+                self._fail(task, failure)
+                continue
+            result = result_of(raw, task.job.id)
+            if result.verdict == "infra_error" and task.attempts < RETRIES:
+                task.attempts += 1
+                self._queue.put(task)
+                continue
+            task.future.set_result(result)
+
+    def _fail(self, task: _Task, failure: BoxFailure) -> None:
+        if task.attempts < RETRIES:
+            task.attempts += 1
+            self._queue.put(task)
+        else:
+            waited = time.monotonic() - task.queued
+            task.future.set_result(infra_result(task.job.id, f"sandbox failure: {failure}", waited))
+
+    def close(self) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join(timeout=60)
+        for box in self.boxes:
+            if box is not None:
+                box.close()
+        self.boxes = [None] * len(self.boxes)
+        self.launcher.close()
+
+    def __enter__(self) -> Pool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

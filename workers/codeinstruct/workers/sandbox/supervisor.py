@@ -1,0 +1,317 @@
+"""The job server that runs INSIDE each sandbox: standard library only, started once per sandbox.
+
+Protocol: after start it writes `{"ready": true, ...}`; then for each job line on stdin
+(`{"id", "program", "timeout", "memory_mib", "language"}`) it writes one result line on stdout
+(`{"id", "exit_code", "signal", "timed_out", "stdout", "stderr", "stdout_truncated",
+"stderr_truncated", "duration", "cpu_seconds"}`). Each job runs in a forked child: a new session,
+the `nobody` user, a fresh empty working directory on the tmpfs, and rlimits on CPU time, address
+space, file size, open files and processes. The wall timeout kills the child's process group; the
+supervisor is a child subreaper, so processes that escaped the group (double forks, `setsid`)
+come back to it and are killed and reaped before the next job starts.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import math
+import os
+import resource
+import select
+import shutil
+import signal
+import sys
+import threading
+import time
+import traceback
+import types
+
+NOBODY = 65534
+OUTPUT_CAP = 64 * 1024
+FILE_LIMIT_MIB = 64
+OPEN_FILES = 256
+PROCESSES = 32
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_MEMORY_MIB = 1024
+SCRATCH = os.environ.get("CODEINSTRUCT_SCRATCH", "/tmp")
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> bool:
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except Exception:
+        return False
+
+
+def children(parent: int) -> list[int]:
+    """Pids whose parent is `parent` (from /proc)."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if len(fields) > 1 and int(fields[1]) == parent:
+            found.append(int(name))
+    return found
+
+
+def reap_all() -> None:
+    """Kill and reap every remaining descendant (they were reparented to us)."""
+    me = os.getpid()
+    for _ in range(200):
+        while True:
+            try:
+                pid, _status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                pid = 0
+            if pid == 0:
+                break
+        left = children(me)
+        if not left:
+            return
+        for pid in left:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.005)
+
+
+def limit(kind: int, value: int) -> None:
+    try:
+        resource.setrlimit(kind, (value, value))
+    except (ValueError, OSError):
+        _soft, hard = resource.getrlimit(kind)
+        capped = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(kind, (capped, capped))
+
+
+def child_main(job: dict, workdir: str, out_w: int, err_w: int, drop_user: bool) -> None:
+    """In the forked child: confine, then run the program as `__main__`; never returns."""
+    code = 1
+    try:
+        os.setsid()
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(out_w, 1)
+        os.dup2(err_w, 2)
+        os.closerange(3, 65536)
+        sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
+        os.chdir(workdir)
+        cpu = math.ceil(float(job["timeout"])) + 1
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+        limit(resource.RLIMIT_AS, int(job["memory_mib"]) * 1024 * 1024)
+        limit(resource.RLIMIT_FSIZE, FILE_LIMIT_MIB * 1024 * 1024)
+        limit(resource.RLIMIT_NOFILE, OPEN_FILES)
+        limit(resource.RLIMIT_NPROC, PROCESSES)
+        limit(resource.RLIMIT_CORE, 0)
+        if drop_user:
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+        os.environ.clear()
+        os.environ.update(
+            {
+                "PATH": "/usr/local/bin:/usr/bin:/bin",
+                "HOME": workdir,
+                "LANG": "C.UTF-8",
+                "TMPDIR": workdir,
+            }
+        )
+        sys.argv = ["main.py"]
+        sys.path[0:0] = [workdir]
+        code = run_program(os.path.join(workdir, "main.py"))
+    except BaseException:
+        traceback.print_exc()
+    os._exit(code)
+
+
+def run_program(path: str) -> int:
+    """Run `path` as the interpreter runs a script (`__main__`, exit status, shutdown)."""
+    code = 0
+    sys.stdout = open(1, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
+    module = types.ModuleType("__main__")
+    module.__file__ = path
+    sys.modules["__main__"] = module
+    try:
+        with open(path, encoding="utf-8") as handle:
+            compiled = compile(handle.read(), path, "exec")
+        exec(compiled, module.__dict__)
+    except SystemExit as stop:
+        code = exit_status(stop.code)
+    except BaseException as error:
+        # Skip this frame: the traceback reads as if the script had been run directly.
+        tb = error.__traceback__.tb_next if error.__traceback__ else None
+        traceback.print_exception(type(error), error, tb)
+        code = 1
+    try:
+        threading._shutdown()  # type: ignore[attr-defined]
+        atexit._run_exitfuncs()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BaseException:
+        pass
+    return code
+
+
+def exit_status(value: object) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, int):
+        return value & 0xFF
+    print(value, file=sys.stderr)
+    return 1
+
+
+def run_job(job: dict, drop_user: bool, serial: int, wake_r: int) -> dict:
+    job.setdefault("timeout", DEFAULT_TIMEOUT)
+    job.setdefault("memory_mib", DEFAULT_MEMORY_MIB)
+    timeout = float(job["timeout"] or DEFAULT_TIMEOUT)
+    job["timeout"] = timeout
+    if job.get("language", "python") != "python":
+        return {"id": job.get("id"), "unsupported": f"language {job.get('language')!r}"}
+    workdir = os.path.join(SCRATCH, f"job-{serial}")
+    shutil.rmtree(workdir, ignore_errors=True)
+    os.mkdir(workdir, 0o700)
+    with open(os.path.join(workdir, "main.py"), "w", encoding="utf-8") as handle:
+        handle.write(job["program"])
+    if drop_user:
+        os.chown(workdir, NOBODY, NOBODY)
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    start = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        os.close(out_r)
+        os.close(err_r)
+        child_main(job, workdir, out_w, err_w, drop_user)
+    os.close(out_w)
+    os.close(err_w)
+    try:
+        result = watch(pid, {out_r: "stdout", err_r: "stderr"}, start + timeout, wake_r)
+    finally:
+        with contextlib.suppress(OSError):
+            os.killpg(pid, signal.SIGKILL)
+        reap_all()
+        os.close(out_r)
+        os.close(err_r)
+        shutil.rmtree(workdir, ignore_errors=True)
+    result["duration"] = round(time.monotonic() - start, 4)
+    result["id"] = job.get("id")
+    if result["signal"] == signal.SIGXCPU or (
+        result["signal"] == signal.SIGKILL and result["cpu_seconds"] >= timeout
+    ):
+        result["timed_out"] = True
+    return result
+
+
+def watch(pid: int, pipes: dict[int, str], deadline: float, wake_r: int) -> dict:
+    """Collect capped output until the child exits or the deadline passes (then kill its group)."""
+    output = {name: bytearray() for name in pipes.values()}
+    cut = dict.fromkeys(pipes.values(), False)
+    poller = select.poll()
+    for fd in (*pipes, wake_r):
+        poller.register(fd, select.POLLIN)
+    open_fds = set(pipes)
+    status = None
+    usage = None
+    timed_out = False
+
+    def read(fd: int) -> int:
+        """Bytes read (0 at end of file, -1 when nothing is ready)."""
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return -1
+        if not data:
+            poller.unregister(fd)
+            open_fds.discard(fd)
+            return 0
+        name = pipes[fd]
+        room = OUTPUT_CAP - len(output[name])
+        if len(data) > room:
+            cut[name] = True
+        output[name] += data[: max(room, 0)]
+        return len(data)
+
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            timed_out = True
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGKILL)
+            break
+        for fd, _event in poller.poll(min(left, 1.0) * 1000):
+            if fd == wake_r:
+                with contextlib.suppress(BlockingIOError):
+                    os.read(wake_r, 4096)
+            elif fd in open_fds:
+                read(fd)
+        if status is None:
+            done, raw, usage = os.wait4(pid, os.WNOHANG)
+            if done:
+                status = raw
+        if status is not None and open_fds:
+            # The child is gone: take what is already in the pipes, not what survivors write.
+            for fd in list(open_fds):
+                os.set_blocking(fd, False)
+                for _ in range(256):
+                    if read(fd) <= 0:
+                        break
+        if status is not None:
+            break
+    if status is None:
+        _done, status, usage = os.wait4(pid, 0)
+    exit_code = os.waitstatus_to_exitcode(status)
+    return {
+        "exit_code": exit_code if exit_code >= 0 else None,
+        "signal": -exit_code if exit_code < 0 else None,
+        "timed_out": timed_out,
+        "stdout": bytes(output["stdout"]).decode("utf-8", "replace"),
+        "stderr": bytes(output["stderr"]).decode("utf-8", "replace"),
+        "stdout_truncated": cut["stdout"],
+        "stderr_truncated": cut["stderr"],
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 4) if usage else 0.0,
+    }
+
+
+def main() -> None:
+    drop_user = os.geteuid() == 0 and os.environ.get("CODEINSTRUCT_DROP_USER", "1") == "1"
+    subreaper = become_subreaper()
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    out = sys.stdout.buffer
+    ready = {"ready": True, "pid": os.getpid(), "subreaper": subreaper, "drop_user": drop_user}
+    out.write(json.dumps(ready).encode() + b"\n")
+    out.flush()
+    serial = 0
+    for line in sys.stdin.buffer:
+        if not line.strip():
+            continue
+        serial += 1
+        try:
+            job = json.loads(line)
+            result = run_job(job, drop_user, serial, wake_r)
+        except Exception:
+            result = {"id": None, "internal_error": traceback.format_exc(limit=5)}
+            with contextlib.suppress(Exception):
+                result["id"] = json.loads(line).get("id")
+        out.write(json.dumps(result).encode() + b"\n")
+        out.flush()
+
+
+if __name__ == "__main__":
+    main()
