@@ -32,7 +32,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
-    settings.posting.level = 20  # INFO and above become Events
+    settings.posting.level = 30  # only warnings of kopf itself become Events
     settings.watching.server_timeout = 300
     metrics.serve(SETTINGS.metrics_port)
 

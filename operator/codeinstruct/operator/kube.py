@@ -66,22 +66,14 @@ class Kube:
     def _call(
         self, method: str, path: str, body: Any = None, content_type: str = "application/json"
     ) -> Any:
-        from kubernetes.client.exceptions import ApiException
-
-        try:
-            response = self.api.call_api(
-                path,
-                method,
-                header_params={"Content-Type": content_type, "Accept": "application/json"},
-                body=body,
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _return_http_data_only=True,
-                _request_timeout=30,
-            )
-        except ApiException as error:
-            raise KubeError(int(error.status or 0), str(error.reason)) from None
-        data = response.data
+        headers = {"Content-Type": content_type, "Accept": "application/json"}
+        _, url, headers, body, _ = self.api.param_serialize(
+            method, path, header_params=headers, body=body, auth_settings=["BearerToken"]
+        )
+        response = self.api.call_api(method, url, headers, body, _request_timeout=30)
+        data = response.read() if hasattr(response, "read") else response.data
+        if not 200 <= int(response.status) < 300:
+            raise KubeError(int(response.status), (data or b"").decode(errors="replace")[:500])
         return json.loads(data) if data else None
 
     def get(
