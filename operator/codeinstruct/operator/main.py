@@ -37,7 +37,24 @@ def render(path: str, namespace: str, rayjob: bool) -> str:
     target = Target(dataset, namespace, Settings.from_env())
     boundary = scoring_boundary(stage_names(dataset.spec))
     manifests = children(target, boundary, rayjob).values()
-    return yaml.safe_dump_all(list(manifests), sort_keys=False)
+    return yaml.dump_all(list(manifests), Dumper=_manifest_dumper(), sort_keys=False)
+
+
+def _literal(dumper: Any, text: str) -> Any:
+    style = "|" if "\n" in text else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+def _manifest_dumper() -> Any:
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        def ignore_aliases(self, data: Any) -> bool:
+            return True
+
+    Dumper.add_representer(str, _literal)
+    return Dumper
+
 
 
 def cmd_render(args: argparse.Namespace) -> int:
