@@ -48,7 +48,7 @@ class ConflictingPatch(kmock.KubernetesError):
     message: str = "the object has been modified"
 
 
-class Emulator(kmock.KubernetesEmulator):  # type: ignore[misc]
+class Emulator(kmock.KubernetesEmulator):
     """kmock plus `metadata.generateName` (kopf names its Events that way)."""
 
     async def _handle(self, request: Any) -> Any:
@@ -130,9 +130,9 @@ class FakeCluster:
     def items(self, resource: str) -> list[dict[str, Any]]:
         found = []
         for (res, _, _), obj in list(self.k.objects.items()):
-            if f"{res.group + '/' if res.group else ''}{res.version}/{res.plural}" == resource:
-                if not obj.deleted:
-                    found.append(dict(obj.last.raw))
+            path = f"{res.group + '/' if res.group else ''}{res.version}/{res.plural}"
+            if path == resource and not obj.deleted:
+                found.append(dict(obj.last.raw))
         return found
 
     def put(self, resource: str, body: dict[str, Any]) -> None:

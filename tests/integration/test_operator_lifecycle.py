@@ -29,8 +29,13 @@ SAMPLE = next(p for p in SAMPLES if "selfcodealign" in p.name)
 
 def children_of(cluster: FakeCluster, name: str) -> list[tuple[str, str]]:
     found = []
-    for resource in ("apps/v1/deployments", "batch/v1/jobs", "v1/services", "v1/configmaps",
-                     "networking.k8s.io/v1/networkpolicies"):
+    for resource in (
+        "apps/v1/deployments",
+        "batch/v1/jobs",
+        "v1/services",
+        "v1/configmaps",
+        "networking.k8s.io/v1/networkpolicies",
+    ):
         for obj in cluster.items(resource):
             if obj["metadata"]["name"].startswith(name):
                 found.append((resource, obj["metadata"]["name"]))
@@ -73,8 +78,14 @@ async def test_missing_runtime_class_is_a_condition_and_event(
     _, name = start(cluster, runtime_class=False)
     async with operator_factory():
         state = await eventually(
-            lambda: next((c for c in status(cluster, name).get("conditions", [])
-                          if c["type"] == "SandboxReady" and c["status"] == "False"), None)
+            lambda: next(
+                (
+                    c
+                    for c in status(cluster, name).get("conditions", [])
+                    if c["type"] == "SandboxReady" and c["status"] == "False"
+                ),
+                None,
+            )
         )
         events = await eventually(lambda: cluster.events("RuntimeClassMissing"))
     assert state["reason"] == "RuntimeClassMissing" and "gvisor" in state["message"]
@@ -91,7 +102,9 @@ async def test_driver_failure_fails_with_the_reason(
     _, name = start(cluster)
     async with operator_factory():
         await eventually(phase_is(cluster, name, "Generating"))
-        cluster.finish_job(NS, f"{name}-driver", ok=False, message="Job has reached the specified backoff limit")
+        cluster.finish_job(
+            NS, f"{name}-driver", ok=False, message="Job has reached the specified backoff limit"
+        )
         final = await eventually(phase_is(cluster, name, "Failed"))
     assert final["reason"] == "DriverJobFailed"
     assert "backoff limit" in final["message"]
@@ -102,21 +115,29 @@ async def test_driver_failure_fails_with_the_reason(
 async def test_suspend_scales_down_and_resume_continues(
     cluster: FakeCluster, operator_factory: Any, s3_env: dict[str, str]
 ) -> None:
-    body, name = start(cluster)
+    _, name = start(cluster)
     async with operator_factory():
         await eventually(phase_is(cluster, name, "Generating"))
         cluster.patch(IDS, NS, name, {"spec": {"suspend": True}})
         await eventually(phase_is(cluster, name, "Suspended"))
-        await eventually(lambda: cluster.get("batch/v1/jobs", NS, f"{name}-driver")["spec"]["suspend"])
+        await eventually(
+            lambda: cluster.get("batch/v1/jobs", NS, f"{name}-driver")["spec"]["suspend"]
+        )
         vllm = cluster.get("apps/v1/deployments", NS, f"{name}-vllm")
         sandbox = cluster.get("apps/v1/deployments", NS, f"{name}-sandbox")
         assert vllm["spec"]["replicas"] == 0 and sandbox["spec"]["replicas"] == 0
         cluster.patch(IDS, NS, name, {"spec": {"suspend": False}})
         await eventually(phase_is(cluster, name, "Generating"))
         job = await eventually(
-            lambda: (j := cluster.get("batch/v1/jobs", NS, f"{name}-driver")) and not j["spec"]["suspend"] and j
+            lambda: (
+                (j := cluster.get("batch/v1/jobs", NS, f"{name}-driver"))
+                and not j["spec"]["suspend"]
+                and j
+            )
         )
-        assert job and cluster.get("apps/v1/deployments", NS, f"{name}-vllm")["spec"]["replicas"] == 1
+        assert (
+            job and cluster.get("apps/v1/deployments", NS, f"{name}-vllm")["spec"]["replicas"] == 1
+        )
     assert {e["reason"] for e in cluster.events()} >= {"Suspended"}
 
 

@@ -6,6 +6,7 @@ the storage ledger the way the driver Job would.
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,10 @@ XCODER_PLAN = ["pool", "unit_tests", "execute_tests", "complexity", "select"]
 
 
 def load(path: Path) -> dict[str, Any]:
+    """A sample in the test namespace, writing to a bucket of its own (tests share one S3)."""
     body = yaml.safe_load(path.read_text())
     body["metadata"]["namespace"] = NS
+    body["spec"]["output"]["uri"] = f"s3://t-{uuid.uuid4().hex[:12]}/datasets"
     return body
 
 
@@ -187,7 +190,7 @@ async def test_sample_runs_to_succeeded(
             cluster.finish_job(NS, f"{name}-driver")
         final = await eventually(phase_is(cluster, name, "Succeeded"))
 
-    assert final["outputUri"] == f"s3://codeinstruct/datasets/{run_prefix(dataset)}/dataset"
+    assert final["outputUri"] == f"{dataset.spec.output.uri}/{run_prefix(dataset)}/dataset"
     assert final["progressPercentage"] == 100 and final["completionTime"]
     assert final["selection"] == f"{final['selected']}/{dataset.spec.target_size}"
     assert final["stages"][0]["recordsOut"] > 0 and final["stages"][0]["dropped"] == 2

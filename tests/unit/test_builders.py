@@ -43,8 +43,11 @@ def vllm_target() -> Target:
         generator={
             "backend": "vllm",
             "model": "org/coder-7b",
-            "vllm": {"gpusPerReplica": 2, "hfTokenSecret": {"name": "hf", "key": "token"},
-                     "modelCachePvc": "cache"},
+            "vllm": {
+                "gpusPerReplica": 2,
+                "hfTokenSecret": {"name": "hf", "key": "token"},
+                "modelCachePvc": "cache",
+            },
         }
     )
 
@@ -58,7 +61,9 @@ def test_vllm_deployment() -> None:
     assert container.resources.requests["nvidia.com/gpu"] == "2"
     assert "--tensor-parallel-size" in container.args
     assert container.startup_probe.http_get.path == "/health"
-    assert container.startup_probe.failure_threshold * container.startup_probe.period_seconds >= 1800
+    assert (
+        container.startup_probe.failure_threshold * container.startup_probe.period_seconds >= 1800
+    )
     assert container.readiness_probe.http_get.path == "/health"
     shm = next(v for v in pod.volumes if v.name == "dshm")
     assert shm.empty_dir.medium == "Memory"
@@ -115,7 +120,8 @@ def test_driver_gets_storage_credentials() -> None:
     container = as_model(driver.job(t)).spec.template.spec.containers[0]
     assert container.env_from[0].secret_ref.name == "s3"
     assert {"name": "S3_ENDPOINT_URL", "value": "http://minio:9000"} in driver.job(t)["spec"][
-        "template"]["spec"]["containers"][0]["env"]
+        "template"
+    ]["spec"]["containers"][0]["env"]
 
 
 def test_suspended_children_scale_to_zero() -> None:
@@ -145,8 +151,15 @@ def test_render_prints_every_child() -> None:
     text = render(str(REPO / "crds/samples/instructiondataset.selfcodealign.yaml"), "ml", False)
     documents = list(yaml.safe_load_all(text))
     kinds = sorted(d["kind"] for d in documents)
-    assert kinds == ["ConfigMap", "Deployment", "Deployment", "Job", "NetworkPolicy",
-                     "Service", "Service"]
+    assert kinds == [
+        "ConfigMap",
+        "Deployment",
+        "Deployment",
+        "Job",
+        "NetworkPolicy",
+        "Service",
+        "Service",
+    ]
     for document in documents:
         as_model(document)
         assert document["metadata"]["namespace"] == "ml"

@@ -49,13 +49,21 @@ def test_renders_operator_with_rbac() -> None:
     assert {n for n in names if n.startswith(PREFIX)} <= settings
     role = next(d for d in documents if d["kind"] == "ClusterRole")
     resources = {r for rule in role["rules"] for r in rule["resources"]}
-    assert {"instructiondatasets/status", "jobs", "deployments", "networkpolicies", "rayjobs",
-            "runtimeclasses", "events"} <= resources
+    assert {
+        "instructiondatasets/status",
+        "jobs",
+        "deployments",
+        "networkpolicies",
+        "rayjobs",
+        "runtimeclasses",
+        "events",
+    } <= resources
 
 
 def test_optional_objects() -> None:
-    documents = render({"sandbox": {"createRuntimeClass": True},
-                        "metrics": {"serviceMonitor": {"enabled": True}}})
+    documents = render(
+        {"sandbox": {"createRuntimeClass": True}, "metrics": {"serviceMonitor": {"enabled": True}}}
+    )
     kinds = {d["kind"] for d in documents}
     assert {"RuntimeClass", "ServiceMonitor"} <= kinds
     runtime = next(d for d in documents if d["kind"] == "RuntimeClass")
@@ -64,8 +72,12 @@ def test_optional_objects() -> None:
 
 @pytest.mark.parametrize(
     "values",
-    [{"replicaCount": "one"}, {"image": {"repository": "x", "pullPolicy": "Sometimes"}},
-     {"unknownKey": 1}, {"reconcileInterval": 0}],
+    [
+        {"replicaCount": "one"},
+        {"image": {"repository": "x", "pullPolicy": "Sometimes"}},
+        {"unknownKey": 1},
+        {"reconcileInterval": 0},
+    ],
 )
 def test_schema_rejects_bad_values(values: dict[str, Any]) -> None:
     chart = helm.Chart.load(str(CHART))

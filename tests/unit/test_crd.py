@@ -132,8 +132,9 @@ def test_method_and_source_are_immutable(field: str) -> None:
     old = base()["spec"]
     new = copy.deepcopy(old)
     new[field] = "xcoder" if field == "method" else {"uri": "s3://other/pool", "format": "jsonl"}
-    assert cel_errors(new, old) == [f"spec.{field} is immutable once set; create a new "
-                                    "InstructionDataset instead"]
+    assert cel_errors(new, old) == [
+        f"spec.{field} is immutable once set; create a new InstructionDataset instead"
+    ]
     unchanged = {**old, "targetSize": 99}
     assert cel_errors(unchanged, old) == []
 

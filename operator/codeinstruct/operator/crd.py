@@ -93,10 +93,10 @@ def _convert(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
         if len(rest) != 1:
             raise ValueError(f"cannot express a union in a structural schema: {node}")
         merged = {**rest[0], **{k: v for k, v in node.items() if k != "anyOf"}}
-        out = _convert(merged, defs)
+        converted = _convert(merged, defs)
         if len(rest) < len(options):
-            out["nullable"] = True
-        return out
+            converted["nullable"] = True
+        return converted
     out: dict[str, Any] = {}
     for key, value in node.items():
         if key in {"title", "additionalProperties"}:
@@ -130,7 +130,7 @@ def _add_object_defaults(schema: dict[str, Any], model: type[BaseModel]) -> None
                 prop["default"] = {}
             _add_object_defaults(prop, annotation)
         elif field.default_factory is not None and "default" not in prop:
-            prop["default"] = _json_default(field.default_factory())
+            prop["default"] = _json_default(field.get_default(call_default_factory=True))
 
 
 def _json_default(value: Any) -> Any:

@@ -11,11 +11,18 @@ from codeinstruct.operator import metrics
 from codeinstruct.operator.builders.meta import Target
 from codeinstruct.operator.constants import FINALIZER, GROUP, PLURAL, VERSION, Phase, Reason
 from codeinstruct.operator.ledger_view import read_ledger
-from codeinstruct.operator.reconcile import Observed, Plan, children, key, reconcile
+from codeinstruct.operator.reconcile import (
+    Observed,
+    Plan,
+    children,
+    key,
+    needs_rerun,
+    reconcile,
+)
 from codeinstruct.operator.settings import Settings
 from codeinstruct.operator.stages import scoring_boundary, stage_names
 from codeinstruct.operator.status import Status
-from codeinstruct.workers.spec import InstructionDataset, SpecError, parse_spec
+from codeinstruct.workers.spec import InstructionDataset, SpecError, parse_spec, run_signature
 
 SETTINGS = Settings.from_env()
 _clients: dict[str, kube_api.Kube] = {}
@@ -91,8 +98,11 @@ def apply(plan: Plan, body: kopf.Body, namespace: str) -> None:
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=SETTINGS.interval, id="reconcile")
-def tick(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, namespace: str, **_: Any) -> None:
+def tick(
+    body: kopf.Body, status: kopf.Status, patch: kopf.Patch, namespace: str | None, **_: Any
+) -> None:
     started = time.monotonic()
+    namespace = namespace or "default"
     name = body.metadata.name
     try:
         current = Status.model_validate(dict(status))
@@ -112,7 +122,8 @@ def tick(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, namespace: str
             )
             return
         generation = int(body.metadata.get("generation") or 1)
-        terminal = current.phase.is_terminal() and (current.observed_generation or 0) >= generation
+        signature = run_signature(dataset.spec)
+        terminal = current.phase.is_terminal() and not needs_rerun(current, generation, signature)
         observed = observe(dataset, namespace, generation, terminal)
         plan = reconcile(dataset, namespace, current, observed, SETTINGS)
         apply(plan, body, namespace)
@@ -129,6 +140,6 @@ def tick(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, namespace: str
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, id="forget", optional=True)
-def forget(body: kopf.Body, namespace: str, **_: Any) -> None:
+def forget(body: kopf.Body, namespace: str | None, **_: Any) -> None:
     """Children go with their ownerReferences (garbage collection); the data stays in storage."""
-    metrics.forget(namespace, body.metadata.name)
+    metrics.forget(namespace or "default", body.metadata.name)

@@ -16,7 +16,7 @@ def cmd_operator(args: argparse.Namespace) -> int:
     asyncio.run(
         kopf.operator(
             clusterwide=not namespaces,
-            namespaces=namespaces or None,
+            namespaces=namespaces,
             standalone=args.standalone,
             liveness_endpoint=args.liveness,
         )
@@ -54,7 +54,6 @@ def _manifest_dumper() -> Any:
 
     Dumper.add_representer(str, _literal)
     return Dumper
-
 
 
 def cmd_render(args: argparse.Namespace) -> int:

@@ -98,8 +98,9 @@ def reconcile(
         if ok is False and (flipped or (before is not None and before.reason != reason.value)):
             plan.events.append(Event("Warning", reason.value, f"{kind.value}: {message}"))
 
-    restart = current.phase.is_terminal() and (current.observed_generation or 0) < gen
+    restart = needs_rerun(current, gen, target.signature)
     if current.phase.is_terminal() and not restart:
+        status.observed_generation = gen
         _release_servers(plan, wanted, observed)
         return plan
     if restart:
@@ -244,6 +245,14 @@ def reconcile(
         _transition(plan, phase, Reason.PHASE_CHANGED, _phase_message(phase, status))
     status.reason = Reason.PHASE_CHANGED.value
     return plan
+
+
+def needs_rerun(current: Status, generation: int, signature: str) -> bool:
+    """A finished run starts again when its spec changed: a failed run on any change (a fix),
+    a succeeded one only when the change alters the output (a new run signature)."""
+    if not current.phase.is_terminal() or (current.observed_generation or 0) >= generation:
+        return False
+    return current.phase is Phase.FAILED or current.signature != signature
 
 
 def _phase_message(phase: Phase, status: Status) -> str:
