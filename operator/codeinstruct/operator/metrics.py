@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from codeinstruct.operator.constants import Phase
 from codeinstruct.operator.status import Status
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    start_http_server,
+)
 
+disable_created_metrics()  # no `_created` series: they double the output for nothing here
 REGISTRY = CollectorRegistry()
 _DATASET = ["namespace", "name", "method"]
 
