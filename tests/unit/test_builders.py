@@ -94,6 +94,9 @@ def test_sandbox_is_hardened() -> None:
     assert security.allow_privilege_escalation is False
     assert pod.containers[0].resources.limits["memory"]
     assert pod.containers[0].command == ["codeinstruct", "sandbox", "serve"]
+    args = pod.containers[0].args
+    assert args[args.index("--isolation") + 1] == "none"  # the gVisor pod is the sandbox
+    assert pod.containers[0].readiness_probe.http_get.path == "/readyz"
     policy = as_model(sandbox.network_policy(t))
     assert policy.spec.policy_types == ["Ingress", "Egress"] and policy.spec.egress == []
 

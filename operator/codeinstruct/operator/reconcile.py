@@ -12,7 +12,13 @@ from typing import Any
 
 from codeinstruct.operator.builders import driver, sandbox, scoring, vllm
 from codeinstruct.operator.builders.meta import Target
-from codeinstruct.operator.constants import ConditionType, Phase, Reason
+from codeinstruct.operator.constants import (
+    LABEL_COMPONENT,
+    LABEL_DATASET,
+    ConditionType,
+    Phase,
+    Reason,
+)
 from codeinstruct.operator.ledger_view import LedgerView
 from codeinstruct.operator.settings import Settings
 from codeinstruct.operator.stages import scoring_boundary, stage_phase
@@ -81,170 +87,228 @@ def reconcile(
     observed: Observed,
     settings: Settings,
 ) -> Plan:
-    spec = dataset.spec
-    now = timestamp(observed.now)
-    gen = observed.generation
-    target = Target(dataset, namespace, settings, suspended=spec.suspend)
-    boundary = scoring_boundary(observed.stage_names)
-    wanted = children(target, boundary, observed.rayjob_available)
-    status = current.model_copy(deep=True)
-    status.target = spec.target_size
-    plan = Plan(status=status)
+    """One level-based step: what to apply or delete, which events to post, the new status."""
+    return _Tick(dataset, namespace, current, observed, settings).run()
 
-    def condition(kind: ConditionType, ok: bool | None, reason: Reason, message: str) -> None:
-        before = status.condition(kind)
-        status.conditions = set_condition(status.conditions, kind, ok, reason, message, now, gen)
-        flipped = before is None or before.status != status.condition(kind).status  # type: ignore[union-attr]
-        if ok is False and (flipped or (before is not None and before.reason != reason.value)):
-            plan.events.append(Event("Warning", reason.value, f"{kind.value}: {message}"))
 
-    restart = needs_rerun(current, gen, target.signature)
-    if current.phase.is_terminal() and not restart:
-        status.observed_generation = gen
-        _release_servers(plan, wanted, observed)
-        return plan
-    if restart:
-        for role in ("driver", "scoring"):
-            if role in wanted and key(wanted[role]) in observed.children:
-                manifest = wanted[role]
-                plan.delete.append(
-                    (manifest["apiVersion"], manifest["kind"], manifest["metadata"]["name"])
-                )
-        status.start_time = status.completion_time = None
-        status.reason = status.message = None
-        _transition(plan, Phase.PENDING, Reason.RESUMED, "the spec changed: running again")
-        status.observed_generation = gen
-        return plan
+class _Tick:
+    """The state of one reconcile step; each method handles one situation."""
 
-    status.signature = target.signature
-    status.observed_generation = gen
+    def __init__(
+        self,
+        dataset: InstructionDataset,
+        namespace: str,
+        current: Status,
+        observed: Observed,
+        settings: Settings,
+    ) -> None:
+        self.spec = dataset.spec
+        self.current = current
+        self.observed = observed
+        self.settings = settings
+        self.now = timestamp(observed.now)
+        self.target = Target(dataset, namespace, settings, suspended=self.spec.suspend)
+        boundary = scoring_boundary(observed.stage_names)
+        self.wanted = children(self.target, boundary, observed.rayjob_available)
+        self.plan = Plan(status=current.model_copy(deep=True))
+        self.status = self.plan.status
+        self.status.target = self.spec.target_size
 
-    # Storage: the ledger is the source of progress.
-    if observed.ledger is None:
-        detail = observed.storage_error or "unknown error"
-        condition(ConditionType.STORAGE_READY, False, Reason.STORAGE_UNREACHABLE, detail)
-    else:
-        condition(ConditionType.STORAGE_READY, True, Reason.STORAGE_REACHABLE, "ledger readable")
-        _progress(status, observed.ledger, observed.stage_names, observed.now)
+    def run(self) -> Plan:
+        if self.current.phase.is_terminal():
+            if needs_rerun(self.current, self.observed.generation, self.target.signature):
+                return self.rerun()
+            self.status.observed_generation = self.observed.generation
+            return self.release_servers()
+        self.status.signature = self.target.signature
+        self.status.observed_generation = self.observed.generation
+        missing = self.check_dependencies()
+        failure = _unschedulable_too_long(self.status, self.settings, self.observed.now)
+        if failure:
+            return self.fail(Reason.UNSCHEDULABLE, failure)
+        if self.spec.suspend:
+            return self.suspend()
+        return self.advance(missing)
 
-    # Servers: vLLM and the sandbox.
-    plan.apply.append(wanted["spec"])
-    generator_ok = _server(
-        plan, wanted, observed, "vllm", ConditionType.GENERATOR_READY, condition, settings, now
-    )
-    if sandbox.wanted(target) and not observed.runtime_class_exists:
-        condition(
-            ConditionType.SANDBOX_READY,
-            False,
-            Reason.RUNTIME_CLASS_MISSING,
-            f"RuntimeClass {settings.runtime_class!r} does not exist; install gVisor and its "
-            "RuntimeClass (the sandbox never runs without it)",
+    # -- conditions -------------------------------------------------------------------------
+
+    def condition(self, kind: ConditionType, ok: bool | None, reason: Reason, message: str) -> None:
+        """Set a condition; a Warning event when it turns False (or changes its reason)."""
+        before = self.status.condition(kind)
+        self.status.conditions = set_condition(
+            self.status.conditions, kind, ok, reason, message, self.now, self.observed.generation
         )
-        sandbox_ok = False
-    else:
-        sandbox_ok = _server(
-            plan, wanted, observed, "sandbox", ConditionType.SANDBOX_READY, condition, settings, now
-        )
-    storage_ok = observed.ledger is not None
-    ready = generator_ok and sandbox_ok and storage_ok
-    missing = [
-        name
-        for name, ok in (
-            ("generator", generator_ok),
-            ("sandbox", sandbox_ok),
-            ("storage", storage_ok),
-        )
-        if not ok
-    ]
-    condition(
-        ConditionType.READY,
-        ready,
-        Reason.ALL_READY if ready else Reason.WAITING,
-        "generator, sandbox and storage are ready"
-        if ready
-        else "waiting for " + ", ".join(missing),
-    )
+        changed = before is None or (before.status, before.reason) != ("False", reason.value)
+        if ok is False and changed:
+            self.plan.events.append(Event("Warning", reason.value, f"{kind.value}: {message}"))
 
-    failure = _unschedulable_too_long(status, settings, observed.now)
-    if failure:
-        return _fail(plan, wanted, observed, Reason.UNSCHEDULABLE, failure, now)
-
-    if spec.suspend:
-        for role in ("driver", "scoring"):
-            if role in wanted and key(wanted[role]) in observed.children:
-                plan.apply.append(wanted[role])
-        if current.phase is not Phase.SUSPENDED:
-            _transition(plan, Phase.SUSPENDED, Reason.SUSPENDED, "children scaled to zero")
-        return plan
-
-    driver_job = observed.children.get(key(wanted["driver"]))
-    driver_state = _job_state(driver_job)
-    scoring_manifest = wanted.get("scoring")
-    scoring_obj = observed.children.get(key(scoring_manifest)) if scoring_manifest else None
-    scoring_state = _job_state(scoring_obj)
-
-    if driver_state[0] == "failed":
-        return _fail(
-            plan,
-            wanted,
-            observed,
-            Reason.DRIVER_FAILED,
-            f"driver Job failed: {driver_state[1]}",
-            now,
-        )
-    if scoring_state[0] == "failed":
-        return _fail(
-            plan,
-            wanted,
-            observed,
-            Reason.SCORING_FAILED,
-            f"scoring failed: {scoring_state[1]}",
-            now,
-        )
-
-    if driver_job is None:
-        if not ready:
-            status.reason, status.message = (
-                Reason.WAITING.value,
-                "waiting for " + ", ".join(missing),
+    def check_dependencies(self) -> list[str]:
+        """Storage, generator and sandbox conditions (applying the servers); what is missing."""
+        ledger = self.observed.ledger
+        if ledger is None:
+            detail = self.observed.storage_error or "unknown error"
+            self.condition(ConditionType.STORAGE_READY, False, Reason.STORAGE_UNREACHABLE, detail)
+        else:
+            self.condition(
+                ConditionType.STORAGE_READY, True, Reason.STORAGE_REACHABLE, "ledger readable"
             )
-            if current.phase is Phase.SUSPENDED:
-                _transition(plan, Phase.PENDING, Reason.RESUMED, "resumed")
-            return plan
-        plan.apply.append(wanted["driver"])
-        status.start_time = status.start_time or now
-        status.reason, status.message = Reason.CREATED.value, "driver Job created"
-        if current.phase is not Phase.GENERATING:
-            _transition(plan, Phase.GENERATING, Reason.CREATED, "driver Job created")
-        return plan
-    plan.apply.append(wanted["driver"])  # keeps it adopted and un-suspended after a resume
-    status.start_time = status.start_time or now
+            _progress(self.status, ledger, self.observed.stage_names, self.observed.now)
+        self.plan.apply.append(self.wanted["spec"])
+        generator_ok = self.server("vllm", ConditionType.GENERATOR_READY)
+        if sandbox.wanted(self.target) and not self.observed.runtime_class_exists:
+            message = (
+                f"RuntimeClass {self.settings.runtime_class!r} does not exist; install gVisor "
+                "and its RuntimeClass (the sandbox never runs without it)"
+            )
+            self.condition(
+                ConditionType.SANDBOX_READY, False, Reason.RUNTIME_CLASS_MISSING, message
+            )
+            sandbox_ok = False
+        else:
+            sandbox_ok = self.server("sandbox", ConditionType.SANDBOX_READY)
+        checks = (("generator", generator_ok), ("sandbox", sandbox_ok), ("storage", bool(ledger)))
+        missing = [name for name, ok in checks if not ok]
+        if missing:
+            message = "waiting for " + ", ".join(missing)
+            self.condition(ConditionType.READY, False, Reason.WAITING, message)
+        else:
+            message = "generator, sandbox and storage are ready"
+            self.condition(ConditionType.READY, True, Reason.ALL_READY, message)
+        return missing
 
-    final_done = driver_state[0] == "complete"
-    if scoring_manifest is not None and final_done:
-        plan.apply.append(scoring_manifest)
-        final_done = scoring_state[0] == "complete"
-        phase = Phase.SCORING
-    else:
-        phase = _ledger_phase(status.stages)
-    if final_done and observed.ledger is not None and observed.ledger.exported:
-        status.completion_time = now
-        status.progress_percentage = 100
-        status.estimated_remaining_seconds = 0
-        status.reason, status.message = (
-            Reason.SUCCEEDED.value,
-            f"dataset written to {status.output_uri}",
+    def server(self, role: str, kind: ConditionType) -> bool:
+        """Apply a server Deployment (+ Service, policy) and say whether it is available."""
+        if role not in self.wanted:
+            reason = Reason.EXTERNAL_ENDPOINT if role == "vllm" else Reason.NOT_NEEDED
+            self.condition(
+                kind, True, reason, "the spec names an endpoint or runs it in the driver"
+            )
+            return True
+        for name, manifest in self.wanted.items():
+            if name == role or name.startswith(role + "-"):
+                self.plan.apply.append(manifest)
+        deployment = self.wanted[role]
+        name = deployment["metadata"]["name"]
+        if observed_available(self.observed.children.get(key(deployment))):
+            self.condition(kind, True, Reason.AVAILABLE, f"{name} is available")
+            return True
+        unschedulable = _unschedulable(self.observed.pods, deployment["metadata"]["labels"])
+        if unschedulable:
+            self.condition(kind, False, Reason.UNSCHEDULABLE, unschedulable)
+        else:
+            self.condition(kind, None, Reason.DEPLOYING, f"waiting for {name}")
+        return False
+
+    # -- phases -----------------------------------------------------------------------------
+
+    def transition(self, phase: Phase, reason: Reason, message: str) -> None:
+        if self.status.phase is not phase:
+            kind = "Warning" if phase is Phase.FAILED else "Normal"
+            text = f"{self.status.phase.value} -> {phase.value}: {message}"
+            self.plan.events.append(Event(kind, reason.value, text))
+            self.status.phase = phase
+
+    def rerun(self) -> Plan:
+        for role in ("driver", "scoring"):
+            manifest = self.wanted.get(role)
+            if manifest and key(manifest) in self.observed.children:
+                self.plan.delete.append(_ref(manifest))
+        self.status.start_time = self.status.completion_time = None
+        self.status.reason = self.status.message = None
+        self.transition(Phase.PENDING, Reason.RESUMED, "the spec changed: running again")
+        self.status.observed_generation = self.observed.generation
+        return self.plan
+
+    def suspend(self) -> Plan:
+        for role in ("driver", "scoring"):
+            manifest = self.wanted.get(role)
+            if manifest and key(manifest) in self.observed.children:
+                self.plan.apply.append(manifest)
+        self.status.reason, self.status.message = Reason.SUSPENDED.value, "spec.suspend is true"
+        self.transition(Phase.SUSPENDED, Reason.SUSPENDED, "children scaled to zero")
+        return self.plan
+
+    def advance(self, missing: list[str]) -> Plan:
+        driver_manifest = self.wanted["driver"]
+        driver_job = self.observed.children.get(key(driver_manifest))
+        driver_state, driver_message = _job_state(driver_job)
+        scoring_manifest = self.wanted.get("scoring")
+        scoring_job = (
+            self.observed.children.get(key(scoring_manifest)) if scoring_manifest else None
         )
-        condition(ConditionType.COMPLETE, True, Reason.SUCCEEDED, status.message)
-        _transition(plan, Phase.SUCCEEDED, Reason.SUCCEEDED, status.message)
-        _release_servers(plan, wanted, observed)
-        return plan
-    if final_done:
-        status.message = "run finished; waiting for the dataset card in storage"
-    if phase is not current.phase:
-        _transition(plan, phase, Reason.PHASE_CHANGED, _phase_message(phase, status))
-    status.reason = Reason.PHASE_CHANGED.value
-    return plan
+        scoring_state, scoring_message = _job_state(scoring_job)
+        if driver_state == "failed":
+            return self.fail(Reason.DRIVER_FAILED, f"driver Job failed: {driver_message}")
+        if scoring_state == "failed":
+            return self.fail(Reason.SCORING_FAILED, f"scoring failed: {scoring_message}")
+        if driver_job is None:
+            return self.start_driver(missing)
+        self.plan.apply.append(driver_manifest)  # keeps it adopted, un-suspended after a resume
+        self.status.start_time = self.status.start_time or self.now
+        done = driver_state == "complete"
+        phase = _ledger_phase(self.status.stages)
+        if scoring_manifest is not None and done:
+            self.plan.apply.append(scoring_manifest)
+            done, phase = scoring_state == "complete", Phase.SCORING
+        ledger = self.observed.ledger
+        if done and ledger is not None and ledger.exported:
+            return self.succeed()
+        message = _phase_message(phase, self.status)
+        if done:
+            message = "run finished; waiting for the dataset card in storage"
+        self.status.reason, self.status.message = Reason.PHASE_CHANGED.value, message
+        self.transition(phase, Reason.PHASE_CHANGED, message)
+        return self.plan
+
+    def start_driver(self, missing: list[str]) -> Plan:
+        if missing:
+            self.status.reason = Reason.WAITING.value
+            self.status.message = "waiting for " + ", ".join(missing)
+            self.transition(Phase.PENDING, Reason.RESUMED, "resumed")
+            return self.plan
+        self.plan.apply.append(self.wanted["driver"])
+        self.status.start_time = self.status.start_time or self.now
+        self.status.reason, self.status.message = Reason.CREATED.value, "driver Job created"
+        self.transition(Phase.GENERATING, Reason.CREATED, "driver Job created")
+        return self.plan
+
+    def succeed(self) -> Plan:
+        status = self.status
+        status.completion_time = self.now
+        status.progress_percentage, status.estimated_remaining_seconds = 100, 0
+        message = f"dataset written to {status.output_uri}"
+        status.reason, status.message = Reason.SUCCEEDED.value, message
+        self.condition(ConditionType.COMPLETE, True, Reason.SUCCEEDED, message)
+        self.transition(Phase.SUCCEEDED, Reason.SUCCEEDED, message)
+        return self.release_servers()
+
+    def fail(self, reason: Reason, message: str) -> Plan:
+        status = self.status
+        status.reason, status.message, status.completion_time = reason.value, message, self.now
+        status.conditions = set_condition(
+            status.conditions,
+            ConditionType.FAILED,
+            True,
+            reason,
+            message,
+            self.now,
+            self.observed.generation,
+        )
+        self.transition(Phase.FAILED, reason, message)
+        return self.release_servers()
+
+    def release_servers(self) -> Plan:
+        """A finished run frees its GPUs and sandbox pods; Jobs stay for their logs."""
+        self.plan.apply = [m for m in self.plan.apply if m["kind"] != "Deployment"]
+        for role in ("vllm", "sandbox"):
+            manifest = self.wanted.get(role)
+            if manifest and key(manifest) in self.observed.children:
+                self.plan.delete.append(_ref(manifest))
+        return self.plan
+
+
+def _ref(manifest: dict[str, Any]) -> tuple[str, str, str]:
+    return manifest["apiVersion"], manifest["kind"], manifest["metadata"]["name"]
 
 
 def needs_rerun(current: Status, generation: int, signature: str) -> bool:
@@ -260,76 +324,6 @@ def _phase_message(phase: Phase, status: Status) -> str:
     return f"{phase.value}" + (f" (stage {running})" if running else "")
 
 
-def _transition(plan: Plan, phase: Phase, reason: Reason, message: str) -> None:
-    if plan.status.phase is not phase:
-        kind = "Warning" if phase is Phase.FAILED else "Normal"
-        plan.events.append(
-            Event(kind, reason.value, f"{plan.status.phase.value} -> {phase.value}: {message}")
-        )
-        plan.status.phase = phase
-
-
-def _fail(
-    plan: Plan,
-    wanted: dict[str, dict[str, Any]],
-    observed: Observed,
-    reason: Reason,
-    message: str,
-    now: str,
-) -> Plan:
-    status = plan.status
-    status.reason, status.message, status.completion_time = reason.value, message, now
-    status.conditions = set_condition(
-        status.conditions, ConditionType.FAILED, True, reason, message, now, observed.generation
-    )
-    _transition(plan, Phase.FAILED, reason, message)
-    _release_servers(plan, wanted, observed)
-    return plan
-
-
-def _release_servers(plan: Plan, wanted: dict[str, dict[str, Any]], observed: Observed) -> None:
-    """A finished run frees its GPUs and sandbox pods; Jobs stay for their logs."""
-    plan.apply = [m for m in plan.apply if m["kind"] != "Deployment"]
-    for role in ("vllm", "sandbox"):
-        manifest = wanted.get(role)
-        if manifest and key(manifest) in observed.children:
-            plan.delete.append(
-                (manifest["apiVersion"], manifest["kind"], manifest["metadata"]["name"])
-            )
-
-
-def _server(
-    plan: Plan,
-    wanted: dict[str, dict[str, Any]],
-    observed: Observed,
-    role: str,
-    kind: ConditionType,
-    condition: Any,
-    settings: Settings,
-    now: str,
-) -> bool:
-    """Apply a server Deployment (+ Service, policy) and say whether it is ready."""
-    if role not in wanted:
-        reason = Reason.EXTERNAL_ENDPOINT if role == "vllm" else Reason.NOT_NEEDED
-        what = "the spec names an endpoint or runs it in the driver"
-        condition(kind, True, reason, what)
-        return True
-    for name, manifest in wanted.items():
-        if name == role or name.startswith(role + "-"):
-            plan.apply.append(manifest)
-    deployment = observed.children.get(key(wanted[role]))
-    if observed_available(deployment):
-        condition(kind, True, Reason.AVAILABLE, f"{wanted[role]['metadata']['name']} is available")
-        return True
-    component = wanted[role]["metadata"]["labels"]
-    unschedulable = _unschedulable(observed.pods, component)
-    if unschedulable:
-        condition(kind, False, Reason.UNSCHEDULABLE, unschedulable)
-    else:
-        condition(kind, None, Reason.DEPLOYING, f"waiting for {wanted[role]['metadata']['name']}")
-    return False
-
-
 def observed_available(deployment: dict[str, Any] | None) -> bool:
     if not deployment:
         return False
@@ -337,8 +331,6 @@ def observed_available(deployment: dict[str, Any] | None) -> bool:
 
 
 def _unschedulable(pods: list[dict[str, Any]], labels: dict[str, str]) -> str | None:
-    from codeinstruct.operator.constants import LABEL_COMPONENT, LABEL_DATASET
-
     for pod in pods:
         pod_labels = pod.get("metadata", {}).get("labels", {})
         if any(pod_labels.get(k) != labels[k] for k in (LABEL_DATASET, LABEL_COMPONENT)):

@@ -27,6 +27,7 @@ def endpoint(target: Target) -> str:
 
 
 def deployment(target: Target) -> dict[str, Any]:
+    """Serves the executor API (`codeinstruct sandbox serve`, issue 3) on SANDBOX_PORT."""
     sandbox = target.spec.sandbox
     memory_mib = sandbox.workers * sandbox.memory_mib + 512
     resources = {
@@ -42,17 +43,28 @@ def deployment(target: Target) -> dict[str, Any]:
         "image": target.settings.image,
         "imagePullPolicy": target.settings.image_pull_policy,
         "command": ["codeinstruct", "sandbox", "serve"],
-        "args": ["--host", "0.0.0.0", "--port", str(SANDBOX_PORT)],
-        "ports": [{"name": "http", "containerPort": SANDBOX_PORT, "protocol": "TCP"}],
-        "env": [
-            {"name": "CODEINSTRUCT_SANDBOX_WORKERS", "value": str(sandbox.workers)},
-            {"name": "HOME", "value": "/tmp"},
+        # The pod is the gVisor sandbox: the supervisor confines each job inside it.
+        "args": [
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(SANDBOX_PORT),
+            "--isolation",
+            "none",
+            "--workers",
+            str(sandbox.workers),
+            "--timeout",
+            str(sandbox.timeout_seconds),
+            "--memory",
+            str(sandbox.memory_mib),
         ],
+        "ports": [{"name": "http", "containerPort": SANDBOX_PORT, "protocol": "TCP"}],
+        "env": [{"name": "HOME", "value": "/tmp"}],
         "resources": resources,
         "securityContext": restricted_security(),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
-        "readinessProbe": {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 5},
-        "livenessProbe": {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 20},
+        "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 5},
+        "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 20},
     }
     meta = metadata(target, Component.SANDBOX)
     return {
