@@ -37,7 +37,19 @@ def read_ledger(dataset: InstructionDataset, names: list[str] | None) -> LedgerV
 
 
 def _stage(ledger: Ledger, name: str) -> StageProgress:
+    """A complete stage costs one read (its summary); a running one reads its shard markers."""
     completion = ledger.completion(name)
+    if completion is not None:
+        stats = completion.get("stats", {})
+        return StageProgress(
+            name=name,
+            shards=int(completion.get("shards", 0)),
+            records_in=int(stats.get("records_in", 0)),
+            records_out=int(stats.get("records_out", 0)),
+            dropped=sum(int(n) for n in stats.get("dropped", {}).values()),
+            complete=True,
+            seconds=float(stats.get("seconds", 0.0)),
+        )
     markers = ledger.done(name)
     records_in = records_out = dropped = 0
     for marker in markers.values():
@@ -45,15 +57,10 @@ def _stage(ledger: Ledger, name: str) -> StageProgress:
         records_in += int(stats.get("records_in", 0))
         records_out += int(stats.get("records_out", marker.get("records", 0)))
         dropped += sum(int(n) for n in stats.get("dropped", {}).values())
-    seconds = None
-    if completion is not None:
-        seconds = float(completion.get("stats", {}).get("seconds", 0.0))
     return StageProgress(
         name=name,
         shards=len(markers),
         records_in=records_in,
         records_out=records_out,
         dropped=dropped,
-        complete=completion is not None,
-        seconds=seconds,
     )
