@@ -47,7 +47,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 @kopf.on.login()
 def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     if SETTINGS.api_server:
-        return kopf.ConnectionInfo(server=SETTINGS.api_server, insecure=True)
+        return kopf.ConnectionInfo(server=SETTINGS.api_server)
     return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
 
 
