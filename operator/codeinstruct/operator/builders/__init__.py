@@ -1,0 +1,1 @@
+"""Pure builders: manifests (plain dicts) of the children of an InstructionDataset."""

@@ -1,0 +1,106 @@
+"""vLLM's OpenAI-compatible server for `generator.model`: a GPU Deployment and its Service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from codeinstruct.operator.builders.meta import Target, metadata, selector_labels, service_url
+from codeinstruct.operator.constants import GPU_RESOURCE, VLLM_PORT, Component
+from codeinstruct.workers.spec import GeneratorBackend
+
+MODEL_CACHE = "/root/.cache/huggingface"
+# Model loading may take long (download + weights to GPU): up to 30 min before readiness.
+STARTUP_PERIOD_SECONDS = 10
+STARTUP_FAILURES = 180
+
+
+def wanted(target: Target) -> bool:
+    """Only `backend: vllm` deploys vLLM; `openai` names an external endpoint, `embedded`
+    runs llama.cpp inside the driver."""
+    return target.spec.generator.backend is GeneratorBackend.VLLM
+
+
+def endpoint(target: Target) -> str:
+    return service_url(target, Component.VLLM, VLLM_PORT, "/v1")
+
+
+def deployment(target: Target) -> dict[str, Any]:
+    generator = target.spec.generator
+    vllm = generator.vllm
+    model = generator.model or ""
+    args = ["--model", model, "--served-model-name", model, "--host", "0.0.0.0"]
+    args += ["--port", str(VLLM_PORT)]
+    if vllm.gpus_per_replica > 1:
+        args += ["--tensor-parallel-size", str(vllm.gpus_per_replica)]
+    args += list(vllm.extra_args)
+    resources: dict[str, Any] = {"requests": {"cpu": "2", "memory": "16Gi"}, "limits": {}}
+    if vllm.gpus_per_replica:
+        gpus = str(vllm.gpus_per_replica)
+        resources["requests"][GPU_RESOURCE] = gpus
+        resources["limits"][GPU_RESOURCE] = gpus
+    env: list[dict[str, Any]] = [{"name": "HF_HOME", "value": MODEL_CACHE}]
+    if vllm.hf_token_secret:
+        ref = {"name": vllm.hf_token_secret.name, "key": vllm.hf_token_secret.key}
+        env.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": ref}})
+    volumes: list[dict[str, Any]] = [
+        {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "8Gi"}}
+    ]
+    mounts: list[dict[str, Any]] = [{"name": "dshm", "mountPath": "/dev/shm"}]
+    cache: dict[str, Any] = {"emptyDir": {}}
+    if vllm.model_cache_pvc:
+        cache = {"persistentVolumeClaim": {"claimName": vllm.model_cache_pvc}}
+    volumes.append({"name": "model-cache", **cache})
+    mounts.append({"name": "model-cache", "mountPath": MODEL_CACHE})
+    health = {"httpGet": {"path": "/health", "port": "http"}}
+    container = {
+        "name": "vllm",
+        "image": vllm.image,
+        "imagePullPolicy": target.settings.image_pull_policy,
+        "args": args,
+        "ports": [{"name": "http", "containerPort": VLLM_PORT, "protocol": "TCP"}],
+        "env": env,
+        "resources": resources,
+        "volumeMounts": mounts,
+        "startupProbe": {
+            **health,
+            "periodSeconds": STARTUP_PERIOD_SECONDS,
+            "failureThreshold": STARTUP_FAILURES,
+        },
+        "readinessProbe": {**health, "periodSeconds": 10, "failureThreshold": 3},
+        "livenessProbe": {**health, "periodSeconds": 30, "failureThreshold": 5},
+    }
+    selector = selector_labels(target, Component.VLLM)
+    meta = metadata(target, Component.VLLM)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta,
+        "spec": {
+            "replicas": 0 if target.suspended else vllm.replicas,
+            "selector": {"matchLabels": selector},
+            "strategy": {"type": "Recreate"},
+            "template": {
+                "metadata": {"labels": meta["labels"]},
+                "spec": {
+                    "automountServiceAccountToken": False,
+                    "containers": [container],
+                    "volumes": volumes,
+                    "tolerations": [
+                        {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
+                    ],
+                },
+            },
+        },
+    }
+
+
+def service(target: Target) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(target, Component.VLLM),
+        "spec": {
+            "selector": selector_labels(target, Component.VLLM),
+            "ports": [{"name": "http", "port": VLLM_PORT, "targetPort": "http"}],
+        },
+    }

@@ -1,0 +1,79 @@
+"""`codeinstruct operator` (run the kopf operator) and `codeinstruct render` (dry run)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def cmd_operator(args: argparse.Namespace) -> int:
+    import asyncio
+
+    import kopf
+    from codeinstruct.operator import handlers
+
+    namespaces = list(handlers.SETTINGS.namespaces)
+    asyncio.run(
+        kopf.operator(
+            clusterwide=not namespaces,
+            namespaces=namespaces,
+            standalone=args.standalone,
+            liveness_endpoint=args.liveness,
+        )
+    )
+    return 0
+
+
+def render(path: str, namespace: str, rayjob: bool) -> str:
+    import yaml
+    from codeinstruct.operator.builders.meta import Target
+    from codeinstruct.operator.reconcile import children
+    from codeinstruct.operator.settings import Settings
+    from codeinstruct.operator.stages import scoring_boundary, stage_names
+    from codeinstruct.workers.spec import load_spec
+
+    dataset = load_spec(path)
+    namespace = dataset.metadata.namespace or namespace
+    target = Target(dataset, namespace, Settings.from_env())
+    boundary = scoring_boundary(stage_names(dataset.spec))
+    manifests = children(target, boundary, rayjob).values()
+    return yaml.dump_all(list(manifests), Dumper=_manifest_dumper(), sort_keys=False)
+
+
+def _literal(dumper: Any, text: str) -> Any:
+    style = "|" if "\n" in text else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+def _manifest_dumper() -> Any:
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        def ignore_aliases(self, data: Any) -> bool:
+            return True
+
+    Dumper.add_representer(str, _literal)
+    return Dumper
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    print(render(args.spec, args.namespace, args.rayjob), end="")
+    return 0
+
+
+def add_parser(commands: Any) -> None:
+    operator = commands.add_parser("operator", help="run the Kubernetes operator (kopf)")
+    operator.add_argument("--standalone", action="store_true", help="no peering (one replica)")
+    operator.add_argument(
+        "--liveness", default="http://0.0.0.0:8081/healthz", help="kopf liveness endpoint"
+    )
+    operator.set_defaults(handler=cmd_operator)
+    render_cmd = commands.add_parser(
+        "render", help="print the Kubernetes objects the operator would create for a spec"
+    )
+    render_cmd.add_argument("spec", metavar="SPEC.yaml")
+    render_cmd.add_argument("--namespace", "-n", default="default")
+    render_cmd.add_argument(
+        "--rayjob", action="store_true", help="as if the KubeRay RayJob CRD were installed"
+    )
+    render_cmd.set_defaults(handler=cmd_render)

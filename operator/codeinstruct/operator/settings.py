@@ -1,0 +1,60 @@
+"""Operator settings, read from the environment (`CODEINSTRUCT_*`); the Helm chart sets them."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+PREFIX = "CODEINSTRUCT_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Image of the data plane (driver, sandbox, scoring): `codeinstruct` with its extras.
+    image: str = "ghcr.io/codeinstruct/codeinstruct:0.1.0"
+    image_pull_policy: str = "IfNotPresent"
+    # RuntimeClass the sandbox pods run under; the operator checks that it exists.
+    runtime_class: str = "gvisor"
+    # Image of the Ray head for the RayJob (KubeRay) or the single-pod scoring Job.
+    ray_image: str = "ghcr.io/codeinstruct/codeinstruct-ray:0.1.0"
+    # Seconds between reconcile ticks per InstructionDataset.
+    interval: float = 10.0
+    # Port of the Prometheus /metrics endpoint (0: off).
+    metrics_port: int = 8080
+    # S3_ENDPOINT_URL given to the driver and scoring pods (the credentials Secret may also set it).
+    s3_endpoint_url: str = ""
+    # Kubernetes API URL; empty: in-cluster config or kubeconfig.
+    api_server: str = ""
+    # Namespaces to watch (comma-separated); empty: all namespaces.
+    namespaces: tuple[str, ...] = ()
+    # Seconds the sandbox/vLLM pods may stay unschedulable before the run fails.
+    unschedulable_grace_seconds: float = 600.0
+    # Seconds a delete waits for the driver to stop before the finalizer is released.
+    delete_timeout_seconds: float = 60.0
+    # Labels put on every child (e.g. a team or cost centre), as `k=v,k2=v2`.
+    extra_labels: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for item in fields(cls):
+            raw = env.get(PREFIX + item.name.upper())
+            if raw is None:
+                continue
+            default = getattr(cls(), item.name)
+            if isinstance(default, bool):
+                values[item.name] = raw.lower() in {"1", "true", "yes"}
+            elif isinstance(default, int):
+                values[item.name] = int(raw)
+            elif isinstance(default, float):
+                values[item.name] = float(raw)
+            elif isinstance(default, tuple):
+                values[item.name] = tuple(p.strip() for p in raw.split(",") if p.strip())
+            elif isinstance(default, dict):
+                pairs = (p.split("=", 1) for p in raw.split(",") if "=" in p)
+                values[item.name] = {k.strip(): v.strip() for k, v in pairs}
+            else:
+                values[item.name] = raw
+        return cls(**values)
