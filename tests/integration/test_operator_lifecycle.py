@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from codeinstruct.workers.ledger import Ledger
 from codeinstruct.workers.runner import run_prefix
 from codeinstruct.workers.store import open_store
-
 from tests.integration.kube_cluster import FakeCluster, eventually
 from tests.integration.test_operator_scenarios import (
     IDS,

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 import yaml
+
 from codeinstruct.operator.stages import stage_names
 from codeinstruct.workers.ledger import Ledger, StageStats
 from codeinstruct.workers.runner import run_prefix
 from codeinstruct.workers.spec import InstructionDataset, parse_spec
 from codeinstruct.workers.store import open_store
-
 from tests.integration.kube_cluster import FakeCluster, eventually
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]

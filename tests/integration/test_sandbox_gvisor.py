@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from codeinstruct.workers.benchmarks import humaneval_problems
 from codeinstruct.workers.sandbox import Job, Result
 from codeinstruct.workers.sandbox.box import Box
 from codeinstruct.workers.sandbox.pool import Pool
-
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.gvisor

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from aiohttp import web
+
 from codeinstruct.workers.sandbox import Job, sandbox_for
 from codeinstruct.workers.sandbox.client import SandboxClient
 from codeinstruct.workers.services import Services
-
 from tests.conftest import CLI, free_port, make_dataset
 
 pytestmark = pytest.mark.gvisor

@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from codeinstruct.workers.ledger import Ledger
 from codeinstruct.workers.services import Services
 from codeinstruct.workers.stages.base import Drop, StageContext
 from codeinstruct.workers.stages.execute import ExecuteTests, PickResponse
 from codeinstruct.workers.store import open_store
-
 from tests.conftest import make_dataset
 
 pytestmark = pytest.mark.gvisor

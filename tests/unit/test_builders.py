@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 import yaml
+from kubernetes import client
+
 from codeinstruct.operator.builders import driver, sandbox, scoring, vllm
 from codeinstruct.operator.builders.meta import Target, child_name
 from codeinstruct.operator.constants import Component
@@ -14,8 +16,6 @@ from codeinstruct.operator.main import render
 from codeinstruct.operator.settings import Settings
 from codeinstruct.workers.runner import run_prefix
 from codeinstruct.workers.spec import parse_spec
-from kubernetes import client
-
 from tests.conftest import make_dataset
 
 REPO = Path(__file__).resolve().parents[2]

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 import yaml
-from codeinstruct.operator.settings import PREFIX, Settings
 from kubernetes import client
+
+from codeinstruct.operator.settings import PREFIX, Settings
 
 helm = pytest.importorskip("helm_python", reason="dev extra: helm-python-sdk")
 

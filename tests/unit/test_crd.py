@@ -10,6 +10,7 @@ import celpy
 import jsonschema
 import pytest
 import yaml
+
 from codeinstruct.operator.crd import build_crd, render_crd
 from codeinstruct.workers.spec import load_spec
 

@@ -8,7 +8,6 @@ from codeinstruct.operator.ledger_view import read_ledger
 from codeinstruct.workers.ledger import Ledger, StageStats
 from codeinstruct.workers.runner import run_prefix
 from codeinstruct.workers.store import LocalStore
-
 from tests.conftest import make_dataset
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from prometheus_client import generate_latest
+
 from codeinstruct.operator import metrics
 from codeinstruct.operator.constants import Phase
 from codeinstruct.operator.status import StageProgress, Status
-from prometheus_client import generate_latest
 
 
 def sample(metric: str, **labels: str) -> float | None:

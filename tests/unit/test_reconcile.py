@@ -12,7 +12,6 @@ from codeinstruct.operator.settings import Settings
 from codeinstruct.operator.stages import scoring_boundary, stage_phase
 from codeinstruct.operator.status import StageProgress, Status
 from codeinstruct.workers.spec import InstructionDataset
-
 from tests.conftest import make_dataset
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from codeinstruct.workers.sandbox import bundle
 from codeinstruct.workers.sandbox.box import Launcher, SandboxUnavailable
 

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import kopf
+
 from codeinstruct.operator import kube as kube_api
 from codeinstruct.operator import metrics
 from codeinstruct.operator.builders.meta import Target

@@ -10,6 +10,7 @@ def cmd_operator(args: argparse.Namespace) -> int:
     import asyncio
 
     import kopf
+
     from codeinstruct.operator import handlers
 
     namespaces = list(handlers.SETTINGS.namespaces)
@@ -26,6 +27,7 @@ def cmd_operator(args: argparse.Namespace) -> int:
 
 def render(path: str, namespace: str, rayjob: bool) -> str:
     import yaml
+
     from codeinstruct.operator.builders.meta import Target
     from codeinstruct.operator.reconcile import children
     from codeinstruct.operator.settings import Settings

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from codeinstruct.operator.constants import Phase
-from codeinstruct.operator.status import Status
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -12,6 +10,9 @@ from prometheus_client import (
     disable_created_metrics,
     start_http_server,
 )
+
+from codeinstruct.operator.constants import Phase
+from codeinstruct.operator.status import Status
 
 disable_created_metrics()  # no `_created` series: they double the output for nothing here
 REGISTRY = CollectorRegistry()

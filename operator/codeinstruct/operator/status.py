@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from codeinstruct.operator.constants import ConditionType, Phase, Reason
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+
+from codeinstruct.operator.constants import ConditionType, Phase, Reason
 
 
 class _Model(BaseModel):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
+
 from codeinstruct.operator.builders import sandbox, vllm
 from codeinstruct.operator.builders.meta import Target, metadata, restricted_security
 from codeinstruct.operator.constants import SPEC_FILE, SPEC_MOUNT, Component

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+
 from codeinstruct.workers.sandbox.jobs import Job, Result
 from codeinstruct.workers.sandbox.verdict import infra_result
 

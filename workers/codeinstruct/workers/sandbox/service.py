@@ -18,8 +18,6 @@ import asyncio
 from typing import Any
 
 from aiohttp import web
-from codeinstruct.workers.sandbox.jobs import Job, Result
-from codeinstruct.workers.sandbox.pool import Pool
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -28,6 +26,9 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+
+from codeinstruct.workers.sandbox.jobs import Job, Result
+from codeinstruct.workers.sandbox.pool import Pool
 
 MAX_BATCH = 1000
 DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
