@@ -77,6 +77,13 @@ def test_broken_solution_fails_and_infinite_loop_times_out(pool: Pool) -> None:
     assert results["syntax"].verdict == "error"
 
 
+def test_large_programs_and_unsupported_languages(pool: Pool) -> None:
+    big = "# " + "x" * 1_000_000 + "\nassert len('y' * 10) == 10\n"
+    results = pool.run([Job("big", big), Job("js", "console.log(1)", language="javascript")])
+    assert results[0].verdict == "pass"
+    assert results[1].verdict == "error" and "unsupported language" in results[1].stderr
+
+
 def test_test_case_lines_are_counted(pool: Pool) -> None:
     program = "for i, ok in enumerate([1, 1, 0, 1]):\n    print(f'Test case {i}: {bool(ok)}')\n"
     result = run_one(pool, program)

@@ -100,7 +100,10 @@ class Launcher:
             log.warning(
                 "SANDBOX ISOLATION IS `none`: generated code runs on this machine with only "
                 "rlimits%s. Use this only inside a gVisor pod or on a throwaway machine.",
-                "" if self.env["CODEINSTRUCT_DROP_USER"] == "1" else " and YOUR USER ID",
+                ""
+                if self.env["CODEINSTRUCT_DROP_USER"] == "1"
+                else " and YOUR USER ID (user `nobody` cannot read the interpreter "
+                f"under {self.layout.prefix}; as root, process limits do not apply)",
             )
         self.env["CODEINSTRUCT_SCRATCH"] = bundle.SCRATCH
 
