@@ -256,6 +256,26 @@ def test_one_gigabyte_file_is_refused(single: Pool) -> None:
     assert_next_passes(single, box)
 
 
+def test_filling_the_scratch_disk_stops_at_its_size(single: Pool) -> None:
+    box = single.boxes[0]
+    program = (
+        "block = b'x' * (1 << 20)\n"
+        "written = 0\n"
+        "try:\n"
+        "    for i in range(40):\n"
+        "        with open(f'f{i}', 'wb') as f:\n"
+        "            for _ in range(60):\n"
+        "                f.write(block)\n"
+        "                written += 1\n"
+        "finally:\n"
+        "    print(written)\n"
+    )
+    result = run_one(single, program, timeout=20)
+    assert result.verdict == "error" and "No space left on device" in result.stderr
+    assert int(result.stdout) <= 512
+    assert_next_passes(single, box)
+
+
 def kill_supervisor(pool: Pool, slot: int = 0) -> None:
     """SIGKILL the supervisor (the sandbox's init) from the host."""
     box = pool.boxes[slot]
