@@ -143,18 +143,6 @@ class Launcher:
             raise
         return box
 
-    def check(self) -> None:
-        """Start one sandbox and run one job, or raise SandboxUnavailable with the reason."""
-        try:
-            box = self.start()
-        except BoxFailure as failure:
-            raise SandboxUnavailable(
-                f"sandbox.isolation is `{self.isolation.value}` but a sandbox does not start on "
-                f"this machine: {failure}. Check the installation (`apt-get install runsc`; "
-                f"`runsc --network=none do true` must work as root), {WEAKER}"
-            ) from None
-        box.close()
-
     def close(self) -> None:
         shutil.rmtree(self.state, ignore_errors=True)
 
