@@ -43,8 +43,10 @@ def single(request: pytest.FixtureRequest) -> Iterator[Pool]:
         yield pool
 
 
-def run_one(pool: Pool, program: str, timeout: float | None = None) -> Result:
-    return pool.run([Job(uuid.uuid4().hex[:8], program, timeout=timeout)])[0]
+def run_one(
+    pool: Pool, program: str, timeout: float | None = None, memory_mib: int | None = None
+) -> Result:
+    return pool.run([Job(uuid.uuid4().hex[:8], program, timeout, memory_mib)])[0]
 
 
 def assert_next_passes(pool: Pool, box: Box | None) -> None:
@@ -186,9 +188,27 @@ def test_fork_bomb_is_contained(single: Pool) -> None:
 )
 def test_memory_bomb_is_contained(single: Pool, program: str) -> None:
     box = single.boxes[0]
-    result = run_one(single, program)
+    result = run_one(single, program, timeout=30, memory_mib=512)
     assert result.verdict == "error"
     assert "MemoryError" in result.stderr
+    assert_next_passes(single, box)
+
+
+def test_memory_spread_over_many_processes_is_contained(single: Pool) -> None:
+    box = single.boxes[0]
+    program = (
+        "import os, time\n"
+        "for _ in range(8):\n"
+        "    if os.fork() == 0:\n"
+        "        hog = bytearray(400 << 20)\n"
+        "        time.sleep(30)\n"
+        "        os._exit(0)\n"
+        "time.sleep(30)\n"
+    )
+    started = time.monotonic()
+    result = run_one(single, program, timeout=30, memory_mib=1024)
+    assert result.verdict == "error" and "MemoryError" in result.stderr
+    assert time.monotonic() - started < 20
     assert_next_passes(single, box)
 
 

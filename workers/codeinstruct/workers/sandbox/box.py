@@ -191,7 +191,9 @@ class Box:
                 except BlockingIOError:
                     continue
                 if not chunk:
-                    self.process.wait(timeout=5) if self.process.poll() is None else None
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        self.process.wait(timeout=5)
+                    self._drain.join(timeout=2)  # its last words, for the message
                     raise BoxFailure(
                         f"sandbox {self.name} exited (status {self.process.poll()}): "
                         f"{self.stderr_tail().strip()[-500:]}"

@@ -37,6 +37,9 @@ DEFAULT_TIMEOUT = 10.0
 DEFAULT_MEMORY_MIB = 1024
 SCRATCH = os.environ.get("CODEINSTRUCT_SCRATCH", "/tmp")
 PR_SET_CHILD_SUBREAPER = 36
+PAGE = os.sysconf("SC_PAGE_SIZE")
+# How often a running job's total memory (all its processes) is measured.
+MEMORY_CHECK_SECONDS = 0.1
 
 
 def become_subreaper() -> bool:
@@ -64,6 +67,33 @@ def children(parent: int) -> list[int]:
         if len(fields) > 1 and int(fields[1]) == parent:
             found.append(int(name))
     return found
+
+
+def descendants_rss(root: int) -> int:
+    """Resident bytes of all processes below `root` (a job's processes, wherever they went)."""
+    parents: dict[int, int] = {}
+    resident: dict[int, int] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        parents[int(name)] = int(fields[1])
+        resident[int(name)] = int(fields[21])
+    total = 0
+    for pid in resident:
+        ancestor = parents.get(pid)
+        for _ in range(64):
+            if ancestor is None or ancestor == root:
+                break
+            ancestor = parents.get(ancestor)
+        if ancestor == root:
+            total += resident[pid]
+    return total * PAGE
 
 
 def reap_all() -> None:
@@ -234,7 +264,8 @@ def run_job(job: dict, spare: Spare, serial: int, wake_r: int) -> dict:
     try:
         spare.start(job)
         pipes = {spare.out_r: "stdout", spare.err_r: "stderr"}
-        result = watch(pid, pipes, start + timeout, wake_r)
+        memory = job["memory_mib"] * 1024 * 1024
+        result = watch(pid, pipes, start + timeout, wake_r, memory)
     finally:
         with contextlib.suppress(OSError):
             os.killpg(pid, signal.SIGKILL)
@@ -245,6 +276,11 @@ def run_job(job: dict, spare: Spare, serial: int, wake_r: int) -> dict:
         shutil.rmtree(workdir, ignore_errors=True)
     result["duration"] = round(time.monotonic() - start, 4)
     result["id"] = job.get("id")
+    if result["memory_exceeded"]:
+        note = (
+            f"\nMemoryError: the job's processes together used more than {job['memory_mib']} MiB\n"
+        )
+        result["stderr"] += note
     if result["signal"] == signal.SIGXCPU or (
         result["signal"] == signal.SIGKILL and result["cpu_seconds"] >= timeout
     ):
@@ -252,8 +288,9 @@ def run_job(job: dict, spare: Spare, serial: int, wake_r: int) -> dict:
     return result
 
 
-def watch(pid: int, pipes: dict[int, str], deadline: float, wake_r: int) -> dict:
-    """Collect capped output until the child exits or the deadline passes (then kill its group)."""
+def watch(pid: int, pipes: dict[int, str], deadline: float, wake_r: int, memory: int) -> dict:
+    """Collect capped output until the child exits, the deadline passes or its processes
+    together hold more than `memory` bytes (then kill its group)."""
     output = {name: bytearray() for name in pipes.values()}
     cut = dict.fromkeys(pipes.values(), False)
     poller = select.poll()
@@ -263,6 +300,8 @@ def watch(pid: int, pipes: dict[int, str], deadline: float, wake_r: int) -> dict
     status = None
     usage = None
     timed_out = False
+    memory_exceeded = False
+    next_check = time.monotonic() + MEMORY_CHECK_SECONDS
 
     def read(fd: int) -> int:
         """Bytes read (0 at end of file, -1 when nothing is ready)."""
@@ -288,7 +327,15 @@ def watch(pid: int, pipes: dict[int, str], deadline: float, wake_r: int) -> dict
             with contextlib.suppress(OSError):
                 os.killpg(pid, signal.SIGKILL)
             break
-        for fd, _event in poller.poll(min(left, 1.0) * 1000):
+        now = time.monotonic()
+        if now >= next_check:
+            next_check = now + MEMORY_CHECK_SECONDS
+            if descendants_rss(os.getpid()) > memory:
+                memory_exceeded = True
+                with contextlib.suppress(OSError):
+                    os.killpg(pid, signal.SIGKILL)
+                break
+        for fd, _event in poller.poll(max(0.0, min(left, next_check - now)) * 1000):
             if fd == wake_r:
                 with contextlib.suppress(BlockingIOError):
                     os.read(wake_r, 4096)
@@ -314,6 +361,7 @@ def watch(pid: int, pipes: dict[int, str], deadline: float, wake_r: int) -> dict
         "exit_code": exit_code if exit_code >= 0 else None,
         "signal": -exit_code if exit_code < 0 else None,
         "timed_out": timed_out,
+        "memory_exceeded": memory_exceeded,
         "stdout": bytes(output["stdout"]).decode("utf-8", "replace"),
         "stderr": bytes(output["stderr"]).decode("utf-8", "replace"),
         "stdout_truncated": cut["stdout"],
