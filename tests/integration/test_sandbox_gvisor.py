@@ -43,8 +43,10 @@ def single(request: pytest.FixtureRequest) -> Iterator[Pool]:
         yield pool
 
 
-def run_one(pool: Pool, program: str, timeout: float | None = None) -> Result:
-    return pool.run([Job(uuid.uuid4().hex[:8], program, timeout=timeout)])[0]
+def run_one(
+    pool: Pool, program: str, timeout: float | None = None, memory_mib: int | None = None
+) -> Result:
+    return pool.run([Job(uuid.uuid4().hex[:8], program, timeout, memory_mib)])[0]
 
 
 def assert_next_passes(pool: Pool, box: Box | None) -> None:
@@ -75,6 +77,13 @@ def test_broken_solution_fails_and_infinite_loop_times_out(pool: Pool) -> None:
     assert 1.5 <= results["loop"].duration < 5
     assert results["crash"].verdict == "error"
     assert results["syntax"].verdict == "error"
+
+
+def test_large_programs_and_unsupported_languages(pool: Pool) -> None:
+    big = "# " + "x" * 1_000_000 + "\nassert len('y' * 10) == 10\n"
+    results = pool.run([Job("big", big), Job("js", "console.log(1)", language="javascript")])
+    assert results[0].verdict == "pass"
+    assert results[1].verdict == "error" and "unsupported language" in results[1].stderr
 
 
 def test_test_case_lines_are_counted(pool: Pool) -> None:
@@ -179,9 +188,27 @@ def test_fork_bomb_is_contained(single: Pool) -> None:
 )
 def test_memory_bomb_is_contained(single: Pool, program: str) -> None:
     box = single.boxes[0]
-    result = run_one(single, program)
+    result = run_one(single, program, timeout=30, memory_mib=512)
     assert result.verdict == "error"
     assert "MemoryError" in result.stderr
+    assert_next_passes(single, box)
+
+
+def test_memory_spread_over_many_processes_is_contained(single: Pool) -> None:
+    box = single.boxes[0]
+    program = (
+        "import os, time\n"
+        "for _ in range(8):\n"
+        "    if os.fork() == 0:\n"
+        "        hog = bytearray(400 << 20)\n"
+        "        time.sleep(30)\n"
+        "        os._exit(0)\n"
+        "time.sleep(30)\n"
+    )
+    started = time.monotonic()
+    result = run_one(single, program, timeout=30, memory_mib=1024)
+    assert result.verdict == "error" and "MemoryError" in result.stderr
+    assert time.monotonic() - started < 20
     assert_next_passes(single, box)
 
 
@@ -246,6 +273,26 @@ def test_one_gigabyte_file_is_refused(single: Pool) -> None:
     assert (
         "File too large" in result.stderr or "SIGXFSZ" in result.stderr or result.exit_code is None
     )
+    assert_next_passes(single, box)
+
+
+def test_filling_the_scratch_disk_stops_at_its_size(single: Pool) -> None:
+    box = single.boxes[0]
+    program = (
+        "block = b'x' * (1 << 20)\n"
+        "written = 0\n"
+        "try:\n"
+        "    for i in range(40):\n"
+        "        with open(f'f{i}', 'wb') as f:\n"
+        "            for _ in range(60):\n"
+        "                f.write(block)\n"
+        "                written += 1\n"
+        "finally:\n"
+        "    print(written)\n"
+    )
+    result = run_one(single, program, timeout=20)
+    assert result.verdict == "error" and "No space left on device" in result.stderr
+    assert int(result.stdout) <= 512
     assert_next_passes(single, box)
 
 

@@ -115,13 +115,14 @@ class Flaky:
         asyncio.set_event_loop(self.loop)
         app = web.Application()
         app.router.add_post("/v1/execute", self._handle)
-        runner = web.AppRunner(app)
+        self.runner = runner = web.AppRunner(app)
         self.loop.run_until_complete(runner.setup())
         self.loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
         self.ready.set()
         self.loop.run_forever()
 
     def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
 

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from codeinstruct.workers.sandbox import bundle
 from codeinstruct.workers.sandbox.box import Launcher, SandboxUnavailable
+from codeinstruct.workers.sandbox.pool import Pool
 
 LAYOUT = bundle.Layout(
     "/root/.pyenv/versions/3.11.7/bin/python3.11",
@@ -72,3 +74,19 @@ def test_missing_runsc_is_a_clear_user_error_not_a_fallback(
     message = str(error.value)
     assert "apt-get install runsc" in message
     assert "bubblewrap" in message and "none" in message
+
+
+def test_broken_runsc_is_a_clear_user_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    fake = tmp_path / "runsc"
+    fake.write_text(
+        "#!/bin/sh\necho 'runsc: cannot create sandbox: permission denied' >&2\nexit 1\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    with pytest.raises(SandboxUnavailable) as error:
+        Pool("gvisor", workers=1)
+    message = str(error.value)
+    assert "does not start" in message and "permission denied" in message
+    assert "apt-get install runsc" in message and "bubblewrap" in message

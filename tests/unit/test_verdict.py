@@ -78,3 +78,10 @@ def test_result_of_and_infra_result() -> None:
     assert result.stdout_truncated and not result.stderr_truncated
     infra = infra_result("job-2", "sandbox died")
     assert (infra.verdict, infra.exit_code, infra.stderr) == ("infra_error", None, "sandbox died")
+
+
+def test_memory_exceeded_is_an_error_even_when_also_timed_out() -> None:
+    assert (
+        judge({"exit_code": None, "signal": 9, "memory_exceeded": True, "timed_out": True})
+        == "error"
+    )

@@ -1,8 +1,23 @@
 """Running untrusted generated code: jobs in, verdicts out.
 
-`sandbox_for(services)` gives the run's executor, started once: a warm pool of gVisor sandboxes
-(or bubblewrap, or none, per `spec.sandbox.isolation`), or the HTTP client of a
+`sandbox_for(services)` gives the run's executor, started once: a warm pool of sandboxes
+(`spec.sandbox.isolation`, `workers`, `timeoutSeconds`, `memoryMib`), or the HTTP client of a
 `codeinstruct sandbox serve` service when `spec.sandbox.endpoint` is set.
+
+Isolation levels (never a silent fallback from one to another):
+- `gvisor` (default): `runsc run` with an OCI bundle whose read-only root holds only /usr, /etc
+  and the interpreter's installation (nothing else of the host exists inside), a 512 MiB tmpfs
+  at /tmp, loopback only (`--network=none`). Needs the Debian package `runsc`.
+- `bubblewrap`: the same view through Linux namespaces (`bwrap`); weaker, the host kernel is
+  shared directly.
+- `none`: no isolation, with a loud warning; meant for `sandbox serve` inside a pod that already
+  runs under `runtimeClassName: gvisor`.
+
+In every level a supervisor (`supervisor.py`) runs each job in a forked child: new session, user
+`nobody`, fresh working directory, rlimits on CPU, address space, file size, open files and
+processes; the wall timeout kills the process group, and leftovers are killed and reaped before
+the next job. A sandbox that dies or hangs is replaced and its job retried once, then reported
+as `infra_error`, never as `fail`.
 """
 
 from __future__ import annotations

@@ -100,7 +100,10 @@ class Launcher:
             log.warning(
                 "SANDBOX ISOLATION IS `none`: generated code runs on this machine with only "
                 "rlimits%s. Use this only inside a gVisor pod or on a throwaway machine.",
-                "" if self.env["CODEINSTRUCT_DROP_USER"] == "1" else " and YOUR USER ID",
+                ""
+                if self.env["CODEINSTRUCT_DROP_USER"] == "1"
+                else " and YOUR USER ID (user `nobody` cannot read the interpreter "
+                f"under {self.layout.prefix}; as root, process limits do not apply)",
             )
         self.env["CODEINSTRUCT_SCRATCH"] = bundle.SCRATCH
 
@@ -139,18 +142,6 @@ class Launcher:
             box.kill()
             raise
         return box
-
-    def check(self) -> None:
-        """Start one sandbox and run one job, or raise SandboxUnavailable with the reason."""
-        try:
-            box = self.start()
-        except BoxFailure as failure:
-            raise SandboxUnavailable(
-                f"sandbox.isolation is `{self.isolation.value}` but a sandbox does not start on "
-                f"this machine: {failure}. Check the installation (`apt-get install runsc`; "
-                f"`runsc --network=none do true` must work as root), {WEAKER}"
-            ) from None
-        box.close()
 
     def close(self) -> None:
         shutil.rmtree(self.state, ignore_errors=True)
@@ -200,7 +191,9 @@ class Box:
                 except BlockingIOError:
                     continue
                 if not chunk:
-                    self.process.wait(timeout=5) if self.process.poll() is None else None
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        self.process.wait(timeout=5)
+                    self._drain.join(timeout=2)  # its last words, for the message
                     raise BoxFailure(
                         f"sandbox {self.name} exited (status {self.process.poll()}): "
                         f"{self.stderr_tail().strip()[-500:]}"

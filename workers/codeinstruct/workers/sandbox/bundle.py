@@ -166,7 +166,17 @@ def bwrap_argv(layout: Layout, supervisor_source: str) -> list[str]:
         for parent in reversed(Path(path).parents[:-1]):
             argv += ["--perms", "0755", "--dir", str(parent)]
         argv += ["--ro-bind", path, path]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", SCRATCH, "--chdir", SCRATCH]
+    argv += [
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--size",
+        str(SCRATCH_MIB << 20),
+        "--tmpfs",
+        SCRATCH,
+    ]
+    argv += ["--chdir", SCRATCH]
     argv += ["--clearenv"]
     for key, value in ENV.items():
         argv += ["--setenv", key, value]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import json
 import math
 import os
@@ -36,6 +37,9 @@ DEFAULT_TIMEOUT = 10.0
 DEFAULT_MEMORY_MIB = 1024
 SCRATCH = os.environ.get("CODEINSTRUCT_SCRATCH", "/tmp")
 PR_SET_CHILD_SUBREAPER = 36
+PAGE = os.sysconf("SC_PAGE_SIZE")
+# How often a running job's total memory (all its processes) is measured.
+MEMORY_CHECK_SECONDS = 0.1
 
 
 def become_subreaper() -> bool:
@@ -63,6 +67,33 @@ def children(parent: int) -> list[int]:
         if len(fields) > 1 and int(fields[1]) == parent:
             found.append(int(name))
     return found
+
+
+def descendants_rss(root: int) -> int:
+    """Resident bytes of all processes below `root` (a job's processes, wherever they went)."""
+    parents: dict[int, int] = {}
+    resident: dict[int, int] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        parents[int(name)] = int(fields[1])
+        resident[int(name)] = int(fields[21])
+    total = 0
+    for pid in resident:
+        ancestor = parents.get(pid)
+        for _ in range(64):
+            if ancestor is None or ancestor == root:
+                break
+            ancestor = parents.get(ancestor)
+        if ancestor == root:
+            total += resident[pid]
+    return total * PAGE
 
 
 def reap_all() -> None:
@@ -98,6 +129,9 @@ def child_main(job: dict, workdir: str, out_w: int, err_w: int, drop_user: bool)
     """In the forked child: confine, then run the program as `__main__`; never returns."""
     code = 1
     try:
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # as the interpreter sets it up
         os.setsid()
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
@@ -172,41 +206,81 @@ def exit_status(value: object) -> int:
     return 1
 
 
-def run_job(job: dict, drop_user: bool, serial: int, wake_r: int) -> dict:
-    job.setdefault("timeout", DEFAULT_TIMEOUT)
-    job.setdefault("memory_mib", DEFAULT_MEMORY_MIB)
-    timeout = float(job["timeout"] or DEFAULT_TIMEOUT)
+class Spare:
+    """A child forked before its job arrives: under gVisor's ptrace platform fork is the slowest
+    step of a job, so it overlaps with the round trip to the host. The child waits for its job on
+    a pipe, then confines itself (`child_main`)."""
+
+    def __init__(self, drop_user: bool) -> None:
+        # The collector would touch every old object in the child: copy-on-write page faults,
+        # which gVisor handles slowly. Frozen objects are left alone.
+        gc.freeze()
+        ctl_r, self.ctl_w = os.pipe()
+        self.out_r, out_w = os.pipe()
+        self.err_r, err_w = os.pipe()
+        self.drop_user = drop_user
+        self.pid = os.fork()
+        if self.pid == 0:
+            os.close(self.ctl_w)
+            os.close(self.out_r)
+            os.close(self.err_r)
+            chunks = []
+            while chunk := os.read(ctl_r, 1 << 20):
+                chunks.append(chunk)
+            if not chunks:
+                os._exit(0)
+            job = json.loads(b"".join(chunks))
+            child_main(job, job["workdir"], out_w, err_w, drop_user)
+        os.close(ctl_r)
+        os.close(out_w)
+        os.close(err_w)
+
+    def start(self, job: dict) -> None:
+        data = json.dumps(job).encode()
+        while data:
+            data = data[os.write(self.ctl_w, data) :]
+        os.close(self.ctl_w)
+
+    def close(self) -> None:
+        for fd in (self.out_r, self.err_r):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def run_job(job: dict, spare: Spare, serial: int, wake_r: int) -> dict:
+    """Run one job in `spare` (used up, killed and reaped with everything it started)."""
+    timeout = float(job.get("timeout") or DEFAULT_TIMEOUT)
     job["timeout"] = timeout
-    if job.get("language", "python") != "python":
-        return {"id": job.get("id"), "unsupported": f"language {job.get('language')!r}"}
-    workdir = os.path.join(SCRATCH, f"job-{serial}")
+    job["memory_mib"] = int(job.get("memory_mib") or DEFAULT_MEMORY_MIB)
+    workdir = job["workdir"] = os.path.join(SCRATCH, f"job-{serial}")
     shutil.rmtree(workdir, ignore_errors=True)
     os.mkdir(workdir, 0o700)
     with open(os.path.join(workdir, "main.py"), "w", encoding="utf-8") as handle:
         handle.write(job["program"])
-    if drop_user:
+    if spare.drop_user:
         os.chown(workdir, NOBODY, NOBODY)
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
     start = time.monotonic()
-    pid = os.fork()
-    if pid == 0:
-        os.close(out_r)
-        os.close(err_r)
-        child_main(job, workdir, out_w, err_w, drop_user)
-    os.close(out_w)
-    os.close(err_w)
+    pid = spare.pid
     try:
-        result = watch(pid, {out_r: "stdout", err_r: "stderr"}, start + timeout, wake_r)
+        spare.start(job)
+        pipes = {spare.out_r: "stdout", spare.err_r: "stderr"}
+        memory = job["memory_mib"] * 1024 * 1024
+        result = watch(pid, pipes, start + timeout, wake_r, memory)
     finally:
         with contextlib.suppress(OSError):
             os.killpg(pid, signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
         reap_all()
-        os.close(out_r)
-        os.close(err_r)
+        spare.close()
         shutil.rmtree(workdir, ignore_errors=True)
     result["duration"] = round(time.monotonic() - start, 4)
     result["id"] = job.get("id")
+    if result["memory_exceeded"]:
+        note = (
+            f"\nMemoryError: the job's processes together used more than {job['memory_mib']} MiB\n"
+        )
+        result["stderr"] += note
     if result["signal"] == signal.SIGXCPU or (
         result["signal"] == signal.SIGKILL and result["cpu_seconds"] >= timeout
     ):
@@ -214,8 +288,9 @@ def run_job(job: dict, drop_user: bool, serial: int, wake_r: int) -> dict:
     return result
 
 
-def watch(pid: int, pipes: dict[int, str], deadline: float, wake_r: int) -> dict:
-    """Collect capped output until the child exits or the deadline passes (then kill its group)."""
+def watch(pid: int, pipes: dict[int, str], deadline: float, wake_r: int, memory: int) -> dict:
+    """Collect capped output until the child exits, the deadline passes or its processes
+    together hold more than `memory` bytes (then kill its group)."""
     output = {name: bytearray() for name in pipes.values()}
     cut = dict.fromkeys(pipes.values(), False)
     poller = select.poll()
@@ -225,6 +300,8 @@ def watch(pid: int, pipes: dict[int, str], deadline: float, wake_r: int) -> dict
     status = None
     usage = None
     timed_out = False
+    memory_exceeded = False
+    next_check = time.monotonic() + MEMORY_CHECK_SECONDS
 
     def read(fd: int) -> int:
         """Bytes read (0 at end of file, -1 when nothing is ready)."""
@@ -250,7 +327,15 @@ def watch(pid: int, pipes: dict[int, str], deadline: float, wake_r: int) -> dict
             with contextlib.suppress(OSError):
                 os.killpg(pid, signal.SIGKILL)
             break
-        for fd, _event in poller.poll(min(left, 1.0) * 1000):
+        now = time.monotonic()
+        if now >= next_check:
+            next_check = now + MEMORY_CHECK_SECONDS
+            if descendants_rss(os.getpid()) > memory:
+                memory_exceeded = True
+                with contextlib.suppress(OSError):
+                    os.killpg(pid, signal.SIGKILL)
+                break
+        for fd, _event in poller.poll(max(0.0, min(left, next_check - now)) * 1000):
             if fd == wake_r:
                 with contextlib.suppress(BlockingIOError):
                     os.read(wake_r, 4096)
@@ -276,6 +361,7 @@ def watch(pid: int, pipes: dict[int, str], deadline: float, wake_r: int) -> dict
         "exit_code": exit_code if exit_code >= 0 else None,
         "signal": -exit_code if exit_code < 0 else None,
         "timed_out": timed_out,
+        "memory_exceeded": memory_exceeded,
         "stdout": bytes(output["stdout"]).decode("utf-8", "replace"),
         "stderr": bytes(output["stderr"]).decode("utf-8", "replace"),
         "stdout_truncated": cut["stdout"],
@@ -292,25 +378,32 @@ def main() -> None:
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # a dead spare: EPIPE, not our death
     out = sys.stdout.buffer
     ready = {"ready": True, "pid": os.getpid(), "subreaper": subreaper, "drop_user": drop_user}
     out.write(json.dumps(ready).encode() + b"\n")
     out.flush()
     serial = 0
+    spare: Spare | None = Spare(drop_user)
     for line in sys.stdin.buffer:
         if not line.strip():
             continue
         serial += 1
         try:
             job = json.loads(line)
-            result = run_job(job, drop_user, serial, wake_r)
+            if job.get("language", "python") != "python":
+                result = {"id": job.get("id"), "unsupported": f"language {job.get('language')!r}"}
+            else:
+                used, spare = spare or Spare(drop_user), None
+                result = run_job(job, used, serial, wake_r)
         except Exception:
             result = {"id": None, "internal_error": traceback.format_exc(limit=5)}
             with contextlib.suppress(Exception):
                 result["id"] = json.loads(line).get("id")
         out.write(json.dumps(result).encode() + b"\n")
         out.flush()
+        if spare is None:
+            spare = Spare(drop_user)
 
 
 if __name__ == "__main__":

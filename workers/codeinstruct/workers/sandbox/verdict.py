@@ -51,6 +51,8 @@ def judge(raw: dict[str, Any]) -> Verdict:
         return "infra_error"
     if raw.get("unsupported"):
         return "error"
+    if raw.get("memory_exceeded"):
+        return "error"
     if raw.get("timed_out"):
         return "timeout"
     if raw.get("exit_code") == 0:
