@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+
 from codeinstruct.workers.sandbox import Job
 from codeinstruct.workers.sandbox.pool import Pool
 
