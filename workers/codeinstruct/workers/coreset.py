@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -190,3 +190,52 @@ def kcenter_greedy(
         raise ValueError(f"first center {first} is outside 0..{len(points) - 1}")
     group = LocalShards(points, shards)
     return select_kcenter(group, points.shape[1], k, first, len(points), progress)
+
+
+class RayShards:
+    """Shards held by Ray actors (one per worker): same arithmetic, one round trip per step."""
+
+    def __init__(self, ray: Any, points: Matrix, workers: int) -> None:
+        points = np.asarray(points, dtype=np.float32)
+        bounds = np.linspace(0, len(points), max(1, min(workers, len(points))) + 1).astype(int)
+        actor = ray.remote(num_cpus=0)(Shard)
+        self.ray = ray
+        self.bounds = bounds
+        self.actors = [
+            actor.remote(ray.put(points[a:b]), int(a))
+            for a, b in zip(bounds, bounds[1:], strict=False)
+        ]
+        self._first = points  # only rows are read from it, for the first center
+        self._max_sqnorm = max(ray.get([a.max_sqnorm.remote() for a in self.actors]))
+
+    def max_sqnorm(self) -> float:
+        return float(self._max_sqnorm)
+
+    def vector(self, index: int) -> NDArray[np.float32]:
+        return np.asarray(self._first[index], dtype=np.float32)
+
+    def step(self, center: NDArray[np.float32], tolerance: float) -> list[Candidates]:
+        return list(self.ray.get([a.step.remote(center, tolerance) for a in self.actors]))
+
+    def close(self) -> None:
+        for actor in self.actors:
+            self.ray.kill(actor)
+
+
+def kcenter_greedy_ray(
+    ray: Any,
+    points: Matrix,
+    k: int,
+    first: int,
+    workers: int,
+    progress: Callable[[int], None] = lambda n: None,
+) -> list[int]:
+    """Greedy k-center with the points sharded across Ray actors."""
+    points = np.asarray(points)
+    if not 0 <= first < len(points):
+        raise ValueError(f"first center {first} is outside 0..{len(points) - 1}")
+    group = RayShards(ray, points, workers)
+    try:
+        return select_kcenter(group, points.shape[1], k, first, len(points), progress)
+    finally:
+        group.close()
