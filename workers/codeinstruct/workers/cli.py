@@ -17,7 +17,7 @@ from codeinstruct.workers.spec import SpecError, load_spec
 from rich.console import Console
 
 # (name, "module:function") of subcommands defined elsewhere; each function adds its parser.
-EXTERNAL_COMMANDS: list[str] = []
+EXTERNAL_COMMANDS: list[str] = ["codeinstruct.workers.tli_command:add_parser"]
 
 err = Console(stderr=True, highlight=False)
 

@@ -73,6 +73,8 @@ class LocalEmbedder:
         path = model_path(name)
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError:
@@ -87,7 +89,10 @@ class LocalEmbedder:
                 f"model ({type(error).__name__}: {error})"
             ) from None
         self.batch_size = batch_size
-        dim = self.model.get_sentence_embedding_dimension()
+        dimension = getattr(self.model, "get_embedding_dimension", None) or getattr(
+            self.model, "get_sentence_embedding_dimension"
+        )
+        dim = dimension()
         self.dim = int(dim) if dim else int(self.encode(["x"]).shape[1])
 
     def encode(self, texts: Sequence[str]) -> Vectors:
