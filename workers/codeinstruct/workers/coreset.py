@@ -15,6 +15,7 @@ center plus one global argmax over the shards' candidates.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -98,7 +99,7 @@ class ShardGroup(Protocol):
 class LocalShards:
     def __init__(self, points: Matrix, shards: int = 1) -> None:
         bounds = np.linspace(0, len(points), max(1, shards) + 1).astype(int)
-        self.shards = [Shard(points[a:b], int(a)) for a, b in zip(bounds, bounds[1:], strict=False)]
+        self.shards = [Shard(points[a:b], int(a)) for a, b in itertools.pairwise(bounds)]
         self.bounds = bounds
 
     def max_sqnorm(self) -> float:
@@ -202,8 +203,7 @@ class RayShards:
         self.ray = ray
         self.bounds = bounds
         self.actors = [
-            actor.remote(ray.put(points[a:b]), int(a))
-            for a, b in zip(bounds, bounds[1:], strict=False)
+            actor.remote(ray.put(points[a:b]), int(a)) for a, b in itertools.pairwise(bounds)
         ]
         self._first = points  # only rows are read from it, for the first center
         self._max_sqnorm = max(ray.get([a.max_sqnorm.remote() for a in self.actors]))

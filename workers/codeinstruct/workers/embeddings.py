@@ -17,11 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-from numpy.typing import NDArray
-
 from codeinstruct.workers.errors import UserError
 from codeinstruct.workers.records import Record, content_id
 from codeinstruct.workers.store import Store
+from numpy.typing import NDArray
 
 if TYPE_CHECKING:
     from codeinstruct.workers.services import Services
@@ -89,8 +88,9 @@ class LocalEmbedder:
                 f"model ({type(error).__name__}: {error})"
             ) from None
         self.batch_size = batch_size
-        dimension = getattr(self.model, "get_embedding_dimension", None) or getattr(
-            self.model, "get_sentence_embedding_dimension"
+        dimension = (
+            getattr(self.model, "get_embedding_dimension", None)
+            or self.model.get_sentence_embedding_dimension
         )
         dim = dimension()
         self.dim = int(dim) if dim else int(self.encode(["x"]).shape[1])

@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from numpy.typing import NDArray
-
 from codeinstruct.workers.spec import Normalization
+from numpy.typing import NDArray
 
 
 def normalize(values: Sequence[float], method: Normalization) -> NDArray[np.float64]:
@@ -41,7 +40,7 @@ def combined_scores(
     return alpha * normalize(complexity, method) + (1 - alpha) * normalize(quality, method)
 
 
-def score_order(scores: Sequence[float], ids: Sequence[str]) -> list[int]:
+def score_order(scores: Sequence[float] | NDArray[np.float64], ids: Sequence[str]) -> list[int]:
     """Indices by descending score; equal scores by ascending id (deterministic)."""
     return sorted(range(len(ids)), key=lambda i: (-float(scores[i]), ids[i]))
 
@@ -49,7 +48,7 @@ def score_order(scores: Sequence[float], ids: Sequence[str]) -> list[int]:
 def unit_rows(vectors: NDArray[np.floating]) -> NDArray[np.float32]:
     v = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(v, axis=1, keepdims=True)
-    return v / np.where(norms > 0, norms, 1)
+    return (v / np.where(norms > 0, norms, 1)).astype(np.float32)
 
 
 def diverse_greedy(

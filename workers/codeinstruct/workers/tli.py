@@ -144,7 +144,9 @@ class _TestIndex:
                 self.prefix[k] = np.unique(windows[k][windows[k] >= 0])
         return windows
 
-    def _valid(self, tokens: NDArray[np.int64], doc: NDArray[np.int64], n: int) -> NDArray[np.bool_]:
+    def _valid(
+        self, tokens: NDArray[np.int64], doc: NDArray[np.int64], n: int
+    ) -> NDArray[np.bool_]:
         """Windows of size n that nltk would produce: inside one text, with n-1 pads each side."""
         length = len(tokens) - n + 1
         if length <= 0:

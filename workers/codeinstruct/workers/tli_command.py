@@ -1,8 +1,8 @@
 """`codeinstruct tli`: XCoder's Test Leakage Indicator between any two JSONL files.
 
-    codeinstruct tli --train train.jsonl --test humaneval
-    codeinstruct tli --train train.jsonl --test mbpp.jsonl --key-test text code --top 3
-    codeinstruct tli --train train.jsonl --test humaneval --write-clean clean.jsonl
+codeinstruct tli --train train.jsonl --test humaneval
+codeinstruct tli --train train.jsonl --test mbpp.jsonl --key-test text code --top 3
+codeinstruct tli --train train.jsonl --test humaneval --write-clean clean.jsonl
 """
 
 from __future__ import annotations
@@ -94,7 +94,9 @@ def cmd_tli(args: argparse.Namespace) -> int:
         snippet = " ".join(train[best].split())[:80] if best >= 0 else ""
         print(f"  {test_ids[j]:<20} {leakage.per_test[j]:.4f}  train #{best + 1}: {snippet}")
     if args.write_clean:
-        keep = [row for row, m in zip(train_rows, leakage.train_max, strict=True) if m < args.threshold]
+        keep = [
+            row for row, m in zip(train_rows, leakage.train_max, strict=True) if m < args.threshold
+        ]
         with open(args.write_clean, "w", encoding="utf-8") as handle:
             for row in keep:
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -117,7 +119,9 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--train", required=True, metavar="TRAIN.jsonl")
     parser.add_argument("--test", required=True, metavar="TEST.jsonl|humaneval")
     parser.add_argument(
-        "--key-train", nargs="+", metavar="F",
+        "--key-train",
+        nargs="+",
+        metavar="F",
         help="train field(s) joined, or `messages` (user turns); default messages or instruction",
     )
     parser.add_argument(
