@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import chain, repeat
 
 import numpy as np
 from numpy.typing import NDArray
@@ -70,6 +71,16 @@ class Leakage:
     top: int
 
 
+@dataclass(frozen=True)
+class _Encoded:
+    tokens: NDArray[np.int64]
+    text: NDArray[np.int64]
+    first: NDArray[np.int64]
+    """Position where the text of each position starts."""
+    last: NDArray[np.int64]
+    """One past the position where it ends."""
+
+
 class _TestIndex:
     """The test set's grams, encoded exactly, with an inverted index gram -> test items."""
 
@@ -83,7 +94,8 @@ class _TestIndex:
             for token in text.split():
                 self.vocab.setdefault(token, len(self.vocab) + 1)
         self.base = len(self.vocab) + 1
-        tokens, doc = self._encode(test)
+        encoded = self._encode(test)
+        tokens, doc = encoded.tokens, encoded.text
         # prefix[k]: sorted distinct codes of every k-token window of the padded test texts.
         self.prefix: dict[int, NDArray[np.int64]] = {}
         windows = self._windows(tokens, build=True)
@@ -94,8 +106,8 @@ class _TestIndex:
         pairs_doc: list[NDArray[np.int64]] = []
         self.dense: dict[int, NDArray[np.int64]] = {}
         for n in self.sizes:
-            valid = self._valid(tokens, doc, n)
-            codes = windows[n][valid]
+            valid = self._valid(encoded, n)
+            codes = windows[n][: len(valid)][valid]
             universe = np.unique(codes)
             self.dense[n] = universe
             offsets.append(total)
@@ -112,18 +124,22 @@ class _TestIndex:
         self.posting_start = np.searchsorted(gram_ids, np.arange(total + 1))
         self.sizes_per_test = np.bincount(self.posting_doc, minlength=len(test)).astype(np.float64)
 
-    def _encode(self, texts: Sequence[str]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-        """All texts as one id array (each padded with `pad` start/end ids; unknown tokens 0),
-        and the text index of each position's window start."""
-        vocab = self.vocab
-        ids: list[int] = []
-        docs: list[int] = []
-        for index, text in enumerate(texts):
-            words = text.split()
-            row = [1] * self.pad + [vocab.get(w, 0) for w in words] + [2] * self.pad
-            ids.extend(row)
-            docs.extend([index] * len(row))
-        return np.asarray(ids, dtype=np.int64), np.asarray(docs, dtype=np.int64)
+    def _encode(self, texts: Sequence[str]) -> _Encoded:
+        """All texts as one id array, each padded with `pad` start and end ids (unknown
+        tokens are 0), with each position's text index and its text's bounds."""
+        words = [text.split() for text in texts]
+        lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+        flat = list(chain.from_iterable(words))
+        ids = np.fromiter(map(self.vocab.get, flat, repeat(0)), dtype=np.int64, count=len(flat))
+        padded = lengths + 2 * self.pad
+        ends = np.cumsum(padded)
+        starts = ends - padded
+        tokens = np.full(int(ends[-1]) if len(ends) else 0, 2, dtype=np.int64)
+        tokens[(starts[:, None] + np.arange(self.pad)).ravel()] = 1
+        word_start = np.repeat(starts + self.pad - (np.cumsum(lengths) - lengths), lengths)
+        tokens[word_start + np.arange(len(flat))] = ids
+        text = np.repeat(np.arange(len(texts)), padded)
+        return _Encoded(tokens, text, np.repeat(starts, padded), np.repeat(ends, padded))
 
     def _windows(
         self, tokens: NDArray[np.int64], build: bool = False
@@ -137,26 +153,31 @@ class _TestIndex:
         for k in range(2, self.sizes[-1] + 1):
             length = max(0, len(tokens) - k + 1)
             head = windows[k - 1][:length]
-            tail = tokens[k - 1 : k - 1 + length]
-            dense = _lookup(self.prefix[k - 1], head)
-            windows[k] = np.where((dense >= 0) & (tail > 0), dense * self.base + tail, -1)
+            alive = np.flatnonzero(head >= 0)  # a window extends only a test (k-1)-window
+            tail = tokens[alive + k - 1]
+            if k == 2:  # token ids are small: a direct table instead of a search
+                table = np.full(self.base + 1, -1, dtype=np.int64)
+                table[self.prefix[1]] = np.arange(len(self.prefix[1]))
+                dense = table[head[alive]]
+            else:
+                dense = _lookup(self.prefix[k - 1], head[alive])
+            codes = np.full(length, -1, dtype=np.int64)
+            codes[alive] = np.where((dense >= 0) & (tail > 0), dense * self.base + tail, -1)
+            windows[k] = codes
             if build:
-                self.prefix[k] = np.unique(windows[k][windows[k] >= 0])
+                self.prefix[k] = np.unique(codes[codes >= 0])
         return windows
 
-    def _valid(
-        self, tokens: NDArray[np.int64], doc: NDArray[np.int64], n: int
-    ) -> NDArray[np.bool_]:
+    def _valid(self, encoded: _Encoded, n: int) -> NDArray[np.bool_]:
         """Windows of size n that nltk would produce: inside one text, with n-1 pads each side."""
-        length = len(tokens) - n + 1
+        length = len(encoded.tokens) - n + 1
         if length <= 0:
             return np.zeros(0, dtype=bool)
-        starts = np.arange(length)
-        same_doc = doc[:length] == doc[n - 1 : n - 1 + length]
-        first = np.searchsorted(doc, doc[:length])  # position where the window's text starts
-        last = np.searchsorted(doc, doc[:length], side="right")  # one past its end
+        position = np.arange(length)
         skip = self.pad - (n - 1)
-        return same_doc & (starts >= first + skip) & (starts + n <= last - skip)
+        return (position >= encoded.first[:length] + skip) & (
+            position + n <= encoded.last[:length] - skip
+        )
 
     def counts(self, train: Sequence[str]) -> NDArray[np.float64]:
         """Common-gram counts, shape (len(train), number of test items)."""
@@ -164,15 +185,16 @@ class _TestIndex:
         result = np.zeros((len(train), tests))
         if not len(train) or not tests:
             return result
-        tokens, doc = self._encode(train)
-        windows = self._windows(tokens)
+        encoded = self._encode(train)
+        windows = self._windows(encoded.tokens)
         pairs: list[NDArray[np.int64]] = []
         for n in self.sizes:
-            valid = self._valid(tokens, doc, n)
-            codes = windows[n][: len(valid)]
-            gram = _lookup(self.dense[n], codes)
-            hit = valid & (gram >= 0)
-            pairs.append(doc[: len(valid)][hit] * self.grams + gram[hit] + self.offsets[n])
+            valid = self._valid(encoded, n)
+            where = np.flatnonzero(valid & (windows[n][: len(valid)] >= 0))
+            gram = _lookup(self.dense[n], windows[n][where])
+            hit = where[gram >= 0]
+            gram = gram[gram >= 0]
+            pairs.append(encoded.text[hit] * self.grams + gram + self.offsets[n])
         if not pairs:
             return result
         doc_gram = np.unique(np.concatenate(pairs))  # a set per train text
