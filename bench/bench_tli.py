@@ -46,20 +46,30 @@ def main() -> None:
     ours_s = time.perf_counter() - started
     print(f"index:    {ours_s:8.2f} s  TLI {leakage.tli:.6f}  max {leakage.tli_max:.6f}")
 
+    # The reference, interleaved chunk by chunk with ours on the same records, so that load
+    # from other processes hits both alike.
     count = min(args.pairwise, len(train))
-    started = time.perf_counter()
-    sims = naive_similarities(train[:count], prompts)
-    pair_s = time.perf_counter() - started
+    pair_s = ours_chunks_s = 0.0
+    equal = True
+    for start in range(0, count, 1000):
+        chunk = train[start : min(start + 1000, count)]
+        started = time.perf_counter()
+        sims = naive_similarities(chunk, prompts)
+        pair_s += time.perf_counter() - started
+        started = time.perf_counter()
+        ours_sims = index.similarities(chunk)
+        ours_chunks_s += time.perf_counter() - started
+        equal = equal and np.array_equal(ours_sims, sims)
     projected = pair_s * len(train) / count
     print(
         f"pairwise: {pair_s:8.2f} s for {count} records -> {projected:.1f} s projected for "
         f"{len(train)} ({len(prompts) * count / pair_s / 1e6:.2f} M intersections/s)"
     )
-    subset = index.leakage(train[:count])
-    equal = np.array_equal(index.similarities(train[:count]), sims)
-    same_tli = abs(subset.tli - float(sims.max(axis=0).mean())) < 1e-12
-    print(f"equal similarity matrices on {count} records: {equal}; equal TLI: {same_tli}")
-    print(f"speed-up: {projected / ours_s:.0f}x (target >= 50x)")
+    print(f"equal similarity matrices on {count} records: {equal}")
+    print(
+        f"speed-up: {projected / ours_s:.0f}x whole run vs projection; "
+        f"{pair_s / ours_chunks_s:.0f}x interleaved on the same {count} records (target >= 50x)"
+    )
 
 
 if __name__ == "__main__":

@@ -5,15 +5,14 @@ import pytest
 from codeinstruct.workers.coreset import kcenter_greedy, textbook_kcenter
 
 
-@pytest.mark.parametrize("shards", [1, 4])
-def test_same_indices_as_textbook_on_random_points(shards: int) -> None:
+@pytest.mark.parametrize(("shards", "candidates"), [(1, 256), (4, 256), (1, 2), (3, 1)])
+def test_same_indices_as_textbook_on_random_points(shards: int, candidates: int) -> None:
     rng = np.random.default_rng(shards)
     points = rng.standard_normal((3000, 48)).astype(np.float32)
     points[500:700] = points[:200]  # exact duplicates make exact ties
     for first in (0, 1234):
-        assert kcenter_greedy(points, 250, first, shards=shards) == textbook_kcenter(
-            points, 250, first
-        )
+        got = kcenter_greedy(points, 250, first, shards=shards, candidates=candidates)
+        assert got == textbook_kcenter(points, 250, first)
 
 
 def test_same_indices_on_clustered_unit_vectors() -> None:

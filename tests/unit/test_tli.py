@@ -74,3 +74,10 @@ def test_humaneval_regression_values() -> None:
     assert abs(solved.tli_max - tli_max) < 1e-9
     assert np.abs(solved.train_max - train_max).max() < 1e-12
     assert round(solved.tli, 3) == 0.936  # the padding effect: <end> grams of the prompt miss
+
+
+def test_texts_holding_the_internal_separator() -> None:
+    separator = "\x00codeinstruct-tli-separator\x00"
+    test = ["a b c d e", "x y z"]
+    train = [f"a b {separator} c d e", "", "x y z", "  "]
+    assert np.array_equal(TestIndex(test).similarities(train), naive_similarities(train, test))

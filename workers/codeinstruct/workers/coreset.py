@@ -146,9 +146,11 @@ class ShardGroup(Protocol):
 
 
 class LocalShards:
-    def __init__(self, points: Matrix, shards: int = 1) -> None:
+    def __init__(self, points: Matrix, shards: int = 1, candidates: int = 256) -> None:
         bounds = np.linspace(0, len(points), max(1, shards) + 1).astype(int)
-        self.shards = [Shard(points[a:b], int(a)) for a, b in itertools.pairwise(bounds)]
+        self.shards = [
+            Shard(points[a:b], int(a), candidates) for a, b in itertools.pairwise(bounds)
+        ]
         self.points = points
 
     def vector(self, index: int) -> NDArray[np.float32]:
@@ -189,12 +191,14 @@ def kcenter_greedy(
     first: int,
     shards: int = 1,
     progress: Callable[[int], None] = lambda n: None,
+    candidates: int = 256,
 ) -> list[int]:
     """Greedy k-center on one machine; identical indices to `textbook_kcenter`."""
     points = np.asarray(points)
     if not 0 <= first < len(points):
         raise ValueError(f"first center {first} is outside 0..{len(points) - 1}")
-    return select_kcenter(LocalShards(points, shards), k, first, len(points), progress)
+    group = LocalShards(points, shards, candidates)
+    return select_kcenter(group, k, first, len(points), progress)
 
 
 class RayShards:
