@@ -21,6 +21,7 @@ from codeinstruct.workers.spec import SpecError, load_spec
 EXTERNAL_COMMANDS: list[str] = [
     "codeinstruct.workers.spec_reference:add_parser",
     "codeinstruct.workers.sandbox.command:add_parser",
+    "codeinstruct.workers.tli_command:add_parser",
     "codeinstruct.operator.crd:add_parser",
     "codeinstruct.operator.main:add_parser",
 ]

@@ -40,6 +40,7 @@ class Method(StrEnum):
 class SourceFormat(StrEnum):
     PYTHON = "python"
     JSONL = "jsonl"
+    PARQUET = "parquet"
 
 
 class Source(Model):
@@ -51,10 +52,21 @@ class Source(Model):
         "`file://...`, or `s3://bucket/prefix`.",
     )
     format: SourceFormat = Field(
-        SourceFormat.PYTHON, description="`python` source files, or `jsonl` records."
+        SourceFormat.PYTHON,
+        description="`python` source files, `jsonl` records, or `parquet` (XCoder pools).",
     )
     language: Literal["python"] = "python"
     content_field: str = Field("content", description="JSONL field holding the code.")
+    instruction_field: str = Field(
+        "instruction", description="XCoder pool: field holding the instruction."
+    )
+    response_field: str = Field("response", description="XCoder pool: field holding the response.")
+    messages_field: str = Field(
+        "messages",
+        description="XCoder pool: chat field (list of {role, content}) used when the "
+        "instruction field is absent: user turns joined as the instruction, the last assistant "
+        "turn as the response.",
+    )
     max_file_bytes: int = Field(
         1_000_000, gt=0, description="Files larger than this are skipped (drop reason)."
     )
@@ -163,12 +175,23 @@ class Scoring(Model):
         description="`all-MiniLM-L6-v2` (shipped offline) or a sentence-transformers directory.",
     )
     engine: ScoringEngine = ScoringEngine.LOCAL
-    ray_address: str = Field("auto", description="`auto` starts Ray in-process or joins one.")
+    ray_address: str = Field(
+        "auto",
+        description="`auto`: join the cluster in RAY_ADDRESS if set, else start Ray in-process; "
+        "or an address to join.",
+    )
+    ray_workers: int | None = Field(
+        None, gt=0, description="Ray actors for embeddings and coreset (default: cluster CPUs)."
+    )
     tau: float = Field(
         0.945, gt=0, le=1, description="XCoder: max cosine similarity to the accepted set."
     )
     alpha: float = Field(0.5, ge=0, le=1, description="XCoder: weight of complexity vs quality.")
-    normalization: Normalization = Normalization.MINMAX
+    normalization: Normalization = Field(
+        Normalization.MINMAX,
+        description="How complexity and quality are put on one scale before weighting: "
+        "`minmax` (v - min) / (max - min), or `rank` (average rank / (n - 1)). See docs/scoring.md.",
+    )
     complexity_scorer: Literal["llm", "length"] = Field(
         "llm", description="`llm`: logprob-weighted score; `length`: instruction length proxy."
     )
@@ -197,6 +220,7 @@ class Decontamination(Model):
     threshold: float = Field(
         0.05, gt=0, le=1, description="Drop records whose n-gram leakage reaches this."
     )
+    top_k: int = Field(1, gt=0, description="TLI: train similarities averaged per test item.")
 
 
 class Dedup(Model):
@@ -293,7 +317,7 @@ class InstructionDataset(Model):
 _NOT_SEMANTIC: dict[str, set[str]] = {
     "generator": {"concurrency", "vllm", "api_key_env", "api_key_secret", "endpoint"},
     "sandbox": {"workers", "endpoint", "replicas"},
-    "scoring": {"engine", "ray_address", "batch_size"},
+    "scoring": {"engine", "ray_address", "ray_workers", "batch_size"},
     "output": {"uri", "keep_excluded", "credentials_secret"},
 }
 

@@ -3,10 +3,22 @@ diversity; measure and remove benchmark leakage (TLI)."""
 
 from __future__ import annotations
 
-from codeinstruct.workers.errors import UserError
 from codeinstruct.workers.spec import Spec
 from codeinstruct.workers.stages.base import Stage
+from codeinstruct.workers.stages.embed import Embed
+from codeinstruct.workers.stages.leakage import LeakageFilter
+from codeinstruct.workers.stages.pool import ReadPool
+from codeinstruct.workers.stages.select import Select
+
+# XCoder's TLI measures the user turns (the instruction) of each training sample.
+LEAKAGE_FIELDS = ("instruction",)
 
 
 def stages(spec: Spec) -> list[Stage]:
-    raise UserError("spec.method: xcoder selection is not available in this build yet")
+    # Complexity scoring, unit-test generation and execution go between the pool and `embed`.
+    return [
+        ReadPool(),
+        Embed(("instruction", "response")),
+        Select(),
+        LeakageFilter(LEAKAGE_FIELDS),
+    ]

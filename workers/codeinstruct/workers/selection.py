@@ -1,0 +1,103 @@
+"""XCoder selection: score = α·norm(complexity) + (1−α)·norm(quality), then a score-ordered
+greedy diversity filter (deita's IterativeFilter): a sample is accepted when its max cosine
+similarity to the samples accepted so far is <= τ (a similarity ceiling), until the target size.
+
+The greedy pass is exact and sequential in meaning but works on blocks of candidates: one matrix
+product gives a block's similarities to everything accepted before it, and a small block x block
+product settles the candidates of the block among themselves, in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from codeinstruct.workers.spec import Normalization
+from numpy.typing import NDArray
+
+
+def normalize(values: Sequence[float], method: Normalization) -> NDArray[np.float64]:
+    """`minmax`: (v - min) / (max - min), all 0 when constant; `rank`: average rank / (n - 1)."""
+    v = np.asarray(values, dtype=np.float64)
+    if len(v) == 0:
+        return v
+    if method is Normalization.MINMAX:
+        low, high = v.min(), v.max()
+        return np.zeros_like(v) if high == low else (v - low) / (high - low)
+    order = np.argsort(v, kind="stable")
+    ranks = np.empty(len(v))
+    ranks[order] = np.arange(len(v))
+    # Equal values share their average rank.
+    _, inverse, counts = np.unique(v, return_inverse=True, return_counts=True)
+    sums = np.bincount(inverse, weights=ranks)
+    ranks = sums[inverse] / counts[inverse]
+    return ranks / (len(v) - 1) if len(v) > 1 else np.zeros_like(v)
+
+
+def combined_scores(
+    complexity: Sequence[float], quality: Sequence[float], alpha: float, method: Normalization
+) -> NDArray[np.float64]:
+    return alpha * normalize(complexity, method) + (1 - alpha) * normalize(quality, method)
+
+
+def score_order(scores: Sequence[float] | NDArray[np.float64], ids: Sequence[str]) -> list[int]:
+    """Indices by descending score; equal scores by ascending id (deterministic)."""
+    return sorted(range(len(ids)), key=lambda i: (-float(scores[i]), ids[i]))
+
+
+def unit_rows(vectors: NDArray[np.floating]) -> NDArray[np.float32]:
+    v = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(v, axis=1, keepdims=True)
+    return (v / np.where(norms > 0, norms, 1)).astype(np.float32)
+
+
+def diverse_greedy(
+    vectors: NDArray[np.floating],
+    order: Sequence[int],
+    tau: float,
+    target: int,
+    block: int = 1024,
+    progress: Callable[[int], None] = lambda n: None,
+) -> list[int]:
+    """Walk `order`; accept i when max cosine(i, accepted) <= tau; stop at `target` accepted."""
+    unit = unit_rows(vectors)
+    accepted: list[int] = []
+    kept = np.empty((max(target, 0), unit.shape[1] if unit.ndim == 2 else 0), dtype=np.float32)
+    order = list(order)
+    for start in range(0, len(order), block):
+        if len(accepted) >= target:
+            break
+        ids = order[start : start + block]
+        cand = unit[ids]
+        if accepted:
+            prior = (cand @ kept[: len(accepted)].T).max(axis=1) <= tau
+        else:
+            prior = np.ones(len(ids), dtype=bool)
+        inner = cand @ cand.T
+        taken: list[int] = []  # positions within the block
+        for position in range(len(ids)):
+            progress(1)
+            if not prior[position]:
+                continue
+            if taken and inner[position, taken].max() > tau:
+                continue
+            taken.append(position)
+            kept[len(accepted)] = cand[position]
+            accepted.append(ids[position])
+            if len(accepted) >= target:
+                break
+    return accepted
+
+
+def textbook_diverse_greedy(
+    vectors: NDArray[np.floating], order: Sequence[int], tau: float, target: int
+) -> list[int]:
+    """The sequential definition: one similarity vector per candidate (reference for tests)."""
+    unit = unit_rows(vectors)
+    accepted: list[int] = []
+    for i in order:
+        if len(accepted) >= target:
+            break
+        if not accepted or float((unit[accepted] @ unit[i]).max()) <= tau:
+            accepted.append(i)
+    return accepted

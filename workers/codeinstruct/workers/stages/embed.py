@@ -1,0 +1,45 @@
+"""Embeds each record's text (sentence-transformers; Ray actors with `scoring.engine: ray`).
+
+Vectors are cached in the run's storage by the content hash of the shard's texts; each record
+gets an `embedding_ref` ({key, row}) that the whole stages (coreset, selection) load from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from codeinstruct.workers.embeddings import (
+    embedder_for,
+    encode_npy,
+    model_tag,
+)
+from codeinstruct.workers.records import Record, content_id
+from codeinstruct.workers.stages.base import Output, Stage, StageContext
+
+
+def record_text(record: Record, fields: tuple[str, ...]) -> str:
+    return "\n".join(str(record[f]) for f in fields if record.get(f) is not None)
+
+
+class Embed(Stage):
+    def __init__(self, fields: tuple[str, ...], name: str = "embed") -> None:
+        self.name = name  # type: ignore[misc]
+        self.fields = fields
+
+    def run(self, records: list[Record], ctx: StageContext) -> Iterator[Output]:
+        if not records:
+            return
+        ledger = ctx.services.ledger
+        tag = model_tag(ctx.spec.scoring.embedding_model)
+        texts = [record_text(r, self.fields) for r in records]
+        hashes = [content_id(tag, t) for t in texts]
+        key = ledger.key("embeddings", tag, f"{content_id(*hashes)}.npy")
+        if ledger.store.exists(key):
+            ctx.count("embeddings_cached", len(texts))
+        else:
+            vectors = embedder_for(ctx.services).encode(texts)
+            ledger.store.put(key, encode_npy(vectors))
+            ctx.count("embeddings_computed", len(texts))
+        for row, record in enumerate(records):
+            ctx.advance(1)
+            yield {**record, "embedding_ref": {"key": key, "row": row}}

@@ -1,0 +1,92 @@
+"""Benchmark leakage filter (every method's last stage): XCoder's TLI, before and after.
+
+For each configured benchmark, a record whose n-gram similarity to any benchmark item reaches
+`decontamination.threshold` is dropped (reason `leakage_<benchmark>`). TLI and TLI-max before
+and after, with the most leaked benchmark items, go to `reports/leakage.json` (and so to the
+dataset card).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+from codeinstruct.workers.benchmarks import load_benchmark
+from codeinstruct.workers.records import Record
+from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext
+from codeinstruct.workers.stages.embed import record_text
+from codeinstruct.workers.tli import Leakage, TestIndex
+
+MOST_LEAKED = 5
+
+
+class LeakageFilter(Stage):
+    whole = True
+
+    def __init__(self, fields: tuple[str, ...], name: str = "leakage") -> None:
+        self.name = name  # type: ignore[misc]
+        self.fields = fields
+
+    def run(self, records: list[Record], ctx: StageContext) -> Iterator[Output]:
+        decontam = ctx.spec.decontamination
+        texts = [record_text(r, self.fields) for r in records]
+        reasons: list[str | None] = [None] * len(records)
+        report: dict[str, Any] = {
+            "definition": "XCoder TLI: whitespace tokens, padded n-grams, |common|/|test grams|",
+            "fields": list(self.fields),
+            "ngram_sizes": list(decontam.ngram_sizes),
+            "top_k": decontam.top_k,
+            "threshold": decontam.threshold,
+            "benchmarks": {},
+        }
+        measured: list[tuple[str, TestIndex, list[str]]] = []
+        for benchmark in decontam.benchmarks:
+            items = load_benchmark(benchmark)
+            index = TestIndex([item.text for item in items], decontam.ngram_sizes)
+            before = index.leakage(texts, decontam.top_k)
+            leaked = before.train_max >= decontam.threshold
+            for position in np.flatnonzero(leaked):
+                if reasons[position] is None:
+                    reasons[position] = f"leakage_{benchmark.name}"
+            ids = [item.task_id for item in items]
+            report["benchmarks"][benchmark.name] = {
+                "items": len(items),
+                "before": _summary(before, ids, records),
+                "leaked_records": int(leaked.sum()),
+            }
+            measured.append((benchmark.name, index, ids))
+        kept = [i for i, reason in enumerate(reasons) if reason is None]
+        kept_texts = [texts[i] for i in kept]
+        kept_records = [records[i] for i in kept]
+        for name, index, ids in measured:
+            after = index.leakage(kept_texts, decontam.top_k)
+            report["benchmarks"][name]["after"] = _summary(after, ids, kept_records)
+        report["dropped"] = len(records) - len(kept)
+        ledger = ctx.services.ledger
+        ledger.store.put(
+            ledger.key("reports", "leakage.json"), json.dumps(report, indent=2).encode()
+        )
+        for record, reason in zip(records, reasons, strict=True):
+            ctx.advance(1)
+            yield record if reason is None else Drop(record, reason)
+
+
+def _summary(leakage: Leakage, ids: list[str], records: list[Record]) -> dict[str, Any]:
+    order = np.argsort(-leakage.per_test, kind="stable")[:MOST_LEAKED]
+    return {
+        "tli": round(leakage.tli, 6),
+        "tli_max": round(leakage.tli_max, 6),
+        "most_leaked": [
+            {
+                "task_id": ids[i],
+                "similarity": round(float(leakage.per_test[i]), 6),
+                "record": records[int(leakage.best_train[i])]["id"]
+                if leakage.best_train[i] >= 0
+                else None,
+            }
+            for i in order
+            if leakage.per_test[i] > 0
+        ],
+    }

@@ -1,0 +1,150 @@
+"""XCoder's source: an existing instruction pool (JSONL or Parquet, local or S3).
+
+A row has `instruction` and `response` fields (names in `source`), or a chat `messages` list:
+the user turns, joined, are the instruction and the last assistant turn is the response. Rows
+that are not JSON, lack both, or hold non-text are counted drops. Numeric `complexity` and
+`quality` fields already in the pool are kept.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Iterator
+from glob import glob
+from pathlib import Path
+from typing import Any
+
+from codeinstruct.workers.errors import UserError
+from codeinstruct.workers.records import Record, content_id
+from codeinstruct.workers.spec import Source, SourceFormat
+from codeinstruct.workers.stages.base import Drop, Output, SourceStage, StageContext
+from codeinstruct.workers.store import open_store
+
+SUFFIXES = {
+    SourceFormat.JSONL: (".jsonl", ".json", ".jsonl.gz"),
+    SourceFormat.PARQUET: (".parquet",),
+}
+KEPT_SCORES = ("complexity", "quality")
+
+
+def pool_files(source: Source) -> list[str]:
+    """The pool's files (local paths, or S3 keys), sorted."""
+    suffixes = SUFFIXES.get(source.format)
+    if suffixes is None:
+        raise UserError(
+            f"source.format: XCoder reads `jsonl` or `parquet` pools, got {source.format.value!r}"
+        )
+    if source.uri.startswith("s3://"):
+        keys = [k for k in open_store(source.uri).list("") if k.endswith(suffixes)]
+        files = keys
+    else:
+        path = source.uri.removeprefix("file://")
+        if any(ch in path for ch in "*?["):
+            files = sorted(p for p in glob(path, recursive=True) if os.path.isfile(p))
+        elif os.path.isdir(path):
+            files = sorted(str(p) for p in Path(path).rglob("*") if p.name.endswith(suffixes))
+        elif os.path.isfile(path):
+            files = [path]
+        else:
+            raise UserError(f"source.uri: {source.uri!r} does not exist")
+    if not files:
+        raise UserError(f"source.uri: no {'/'.join(suffixes)} files under {source.uri!r}")
+    return files[: source.max_files] if source.max_files else files
+
+
+def pool_record(row: Any, source: Source) -> tuple[Record | None, str | None]:
+    """(record, None) or (None, drop reason) for one pool row."""
+    if not isinstance(row, dict):
+        return None, "not_an_object"
+    instruction = row.get(source.instruction_field)
+    response = row.get(source.response_field)
+    messages = row.get(source.messages_field)
+    if instruction is None and messages is not None:
+        if not isinstance(messages, list) or not all(
+            isinstance(m, dict) and isinstance(m.get("content"), str) for m in messages
+        ):
+            return None, "bad_messages"
+        roles = [str(m.get("role", "")).lower() for m in messages]
+        user = [m["content"] for m, r in zip(messages, roles, strict=True) if r == "user"]
+        assistant = [m["content"] for m, r in zip(messages, roles, strict=True) if r == "assistant"]
+        instruction = "\n\n".join(user) if user else None
+        response = assistant[-1] if assistant else response
+    if not isinstance(instruction, str) or not instruction.strip():
+        return None, "missing_instruction"
+    if not isinstance(response, str) or not response.strip():
+        return None, "missing_response"
+    record: Record = {
+        "id": content_id(instruction, response),
+        "instruction": instruction,
+        "response": response,
+    }
+    for name in KEPT_SCORES:
+        value = row.get(name)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            record[name] = float(value)
+    return record, None
+
+
+class ReadPool(SourceStage):
+    name = "pool"
+
+    def partitions(self, ctx: StageContext) -> list[Any]:
+        return [{"file": f} for f in pool_files(ctx.spec.source)]
+
+    def read(self, partition: Any, ctx: StageContext) -> Iterator[Output]:
+        source = ctx.spec.source
+        path = partition["file"]
+        ctx.count("files")
+        for number, row in _rows(path, source):
+            ctx.stats.records_in += 1
+            where = {"source": path, "row": number}
+            if isinstance(row, _BadRow):
+                yield Drop({"id": content_id("row", path, str(number)), "meta": where}, row.reason)
+                continue
+            record, reason = pool_record(row, source)
+            if record is None:
+                yield Drop({"id": content_id("row", path, str(number)), "meta": where}, str(reason))
+            else:
+                yield {**record, "meta": where}
+
+
+class _BadRow:
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _read_bytes(path: str, source: Source) -> bytes:
+    if source.uri.startswith("s3://"):
+        return open_store(source.uri).get(path)
+    try:
+        return Path(path).read_bytes()
+    except OSError as error:
+        raise UserError(f"source.uri: cannot read {path}: {error.strerror}") from None
+
+
+def _rows(path: str, source: Source) -> Iterator[tuple[int, Any]]:
+    data = _read_bytes(path, source)
+    if path.endswith(".gz"):
+        import gzip
+
+        data = gzip.decompress(data)
+    if source.format is SourceFormat.PARQUET:
+        import pyarrow.parquet as pq
+
+        try:
+            table = pq.read_table(io.BytesIO(data))
+        except Exception:  # a broken file is one drop, not a crash
+            yield 0, _BadRow("bad_parquet")
+            return
+        for number, row in enumerate(table.to_pylist(), 1):
+            yield number, row
+        return
+    for number, line in enumerate(data.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except ValueError:
+            yield number, _BadRow("bad_json")

@@ -1,0 +1,82 @@
+"""XCoder selection: complexity and quality scores, then the score-ordered diversity filter.
+
+Complexity comes from the `complexity` field (the LLM scorer); with `scoring.complexityScorer:
+length`, or when no record has it, the instruction length in whitespace tokens is the proxy
+(second best in the paper's ablation) and the report says so. Quality is the `quality` field
+(unit tests passed); without it every record gets the same quality.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from codeinstruct.workers.embeddings import load_vectors
+from codeinstruct.workers.records import Record
+from codeinstruct.workers.selection import combined_scores, diverse_greedy, score_order
+from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+class Select(Stage):
+    name = "select"
+    whole = True
+
+    def run(self, records: list[Record], ctx: StageContext) -> Iterator[Output]:
+        scoring = ctx.spec.scoring
+        complexity = [_number(r.get("complexity")) for r in records]
+        if scoring.complexity_scorer == "llm" and any(c is not None for c in complexity):
+            complexity_source = "llm complexity scorer (`complexity` field)"
+            values = [c if c is not None else 0.0 for c in complexity]
+            ctx.count("complexity_missing", sum(c is None for c in complexity))
+        else:
+            complexity_source = "instruction length in whitespace tokens (proxy: no LLM scorer)"
+            values = [float(len(str(r.get("instruction", "")).split())) for r in records]
+        quality = [_number(r.get("quality")) for r in records]
+        quality_source = (
+            "unit tests passed (`quality` field)"
+            if any(q is not None for q in quality)
+            else "none (no `quality` field: every record scores the same)"
+        )
+        qualities = [q if q is not None else 0.0 for q in quality]
+        scores = combined_scores(values, qualities, scoring.alpha, scoring.normalization)
+        order = score_order(scores, [str(r["id"]) for r in records])
+        vectors = load_vectors(ctx.services.ledger.store, records) if records else None
+        accepted = (
+            diverse_greedy(vectors, order, scoring.tau, ctx.spec.target_size, progress=ctx.advance)
+            if vectors is not None
+            else []
+        )
+        chosen = set(accepted)
+        full = len(accepted) >= ctx.spec.target_size
+        examined = order.index(accepted[-1]) + 1 if full and accepted else len(order)
+        too_similar = examined - len(accepted)
+        ctx.count("too_similar", too_similar)
+        report = {
+            "complexity": complexity_source,
+            "quality": quality_source,
+            "alpha": scoring.alpha,
+            "normalization": scoring.normalization.value,
+            "tau": scoring.tau,
+            "target_size": ctx.spec.target_size,
+            "candidates": len(records),
+            "selected": len(accepted),
+            "rejected_too_similar": too_similar,
+            "embedding_model": scoring.embedding_model,
+        }
+        ledger = ctx.services.ledger
+        ledger.store.put(ledger.key("reports", "selection.json"), json.dumps(report).encode())
+        for rank, index in enumerate(accepted):
+            yield {**records[index], "score": float(scores[index]), "selection_rank": rank}
+        rejected_until = set(order[:examined])
+        for index, record in enumerate(records):
+            if index in chosen:
+                continue
+            reason = "too_similar" if index in rejected_until else "below_target"
+            yield Drop({**record, "score": float(scores[index])}, reason)
