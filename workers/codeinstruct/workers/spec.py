@@ -252,7 +252,14 @@ class WaveCoder(Model):
     coreset_size: int | None = Field(
         None, gt=0, description="Seeds kept by KCenterGreedy (default: targetSize)."
     )
-    example_pool_size: int = Field(32, gt=0)
+    example_pool_size: int = Field(
+        32, gt=0, description="Good and bad examples kept per task type (oldest out first)."
+    )
+    round_size: int = Field(
+        32,
+        gt=0,
+        description="Seeds generated and judged together before the example pools are updated.",
+    )
     translation_targets: list[str] = Field(
         default_factory=lambda: ["JavaScript", "Java", "C++", "Go", "Rust"]
     )

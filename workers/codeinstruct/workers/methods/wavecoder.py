@@ -6,7 +6,8 @@ from __future__ import annotations
 from codeinstruct.workers.methods.selfcodealign import seed_stages
 from codeinstruct.workers.spec import Spec
 from codeinstruct.workers.stages.base import Stage
+from codeinstruct.workers.stages.wavecoder_tasks import GenerateTasks
 
 
 def stages(spec: Spec) -> list[Stage]:
-    return seed_stages(spec)
+    return [*seed_stages(spec), GenerateTasks()]
