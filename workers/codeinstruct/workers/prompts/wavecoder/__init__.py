@@ -108,7 +108,7 @@ def format_generator(
     return [{"role": "user", "content": prompt.rstrip() + "\n"}]
 
 
-_LABEL = re.compile(r"^[ \t]*[*#]*[ \t]*(instruction|information|solution)[ \t]*[*]*[ \t]*:", re.IGNORECASE | re.MULTILINE)
+_LABEL = re.compile(r"^[ \t]*[*#]*[ \t]*(instruction|information|solution)[ \t]*[*]*[ \t]*:[ \t]*\**", re.IGNORECASE | re.MULTILINE)
 
 
 def parse_generated(text: str) -> TaskExample | Failure:
