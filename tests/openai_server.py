@@ -56,6 +56,8 @@ class FakeOpenAI:
         self.requests: Counter[str] = Counter()  # answered (ok) requests by kind
         self.injected: Counter[str] = Counter()  # faults injected by kind
         self.bodies: list[dict[str, Any]] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -122,10 +124,20 @@ class FakeOpenAI:
         return None
 
     async def _answer(self, kind: str, request: web.Request) -> web.StreamResponse:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await self._reply(kind, request)
+        finally:
+            self.in_flight -= 1
+
+    async def _reply(self, kind: str, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         fault = self._pick_fault()
         if self.delay:
             await asyncio.sleep(self.delay)
+        if fault in ("http_400", "http_401"):
+            return web.json_response({"error": {"message": "no"}}, status=int(fault[-3:]))
         if fault == "http_500":
             return web.json_response({"error": {"message": "boom"}}, status=500)
         if fault == "http_429":
