@@ -46,8 +46,8 @@ class Source(Model):
 
     uri: str = Field(
         "stdlib",
-        description="`stdlib` (the running interpreter's standard library), a local path or glob, "
-        "`file://...`, or `s3://bucket/prefix`.",
+        description="`stdlib` (the running interpreter's standard library; `stdlib/h*.py` for "
+        "part of it), a local path or glob, `file://...`, or `s3://bucket/prefix`.",
     )
     format: SourceFormat = Field(
         SourceFormat.PYTHON, description="`python` source files, or `jsonl` records."
