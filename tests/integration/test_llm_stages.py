@@ -50,11 +50,16 @@ def selfcodealign_answer(kind: str, body: dict[str, Any]) -> str:
         if "concept f3" in query:
             return "I would rather not."  # parsable as an (odd) instruction
         return f"<instruction>\nWrite task_{tag}() returning 1.\n</instruction>"
+    if query.startswith("Now write the tests"):
+        name = re.search(r"def (\w+)\(", body["messages"][-2]["content"])
+        return f"Sure.\n{FENCE}python\nassert {name.group(1) if name else 'g'}() == 1\n{FENCE}"
     if query.startswith("<instruction>"):
         name = re.search(r"Write (\w+)\(\)", query)
         fn = name.group(1) if name else "g"
         if body.get("seed", 0) % 5 == 0:
             return "No tags at all."  # parse failure: missing_tests
+        if body.get("seed", 0) % 5 == 1:  # stops before its tests: a follow-up asks for them
+            return f"<response>\nEasy.\n{FENCE}python\ndef {fn}():\n    return 1\n{FENCE}\n</response>"
         return (
             f"<response>\nEasy.\n{FENCE}python\ndef {fn}():\n    return 1\n{FENCE}\n</response>\n\n"
             f"<tests>\n{FENCE}python\nassert {fn}() == 1\n{FENCE}\n"
@@ -124,7 +129,10 @@ def test_selfcodealign_llm_stages_with_faults_then_resume_from_cache(tmp_path: P
         assert all(c["llm_failed_requests"] == 0 for c in counters.values())
         samples = counters["responses"]["samples"]
         assert samples == 8 * 3
+        followups = counters["responses"]["tests_followups"]
+        assert followups > 0 and followups % 3 == 0
         dropped = counters["responses"]["drop:missing_tests"]
+        assert 0 < dropped < samples - followups
         assert len(responses) + dropped == samples
         ids = [r["id"] for r in responses]
         assert len(ids) == len(set(ids)), "no duplicated record"
@@ -139,12 +147,14 @@ def test_selfcodealign_llm_stages_with_faults_then_resume_from_cache(tmp_path: P
 
         # A crash before the responses stage completed: it runs again, all from the cache.
         paid = server.requests["chat"]
+        assert paid == 8 + 8 + 8 + followups
         before = sorted(json.dumps(r, sort_keys=True) for r in responses)
         shutil.rmtree(run / "stages" / "responses")
         Runner(dataset, progress=False).run(until="responses")
         assert server.requests["chat"] == paid, "a resumed run does not pay again"
         again = stage_counters(run, "responses")
-        assert again["llm_cache_hits"] == 8 and again["llm_requests"] == 0  # one request, n=3
+        # one request with n=3 per instruction, plus the follow-ups
+        assert again["llm_cache_hits"] == 8 + followups and again["llm_requests"] == 0
         assert sorted(json.dumps(r, sort_keys=True) for r in read_stage(run, "responses")) == before
 
 

@@ -129,6 +129,20 @@ def test_parse_response_failures(text: str, reason: str) -> None:
     assert sca.parse_response(text) == sca.Failure(reason)
 
 
+def test_tests_followup_only_for_code_without_tests() -> None:
+    stopped = f"<response>\n{FENCE}python\ndef f():\n    return 1\n{FENCE}\n</response>"
+    assert sca.needs_tests_followup(stopped)
+    assert not sca.needs_tests_followup("<response>no code</response>")
+    assert not sca.needs_tests_followup(response("x = 1\n", "assert x\n"))
+    messages = sca.format_tests_followup([{"role": "user", "content": "task"}], stopped)
+    assert [m["role"] for m in messages] == ["user", "assistant", "user"]
+    assert "<tests>" in messages[-1]["content"]
+    for reply in (f"<tests>\n{FENCE}python\nassert f() == 1\n{FENCE}", f"{FENCE}python\nassert f() == 1\n{FENCE}"):
+        joined = sca.parse_response(sca.join_tests_followup(stopped, reply))
+        assert isinstance(joined, sca.ParsedResponse) and joined.tests == "assert f() == 1\n"
+    assert sca.parse_response(sca.join_tests_followup(stopped, "I can't.")) == sca.Failure("no_tests")
+
+
 def test_prompts_have_few_shot_turns_and_the_query_last() -> None:
     shots = list(sca.examples()[:2])
     messages = sca.format_concepts("def f(x):\n    return x", shots)

@@ -212,6 +212,27 @@ def parse_response(text: str) -> ParsedResponse | Failure:
     return ParsedResponse(response=response, code=code, tests=tests)
 
 
+def needs_tests_followup(text: str) -> bool:
+    """An answer with solution code but no `<tests>` part (weak models often stop there)."""
+    return parse_response(text) == Failure("missing_tests") and bool(code_blocks(text))
+
+
+def format_tests_followup(messages: list[Message], answer: str) -> list[Message]:
+    """The conversation so far, the model's answer, and a request for the missing tests."""
+    followup = load_text(PACKAGE, "tests_followup.txt").strip()
+    return [
+        *messages,
+        {"role": "assistant", "content": answer},
+        {"role": "user", "content": followup},
+    ]
+
+
+def join_tests_followup(answer: str, followup: str) -> str:
+    """The answer with the tests of the follow-up reply (tagged or a bare code block) appended."""
+    tests = section(followup, "tests")
+    return f"{answer.rstrip()}\n\n<tests>\n{(followup if tests is None else tests).strip()}\n</tests>"
+
+
 def _bare_python(text: str) -> str:
     text = strip_tags(text, "tests")
     try:
