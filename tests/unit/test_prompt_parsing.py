@@ -50,6 +50,8 @@ def test_fill_keeps_braces_and_dollars_in_values() -> None:
     [
         ("<concepts>recursion, memoization</concepts>", ["recursion", "memoization"]),
         ("<concepts>recursion, memoization", ["recursion", "memoization"]),
+        ("<concepts>heaps, sorting\n```python\ndef f(x = 1, y = 2):", ["heaps", "sorting"]),
+        ("<concepts>\nheaps, sorting\n</concepts>", ["heaps", "sorting"]),
         ("Sure! Here you go.\nConcepts: loops; sets", ["loops", "sets"]),
         ("**Concepts:** a, A, b", ["a", "b"]),
         ("list slicing, string methods\nmore text", ["list slicing", "string methods"]),

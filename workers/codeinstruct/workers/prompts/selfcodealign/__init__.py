@@ -117,8 +117,10 @@ def parse_concepts(text: str) -> list[str] | Failure:
             if not lines or "," not in lines[0]:
                 return Failure("concepts_unparsable")
             body = lines[0]
+    # One line by the format; an unclosed tag must not pull in the text that follows it.
+    body = next((line for line in body.splitlines() if line.strip()), "")
     concepts: list[str] = []
-    for part in re.split(r"[,;\n]", body):
+    for part in re.split(r"[,;]", body):
         concept = part.strip().strip("-*•.`'\"").strip()
         if concept and len(concept) <= 80 and concept.lower() not in {c.lower() for c in concepts}:
             concepts.append(concept)
