@@ -105,3 +105,44 @@ def test_small_selfcodealign_run_on_the_embedded_server(tmp_path: Path) -> None:
     for record in responses:
         assert record["response"] and record["code"] and "assert" in record["tests"]
     print(f"parsable responses: {len(responses)} of {stats['counters']['samples']}")
+
+
+def test_server_stops_on_ctrl_c_and_when_the_runner_is_killed(tmp_path: Path) -> None:
+    import os
+    import signal
+    import sys
+    import time
+
+    with pytest.raises(KeyboardInterrupt), ExitStack() as stack:
+        server = start_embedded(Generator(), stack)
+        raise KeyboardInterrupt
+    assert server.process.poll() is not None
+
+    script = (
+        "import contextlib, sys, time\n"
+        "from codeinstruct.workers.llm.embedded import start_embedded\n"
+        "from codeinstruct.workers.spec import Generator\n"
+        "server = start_embedded(Generator(), contextlib.ExitStack())\n"
+        "print(server.process.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    runner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert runner.stdout is not None
+    pid = int(runner.stdout.readline())
+    os.kill(runner.pid, signal.SIGKILL)
+    runner.wait()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and alive(pid):
+        time.sleep(0.2)
+    if alive(pid):
+        os.kill(pid, signal.SIGKILL)
+        raise AssertionError("the llama.cpp server outlived its killed runner")
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie waiting for its new parent to reap it counts as stopped)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state not in ("Z", "X")

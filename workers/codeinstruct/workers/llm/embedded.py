@@ -149,7 +149,10 @@ def _free_port() -> int:
 
 
 def _die_with_parent() -> None:
-    """In the child: get SIGTERM when the parent dies (Linux), so no server is orphaned."""
+    """In the child: get SIGTERM when the parent dies (Linux), so no server is orphaned.
+
+    The signal follows the thread that started the server: start it from the main thread.
+    """
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
