@@ -212,7 +212,7 @@ def test_wavecoder_generator_and_judge_grow_the_pools(tmp_path: Path) -> None:
     for record in kept:
         assert record["judge"]["verdict"] == "yes" and record["judge"]["answers"] == ["yes", "yes"]
         assert record["instruction"].startswith("Write Python code") and record["solution"]
-    task_types = Counter(o.record["task_type"] if isinstance(o, Drop) else o["task_type"] for o in outputs if not (isinstance(o, Drop) and "task_type" not in o.record))
+    task_types = Counter((o.record if isinstance(o, Drop) else o)["task_type"] for o in outputs)
     assert len(task_types) == 4, "every task type is drawn, not always the first"
     assert ctx.stats.counters["pool_good_added"] > 0 and ctx.stats.counters["pool_bad_added"] > 0
     generator_prompts = [
