@@ -48,8 +48,8 @@ class Source(Model):
 
     uri: str = Field(
         "stdlib",
-        description="`stdlib` (the running interpreter's standard library), a local path or glob, "
-        "`file://...`, or `s3://bucket/prefix`.",
+        description="`stdlib` (the running interpreter's standard library; `stdlib/h*.py` for "
+        "part of it), a local path or glob, `file://...`, or `s3://bucket/prefix`.",
     )
     format: SourceFormat = Field(
         SourceFormat.PYTHON,
@@ -129,8 +129,22 @@ class Generator(Model):
         None, description="Kubernetes Secret holding the API key (cluster runs)."
     )
     sampling: Sampling = Field(default_factory=Sampling)
-    concurrency: int = Field(64, gt=0, description="Requests in flight at once.")
+    concurrency: int = Field(
+        64, gt=0, description="Requests in flight at once (the embedded server takes 2)."
+    )
     request_timeout_seconds: float = Field(600, gt=0)
+    max_attempts: int = Field(
+        6, gt=0, description="Tries per request before the record is dropped (llm_infra_error)."
+    )
+    backoff_seconds: float = Field(
+        0.5, ge=0, description="First retry delay; doubles per try, with full jitter (max 30 s)."
+    )
+    cache: bool = Field(
+        True, description="Keep completions in the run's storage so a resumed run does not pay again."
+    )
+    context_tokens: int = Field(
+        4096, gt=0, description="`embedded`: context window of the local llama.cpp server."
+    )
     vllm: VllmDeployment = Field(default_factory=VllmDeployment)
 
     @model_validator(mode="after")
@@ -263,7 +277,14 @@ class WaveCoder(Model):
     coreset_size: int | None = Field(
         None, gt=0, description="Seeds kept by KCenterGreedy (default: targetSize)."
     )
-    example_pool_size: int = Field(32, gt=0)
+    example_pool_size: int = Field(
+        32, gt=0, description="Good and bad examples kept per task type (oldest out first)."
+    )
+    round_size: int = Field(
+        32,
+        gt=0,
+        description="Seeds generated and judged together before the example pools are updated.",
+    )
     translation_targets: list[str] = Field(
         default_factory=lambda: ["JavaScript", "Java", "C++", "Go", "Rust"]
     )
@@ -315,7 +336,18 @@ class InstructionDataset(Model):
 
 # Fields that change how fast or where a run goes, not what it produces.
 _NOT_SEMANTIC: dict[str, set[str]] = {
-    "generator": {"concurrency", "vllm", "api_key_env", "api_key_secret", "endpoint"},
+    "generator": {
+        "concurrency",
+        "vllm",
+        "api_key_env",
+        "api_key_secret",
+        "endpoint",
+        "request_timeout_seconds",
+        "max_attempts",
+        "backoff_seconds",
+        "cache",
+        "context_tokens",
+    },
     "sandbox": {"workers", "endpoint", "replicas"},
     "scoring": {"engine", "ray_address", "ray_workers", "batch_size"},
     "output": {"uri", "keep_excluded", "credentials_secret"},

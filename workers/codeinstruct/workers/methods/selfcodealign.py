@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from codeinstruct.workers.spec import Spec
 from codeinstruct.workers.stages.base import Stage
+from codeinstruct.workers.stages.concepts import ExtractConcepts
 from codeinstruct.workers.stages.decontam import SubstringDecontam
 from codeinstruct.workers.stages.dedup import NearDedup
+from codeinstruct.workers.stages.instructions import WriteInstructions
+from codeinstruct.workers.stages.responses import WriteResponses
 from codeinstruct.workers.stages.seeds import MineSeeds
 from codeinstruct.workers.stages.typecheck import TypeCheck
 
@@ -21,5 +24,10 @@ def seed_stages(spec: Spec) -> list[Stage]:
     ]
 
 
+def generation_stages(spec: Spec) -> list[Stage]:
+    """S->C, C->I, I->R (the execution stages follow them)."""
+    return [ExtractConcepts(), WriteInstructions(), WriteResponses()]
+
+
 def stages(spec: Spec) -> list[Stage]:
-    return seed_stages(spec)
+    return [*seed_stages(spec), *generation_stages(spec)]

@@ -1,5 +1,5 @@
 """WaveCoder: raw code -> embeddings -> KCenterGreedy coreset -> LLM generator + LLM judge over
-four task types (generation, summarization, translation, repair) -> leakage filter."""
+four task types (generation, summarization, translation, repair)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from codeinstruct.workers.stages.base import Stage
 from codeinstruct.workers.stages.coreset import Coreset
 from codeinstruct.workers.stages.embed import Embed
 from codeinstruct.workers.stages.leakage import LeakageFilter
+from codeinstruct.workers.stages.wavecoder_tasks import GenerateTasks
 
 # What leakage is measured on: the raw code, and what generation adds to it.
 LEAKAGE_FIELDS = ("seed", "instruction", "solution")
@@ -19,5 +20,4 @@ def selection_stages(spec: Spec) -> list[Stage]:
 
 
 def stages(spec: Spec) -> list[Stage]:
-    # The generator and judge stages go between the coreset and the leakage filter.
-    return [*selection_stages(spec), LeakageFilter(LEAKAGE_FIELDS)]
+    return [*selection_stages(spec), GenerateTasks(), LeakageFilter(LEAKAGE_FIELDS)]

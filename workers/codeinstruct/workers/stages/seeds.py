@@ -161,6 +161,8 @@ def list_python_files(uri: str, max_files: int | None = None) -> list[str]:
     path = uri.removeprefix("file://")
     if uri == "stdlib":
         path = str(stdlib_root())
+    elif uri.startswith("stdlib/"):  # a file or glob inside the standard library
+        path = str(stdlib_root() / uri.removeprefix("stdlib/"))
     if any(ch in path for ch in "*?["):
         matches = sorted(p for p in glob(path, recursive=True) if os.path.isfile(p))
         files = [p for p in matches if not _through_symlink(p)]

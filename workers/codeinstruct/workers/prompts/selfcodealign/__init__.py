@@ -1,0 +1,244 @@
+"""SelfCodeAlign prompts: seed -> concepts (S->C), concepts -> instruction (C->I), instruction ->
+response with self-tests (I->R). Chat messages with few-shot turns from `examples.yaml`.
+
+Each `format_*` returns chat messages; each `parse_*` returns the parsed value or a `Failure`
+whose `reason` becomes the record's drop reason.
+"""
+
+from __future__ import annotations
+
+import ast
+import random
+import re
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import yaml
+from codeinstruct.workers.prompts.parsing import code_blocks, fill, load_text, section, strip_tags
+
+PACKAGE = __name__
+CATEGORIES = {"function": "function implementation", "class": "class implementation",
+              "program": "program implementation"}  # fmt: skip
+# The reference weighs function tasks twice (they are the most common kind of seed).
+CATEGORY_WEIGHTS = {"function": 2, "class": 1, "program": 1}
+DIFFICULTIES = ("easy", "medium", "hard")
+MAX_INSTRUCTION_WORDS = 200
+MAX_CONCEPTS = 12
+
+Message = dict[str, str]
+
+
+@dataclass(frozen=True)
+class Failure:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Example:
+    seed: str
+    concepts: list[str]
+    category: str
+    difficulty: str
+    instruction: str
+    response: str
+    tests: str
+
+    @property
+    def code(self) -> str:
+        return "".join(code_blocks(self.response))
+
+    @property
+    def test_code(self) -> str:
+        return "".join(code_blocks(self.tests))
+
+
+@dataclass(frozen=True)
+class ParsedResponse:
+    response: str
+    code: str
+    tests: str
+
+
+@cache
+def examples() -> tuple[Example, ...]:
+    raw: list[dict[str, Any]] = yaml.safe_load(load_text(PACKAGE, "examples.yaml"))
+    return tuple(
+        Example(
+            seed=item["seed"],
+            concepts=[str(c) for c in item["concepts"]],
+            category=item["category"],
+            difficulty=item["difficulty"],
+            instruction=item["instruction"].strip(),
+            response=item["response"].strip(),
+            tests=item["tests"].strip(),
+        )
+        for item in raw
+    )
+
+
+def pick_examples(rng: random.Random, k: int) -> list[Example]:
+    pool = examples()
+    return rng.sample(pool, min(k, len(pool)))
+
+
+def sample_task_kind(rng: random.Random) -> tuple[str, str]:
+    """(category, difficulty) for an instruction."""
+    names = list(CATEGORY_WEIGHTS)
+    category = rng.choices(names, weights=[CATEGORY_WEIGHTS[n] for n in names])[0]
+    return category, rng.choice(DIFFICULTIES)
+
+
+# S -> C -------------------------------------------------------------------------------------
+
+
+def _concepts_user(seed: str) -> str:
+    return fill(load_text(PACKAGE, "concepts_user.txt"), seed=seed if seed.endswith("\n") else seed + "\n")
+
+
+def format_concepts(seed: str, shots: list[Example]) -> list[Message]:
+    messages = [{"role": "system", "content": load_text(PACKAGE, "concepts.txt").strip()}]
+    for shot in shots:
+        messages.append({"role": "user", "content": _concepts_user(shot.seed)})
+        messages.append({"role": "assistant", "content": f"<concepts>{', '.join(shot.concepts)}</concepts>"})
+    messages.append({"role": "user", "content": _concepts_user(seed)})
+    return messages
+
+
+def parse_concepts(text: str) -> list[str] | Failure:
+    """Concepts from `<concepts>a, b</concepts>`, a `Concepts:` line, or a bare comma list."""
+    body = section(text, "concepts")
+    if body is None:
+        labelled = re.search(r"^\s*\**concepts\**\s*:\s*(.+)$", text, re.IGNORECASE | re.MULTILINE)
+        if labelled:
+            body = labelled.group(1)
+        else:
+            lines = [line for line in text.strip().splitlines() if line.strip()]
+            if not lines or "," not in lines[0]:
+                return Failure("concepts_unparsable")
+            body = lines[0]
+    # One line by the format; an unclosed tag must not pull in the text that follows it.
+    body = next((line for line in body.splitlines() if line.strip()), "")
+    concepts: list[str] = []
+    for part in re.split(r"[,;]", body):
+        concept = part.strip().strip("-*•.`'\"").strip()
+        if concept and len(concept) <= 80 and concept.lower() not in {c.lower() for c in concepts}:
+            concepts.append(concept)
+    if not concepts:
+        return Failure("no_concepts")
+    return concepts[:MAX_CONCEPTS]
+
+
+# C -> I -------------------------------------------------------------------------------------
+
+
+def _instruction_user(concepts: list[str], category: str, difficulty: str) -> str:
+    return fill(
+        load_text(PACKAGE, "instruction_user.txt"),
+        concepts=", ".join(concepts),
+        category=CATEGORIES[category],
+        difficulty=difficulty,
+    ).strip()
+
+
+def format_instruction(
+    concepts: list[str], category: str, difficulty: str, shots: list[Example]
+) -> list[Message]:
+    messages = [{"role": "system", "content": load_text(PACKAGE, "instruction.txt").strip()}]
+    for shot in shots:
+        user = _instruction_user(shot.concepts, shot.category, shot.difficulty)
+        messages.append({"role": "user", "content": user})
+        messages.append({"role": "assistant", "content": f"<instruction>\n{shot.instruction}\n</instruction>"})
+    messages.append({"role": "user", "content": _instruction_user(concepts, category, difficulty)})
+    return messages
+
+
+def parse_instruction(text: str) -> str | Failure:
+    """The task inside `<instruction>` tags, or the whole answer when it has no tags at all."""
+    body = section(text, "instruction")
+    if body is None:
+        if re.search(r"</?(response|tests)>", text, re.IGNORECASE):
+            return Failure("instruction_unparsable")
+        body = re.sub(r"^\s*\**(instruction|task)\**\s*:\s*", "", text.strip(), flags=re.IGNORECASE)
+    instruction = strip_tags(body, "instruction").strip()
+    if not instruction:
+        return Failure("empty_instruction")
+    if len(instruction.split()) > MAX_INSTRUCTION_WORDS:
+        return Failure("instruction_too_long")
+    return instruction
+
+
+# I -> R -------------------------------------------------------------------------------------
+
+
+def _response_user(instruction: str) -> str:
+    return fill(load_text(PACKAGE, "response_user.txt"), instruction=instruction).strip()
+
+
+def format_response(instruction: str, shots: list[Example]) -> list[Message]:
+    messages = [{"role": "system", "content": load_text(PACKAGE, "response.txt").strip()}]
+    for shot in shots:
+        messages.append({"role": "user", "content": _response_user(shot.instruction)})
+        answer = f"<response>\n{shot.response}\n</response>\n\n<tests>\n{shot.tests}\n</tests>"
+        messages.append({"role": "assistant", "content": answer})
+    messages.append({"role": "user", "content": _response_user(instruction)})
+    return messages
+
+
+RESPONSE_STOP = ["</tests>"]
+
+
+def parse_response(text: str) -> ParsedResponse | Failure:
+    """Solution code from the response part and asserts from the `<tests>` part.
+
+    The `<tests>` tag is required (its closing tag may be cut by the stop sequence); the
+    response part is what precedes it. Code comes from fenced blocks (an unclosed fence runs
+    to the end of its part); tests without fences are accepted when they parse as Python.
+    """
+    tests_at = re.search(r"<tests>", text, re.IGNORECASE)
+    if tests_at is None:
+        return Failure("missing_tests")
+    head = text[: tests_at.start()]
+    response = section(head, "response")
+    response = strip_tags(head if response is None else response, "response")
+    tests_part = section(text, "tests") or ""
+    code = "".join(code_blocks(response))
+    if not code.strip():
+        return Failure("no_code")
+    blocks = code_blocks(tests_part)
+    tests = "".join(blocks) if blocks else _bare_python(tests_part)
+    if not tests.strip():
+        return Failure("no_tests")
+    if not re.search(r"\bassert\b", tests):
+        return Failure("tests_without_assert")
+    return ParsedResponse(response=response, code=code, tests=tests)
+
+
+def needs_tests_followup(text: str) -> bool:
+    """An answer with solution code but no `<tests>` part (weak models often stop there)."""
+    return parse_response(text) == Failure("missing_tests") and bool(code_blocks(text))
+
+
+def format_tests_followup(messages: list[Message], answer: str) -> list[Message]:
+    """The conversation so far, the model's answer, and a request for the missing tests."""
+    followup = load_text(PACKAGE, "tests_followup.txt").strip()
+    return [
+        *messages,
+        {"role": "assistant", "content": answer},
+        {"role": "user", "content": followup},
+    ]
+
+
+def join_tests_followup(answer: str, followup: str) -> str:
+    """The answer with the tests of the follow-up reply (tagged or a bare code block) appended."""
+    tests = section(followup, "tests")
+    return f"{answer.rstrip()}\n\n<tests>\n{(followup if tests is None else tests).strip()}\n</tests>"
+
+
+def _bare_python(text: str) -> str:
+    text = strip_tags(text, "tests")
+    try:
+        ast.parse(text)
+    except SyntaxError:
+        return ""
+    return text + "\n" if text else ""

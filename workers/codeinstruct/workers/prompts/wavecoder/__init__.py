@@ -1,0 +1,160 @@
+"""WaveCoder prompts: a generator shown one good and one bad whole example plus the seed code,
+and a checklist judge with a yes/no overall answer. One task definition file per task type."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import yaml
+from codeinstruct.workers.prompts.parsing import fill, load_text
+
+PACKAGE = __name__
+
+Message = dict[str, str]
+
+
+@dataclass(frozen=True)
+class Failure:
+    reason: str
+
+
+@dataclass(frozen=True)
+class TaskExample:
+    instruction: str
+    information: str
+    solution: str
+    analysis: str = ""
+
+    def key(self) -> str:
+        """Identity for deduplication: the instruction and solution, whitespace-normalized."""
+        return " ".join(f"{self.instruction} {self.solution}".lower().split())
+
+
+@dataclass(frozen=True)
+class TaskDefinition:
+    task_type: str
+    name: str
+    definition: str
+    checklist: list[str]
+    good: TaskExample
+    bad: TaskExample
+
+
+@dataclass(frozen=True)
+class Judgement:
+    verdict: bool
+    answers: list[bool] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> bool:
+        """Overall yes, and no checklist question answered no."""
+        return self.verdict and all(self.answers)
+
+
+@cache
+def task_definition(task_type: str) -> TaskDefinition:
+    raw: dict[str, Any] = yaml.safe_load(load_text(PACKAGE, f"tasks/{task_type}.yaml"))
+    return TaskDefinition(
+        task_type=task_type,
+        name=raw["name"],
+        definition=raw["definition"].strip(),
+        checklist=[str(q) for q in raw["checklist"]],
+        good=_example(raw["good"]),
+        bad=_example(raw["bad"]),
+    )
+
+
+def _example(raw: dict[str, Any]) -> TaskExample:
+    return TaskExample(
+        instruction=str(raw["instruction"]).strip(),
+        information=str(raw["information"]).strip(),
+        solution=str(raw["solution"]).strip(),
+        analysis=str(raw.get("analysis", "")).strip(),
+    )
+
+
+def render_example(example: TaskExample, with_analysis: bool = False) -> str:
+    text = (
+        f"Instruction: {example.instruction}\n"
+        f"Information: {example.information}\n"
+        f"Solution: {example.solution}"
+    )
+    if with_analysis and example.analysis:
+        text += f"\nWhy it is bad: {example.analysis}"
+    return text
+
+
+def format_generator(
+    task: TaskDefinition,
+    code: str,
+    good: TaskExample,
+    bad: TaskExample,
+    target_language: str | None = None,
+) -> list[Message]:
+    extra = f"Target language: {target_language}\n" if target_language else ""
+    prompt = fill(
+        load_text(PACKAGE, "generator.txt"),
+        task_name=task.name,
+        definition=task.definition,
+        good=render_example(good),
+        bad=render_example(bad, with_analysis=True),
+        code=code.rstrip("\n"),
+        extra=extra,
+    )
+    return [{"role": "user", "content": prompt.rstrip() + "\n"}]
+
+
+_LABEL = re.compile(r"^[ \t]*[*#]*[ \t]*(instruction|information|solution)[ \t]*[*]*[ \t]*:[ \t]*\**", re.IGNORECASE | re.MULTILINE)
+
+
+def parse_generated(text: str) -> TaskExample | Failure:
+    """`Instruction:`/`Information:`/`Solution:` sections (the first of each label wins)."""
+    found: dict[str, str] = {}
+    matches = list(_LABEL.finditer(text))
+    for index, match in enumerate(matches):
+        label = match.group(1).lower()
+        end = matches[index + 1].start() if index + 1 < len(matches) else len(text)
+        if label not in found:
+            found[label] = text[match.end() : end].strip()
+    if "instruction" not in found or "solution" not in found:
+        return Failure("generation_unparsable")
+    if not found["instruction"]:
+        return Failure("empty_instruction")
+    if not found["solution"]:
+        return Failure("empty_solution")
+    information = found.get("information", "") or "<noinput>"
+    return TaskExample(found["instruction"], information, found["solution"])
+
+
+def format_judge(task: TaskDefinition, example: TaskExample) -> list[Message]:
+    checklist = "\n".join(f"{i}. {q}" for i, q in enumerate(task.checklist, start=1))
+    prompt = fill(
+        load_text(PACKAGE, "judge.txt"),
+        task_name=task.name,
+        definition=task.definition,
+        checklist=checklist,
+        example=render_example(example),
+    )
+    return [{"role": "user", "content": prompt.rstrip() + "\n"}]
+
+
+_ANSWER = re.compile(r"<?\s*answer\s*:\s*(yes|no)\b[\s,:;.-]*([^>\n]*)", re.IGNORECASE)
+_OVERALL = re.compile(r"overall\s+answer\s*[:=-]?\s*\**\s*<?\s*(?:answer\s*:\s*)?(yes|no)\b", re.IGNORECASE)
+
+
+def parse_judgement(text: str) -> Judgement | Failure:
+    """The overall yes/no (its last mention wins) and the per-question answers before it."""
+    overall = list(_OVERALL.finditer(text))
+    if not overall:
+        return Failure("judge_unparsable")
+    last = overall[-1]
+    answers = [m for m in _ANSWER.finditer(text[: last.start()])]
+    return Judgement(
+        verdict=last.group(1).lower() == "yes",
+        answers=[m.group(1).lower() == "yes" for m in answers],
+        reasons=[m.group(2).strip() for m in answers],
+    )

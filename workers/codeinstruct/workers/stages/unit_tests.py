@@ -1,0 +1,50 @@
+"""XCoder quality, first half: one test script of k cases per (instruction, response), each
+case printing `Test case <i>: True|False`; the sandbox runs `unit_test_program(record)` and
+counts the passed cases (quality)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from codeinstruct.workers.llm import InfraFailure, LLMClient
+from codeinstruct.workers.prompts import xcoder as prompts
+from codeinstruct.workers.records import Record
+from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext
+from codeinstruct.workers.stages.generation import (
+    account,
+    failure_drop,
+    first_text,
+    request_seed,
+    run_concurrently,
+    sampling,
+)
+
+
+def unit_test_program(record: Record) -> str:
+    """The program the sandbox runs for a record: the response's code, then its test script."""
+    return prompts.unit_test_program(
+        prompts.solution_code(record["response"]), record["unit_tests"]
+    )
+
+
+class WriteUnitTests(Stage):
+    name = "unit_tests"
+
+    def run(self, records: list[Record], ctx: StageContext) -> Iterator[Output]:
+        k = ctx.spec.scoring.unit_tests_per_sample
+
+        async def work(record: Record, client: LLMClient) -> list[Output]:
+            result = await client.chat(
+                prompts.format_unit_tests(record["instruction"], record["response"], k),
+                **sampling(ctx.spec, temperature=0.0),
+                seed=request_seed(ctx, record["id"], self.name),
+            )
+            account(ctx, result)
+            if isinstance(result, InfraFailure):
+                return [failure_drop(record, result)]
+            script = prompts.parse_unit_tests(first_text(result))
+            if isinstance(script, prompts.Failure):
+                return [Drop({**record, "llm_output": first_text(result)}, script.reason)]
+            return [{**record, "unit_tests": script, "unit_tests_requested": k}]
+
+        return run_concurrently(self.name, records, ctx, work)

@@ -1,0 +1,181 @@
+"""WaveCoder generation: per seed, a task type (seeded), a generator shown one good and one bad
+example from the pools, then a checklist judge. Accepted outputs join the good pool, rejected
+ones the bad pool (bounded, deduplicated), so later rounds see better examples.
+
+The stage sees all seeds (`whole`): seeds go in rounds of `wavecoder.roundSize`, run
+concurrently, and the pools are updated after each round in seed order, so the same seeds and
+the same completions (cached) give the same dataset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from codeinstruct.workers.llm import InfraFailure, LLMClient, llm_for
+from codeinstruct.workers.llm.client import current_stage
+from codeinstruct.workers.prompts import wavecoder as prompts
+from codeinstruct.workers.records import Record, derive
+from codeinstruct.workers.spec import TaskType
+from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext
+from codeinstruct.workers.stages.generation import (
+    account,
+    failure_drop,
+    first_text,
+    request_seed,
+    sampling,
+)
+
+JUDGE_MAX_TOKENS = 256
+
+
+class ExamplePool:
+    """At most `size` examples, deduplicated by content; the oldest leaves first. The task
+    file's own example is always kept as the first one."""
+
+    def __init__(self, initial: prompts.TaskExample, size: int) -> None:
+        self.initial = initial
+        self.size = size
+        self._added: OrderedDict[str, prompts.TaskExample] = OrderedDict()
+
+    def add(self, example: prompts.TaskExample) -> bool:
+        key = example.key()
+        if key == self.initial.key() or key in self._added:
+            return False
+        self._added[key] = example
+        while len(self._added) > max(0, self.size - 1):
+            self._added.popitem(last=False)
+        return True
+
+    def examples(self) -> list[prompts.TaskExample]:
+        return [self.initial, *self._added.values()]
+
+    def __len__(self) -> int:
+        return 1 + len(self._added)
+
+
+@dataclass
+class _Outcome:
+    output: Output
+    task_type: str
+    example: prompts.TaskExample | None = None
+    accepted: bool = False
+
+
+class GenerateTasks(Stage):
+    name = "wavecoder_tasks"
+    whole = True
+
+    def run(self, records: list[Record], ctx: StageContext) -> Iterator[Output]:
+        settings = ctx.spec.wavecoder
+        task_types = [TaskType(t).value for t in settings.task_types]
+        good = {
+            t: ExamplePool(prompts.task_definition(t).good, settings.example_pool_size)
+            for t in task_types
+        }
+        bad = {
+            t: ExamplePool(prompts.task_definition(t).bad, settings.example_pool_size)
+            for t in task_types
+        }
+        client = llm_for(ctx.services)
+        size = settings.round_size
+        for start in range(0, len(records), size):
+            batch = records[start : start + size]
+            outcomes = client.run(self._round(batch, ctx, client, task_types, good, bad))
+            for outcome in outcomes:
+                ctx.count(f"task_{outcome.task_type}")
+                if outcome.example is not None:
+                    pool = good if outcome.accepted else bad
+                    if pool[outcome.task_type].add(outcome.example):
+                        ctx.count("pool_good_added" if outcome.accepted else "pool_bad_added")
+                yield outcome.output
+        for task_type in task_types:
+            ctx.count(f"pool_good_{task_type}_final", len(good[task_type]))
+
+    async def _round(
+        self,
+        batch: list[Record],
+        ctx: StageContext,
+        client: LLMClient,
+        task_types: list[str],
+        good: dict[str, ExamplePool],
+        bad: dict[str, ExamplePool],
+    ) -> list[_Outcome]:
+        current_stage.set(self.name)
+        snapshot = {t: (good[t].examples(), bad[t].examples()) for t in task_types}
+
+        async def one(record: Record) -> _Outcome:
+            outcome = await self._generate(record, ctx, client, task_types, snapshot)
+            ctx.advance(1)
+            return outcome
+
+        return list(await asyncio.gather(*(one(r) for r in batch)))
+
+    async def _generate(
+        self,
+        record: Record,
+        ctx: StageContext,
+        client: LLMClient,
+        task_types: list[str],
+        pools: dict[str, tuple[list[prompts.TaskExample], list[prompts.TaskExample]]],
+    ) -> _Outcome:
+        rng = ctx.rng(record["id"], self.name)
+        task_type = rng.choice(task_types)
+        task = prompts.task_definition(task_type)
+        goods, bads = pools[task_type]
+        good, bad = rng.choice(goods), rng.choice(bads)
+        target = (
+            rng.choice(ctx.spec.wavecoder.translation_targets)
+            if task_type == TaskType.TRANSLATION.value
+            else None
+        )
+        result = await client.chat(
+            prompts.format_generator(task, record["seed"], good, bad, target),
+            **sampling(ctx.spec),
+            seed=request_seed(ctx, record["id"], self.name),
+        )
+        account(ctx, result)
+        if isinstance(result, InfraFailure):
+            return _Outcome(failure_drop(record, result), task_type)
+        text = first_text(result)
+        generated = prompts.parse_generated(text)
+        if isinstance(generated, prompts.Failure):
+            return _Outcome(Drop({**record, "llm_output": text}, generated.reason), task_type)
+        fields = {
+            "task_type": task_type,
+            "instruction": generated.instruction,
+            "information": generated.information,
+            "solution": generated.solution,
+        }
+        if target:
+            fields["target_language"] = target
+        judged = await client.chat(
+            prompts.format_judge(task, generated),
+            **sampling(ctx.spec, temperature=0.0, max_tokens=JUDGE_MAX_TOKENS),
+            seed=request_seed(ctx, record["id"], self.name, "judge"),
+        )
+        account(ctx, judged)
+        if isinstance(judged, InfraFailure):
+            return _Outcome(failure_drop({**record, **fields}, judged), task_type)
+        judgement = prompts.parse_judgement(first_text(judged))
+        if isinstance(judgement, prompts.Failure):
+            dropped = {**record, **fields, "judge_output": first_text(judged)}
+            return _Outcome(Drop(dropped, judgement.reason), task_type)
+        verdict = {
+            "verdict": "yes" if judgement.accepted else "no",
+            "overall": "yes" if judgement.verdict else "no",
+            "answers": ["yes" if a else "no" for a in judgement.answers],
+        }
+        child = derive(record, self.name, "", **fields, judge=verdict)
+        if judgement.accepted:
+            return _Outcome(child, task_type, generated, accepted=True)
+        reasons = [r for r, ok in zip(judgement.reasons, judgement.answers, strict=False) if not ok]
+        rejected = prompts.TaskExample(
+            generated.instruction,
+            generated.information,
+            generated.solution,
+            analysis="; ".join(reasons) or "The reviewer rejected it.",
+        )
+        return _Outcome(Drop(child, "judge_rejected"), task_type, rejected)
