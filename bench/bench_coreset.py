@@ -16,6 +16,7 @@ import os
 import time
 
 import numpy as np
+
 from codeinstruct.workers.coreset import kcenter_greedy, kcenter_greedy_ray, textbook_kcenter
 
 

@@ -97,13 +97,17 @@ def capacity(args: argparse.Namespace) -> None:
         process.terminate()
         process.wait()
     ideal = args.concurrency / args.delay if args.delay else float("inf")
-    print(f"client capacity: {args.requests} requests, concurrency {args.concurrency}, "
-          f"server delay {args.delay * 1000:g} ms (ideal {ideal:,.0f} req/s)")
+    print(
+        f"client capacity: {args.requests} requests, concurrency {args.concurrency}, "
+        f"server delay {args.delay * 1000:g} ms (ideal {ideal:,.0f} req/s)"
+    )
     print(f"  bare aiohttp (reference): {ref_rate:8,.0f} req/s  {ref_cpu:.3f} ms CPU/request")
     print(f"  LLMClient               : {rate:8,.0f} req/s  {cpu:.3f} ms CPU/request")
-    print(f"  ratio LLMClient/reference: {rate / ref_rate:.2f}x throughput, "
-          f"{cpu / ref_cpu:.2f}x CPU per request; target >= 1,000 req/s: "
-          f"{'met' if rate >= 1000 else 'NOT met'}")
+    print(
+        f"  ratio LLMClient/reference: {rate / ref_rate:.2f}x throughput, "
+        f"{cpu / ref_cpu:.2f}x CPU per request; target >= 1,000 req/s: "
+        f"{'met' if rate >= 1000 else 'NOT met'}"
+    )
 
 
 def embedded(args: argparse.Namespace) -> None:
@@ -134,7 +138,10 @@ def embedded(args: argparse.Namespace) -> None:
 
         async def through_client() -> int:
             results = await asyncio.gather(
-                *(client.chat(messages, **{**params, "seed": i}) for i in range(args.embedded_requests))
+                *(
+                    client.chat(messages, **{**params, "seed": i})
+                    for i in range(args.embedded_requests)
+                )
             )
             return sum(r.completion_tokens for r in results if r.ok)  # type: ignore[union-attr]
 
@@ -144,15 +151,19 @@ def embedded(args: argparse.Namespace) -> None:
         t = time.perf_counter()
         tokens = client.run(through_client())
         rate = tokens / (time.perf_counter() - t)
-    print(f"embedded llama.cpp (SmolLM2-135M Q4_1): up in {startup:.1f} s; "
-          f"{args.embedded_requests} chat requests of <= {args.tokens} tokens")
+    print(
+        f"embedded llama.cpp (SmolLM2-135M Q4_1): up in {startup:.1f} s; "
+        f"{args.embedded_requests} chat requests of <= {args.tokens} tokens"
+    )
     print(f"  urllib one by one (reference): {ref_rate:6.1f} tokens/s ({ref_tokens} tokens)")
     print(f"  LLMClient, concurrency 2     : {rate:6.1f} tokens/s ({tokens} tokens)")
     print(f"  ratio: {rate / ref_rate:.2f}x")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--delay", type=float, default=0.01)

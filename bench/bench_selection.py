@@ -13,6 +13,7 @@ import argparse
 import time
 
 import numpy as np
+
 from codeinstruct.workers.selection import diverse_greedy, textbook_diverse_greedy
 
 

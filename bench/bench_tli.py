@@ -15,6 +15,7 @@ import random
 import time
 
 import numpy as np
+
 from codeinstruct.workers.benchmarks import humaneval_problems
 from codeinstruct.workers.tli import TestIndex, naive_similarities
 

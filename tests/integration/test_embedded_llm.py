@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from codeinstruct.workers.llm import Completion, LLMClient
 from codeinstruct.workers.llm.embedded import start_embedded
 from codeinstruct.workers.llm.logprobs import expected_digit_score
 from codeinstruct.workers.prompts import xcoder
 from codeinstruct.workers.spec import Generator
-
 from tests.conftest import CLI
 
 pytestmark = [pytest.mark.llm, pytest.mark.slow]

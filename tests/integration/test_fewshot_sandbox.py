@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+
 from codeinstruct.workers.ledger import Ledger
 from codeinstruct.workers.prompts import selfcodealign as sca
 from codeinstruct.workers.services import Services
 from codeinstruct.workers.store import LocalStore
-
 from tests.conftest import make_dataset
 
 sandbox = pytest.importorskip(

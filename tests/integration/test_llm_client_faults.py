@@ -8,10 +8,10 @@ from collections import Counter
 from typing import Any
 
 import pytest
+
 from codeinstruct.workers.errors import UserError
 from codeinstruct.workers.llm import Completion, InfraFailure, LLMClient
 from codeinstruct.workers.llm.client import RetryPolicy
-
 from tests.openai_server import FakeOpenAI
 
 # How each injected fault shows on the client side.

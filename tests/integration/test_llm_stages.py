@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from codeinstruct.workers.ledger import Ledger
 from codeinstruct.workers.records import Record, content_id
 from codeinstruct.workers.runner import Runner
@@ -24,7 +25,6 @@ from codeinstruct.workers.stages.complexity import ScoreComplexity
 from codeinstruct.workers.stages.unit_tests import WriteUnitTests, unit_test_program
 from codeinstruct.workers.stages.wavecoder_tasks import GenerateTasks
 from codeinstruct.workers.store import LocalStore
-
 from tests.conftest import make_dataset
 from tests.openai_server import FakeOpenAI
 
@@ -59,7 +59,9 @@ def selfcodealign_answer(kind: str, body: dict[str, Any]) -> str:
         if body.get("seed", 0) % 5 == 0:
             return "No tags at all."  # parse failure: missing_tests
         if body.get("seed", 0) % 5 == 1:  # stops before its tests: a follow-up asks for them
-            return f"<response>\nEasy.\n{FENCE}python\ndef {fn}():\n    return 1\n{FENCE}\n</response>"
+            return (
+                f"<response>\nEasy.\n{FENCE}python\ndef {fn}():\n    return 1\n{FENCE}\n</response>"
+            )
         return (
             f"<response>\nEasy.\n{FENCE}python\ndef {fn}():\n    return 1\n{FENCE}\n</response>\n\n"
             f"<tests>\n{FENCE}python\nassert {fn}() == 1\n{FENCE}\n"
@@ -143,7 +145,9 @@ def test_selfcodealign_llm_stages_with_faults_then_resume_from_cache(tmp_path: P
             assert record["tests"].startswith("assert ") and "def " in record["code"]
             assert record["instruction"] and record["concepts"] and record["seed"]
         assert {r["category"] for r in instructions} <= {"function", "class", "program"}
-        assert counters["concepts"]["prompt_tokens"] > 0 < counters["responses"]["completion_tokens"]
+        assert (
+            counters["concepts"]["prompt_tokens"] > 0 < counters["responses"]["completion_tokens"]
+        )
 
         # A crash before the responses stage completed: it runs again, all from the cache.
         paid = server.requests["chat"]
@@ -187,7 +191,10 @@ def services_for(tmp_path: Path, **spec: Any) -> Services:
 
 
 def wavecoder_seeds(count: int) -> list[Record]:
-    return [{"id": content_id(str(i)), "seed": f"# seed {i}\ndef f():\n    return {i}\n"} for i in range(count)]
+    return [
+        {"id": content_id(str(i)), "seed": f"# seed {i}\ndef f():\n    return {i}\n"}
+        for i in range(count)
+    ]
 
 
 @pytest.mark.slow
@@ -202,7 +209,9 @@ def test_wavecoder_generator_and_judge_grow_the_pools(tmp_path: Path) -> None:
         with services:
             ctx = StageContext(services.spec, services)
             outputs = list(GenerateTasks().run(wavecoder_seeds(30), ctx))
-            again = list(GenerateTasks().run(wavecoder_seeds(30), StageContext(services.spec, services)))
+            again = list(
+                GenerateTasks().run(wavecoder_seeds(30), StageContext(services.spec, services))
+            )
     assert len(outputs) == 30, "one output per seed, none lost"
     kept = [o for o in outputs if not isinstance(o, Drop)]
     drops = Counter(o.reason for o in outputs if isinstance(o, Drop))
@@ -216,10 +225,17 @@ def test_wavecoder_generator_and_judge_grow_the_pools(tmp_path: Path) -> None:
     assert len(task_types) == 4, "every task type is drawn, not always the first"
     assert ctx.stats.counters["pool_good_added"] > 0 and ctx.stats.counters["pool_bad_added"] > 0
     generator_prompts = [
-        b["messages"][-1]["content"] for b in server.bodies if b["messages"][-1]["content"].startswith("You turn")
+        b["messages"][-1]["content"]
+        for b in server.bodies
+        if b["messages"][-1]["content"].startswith("You turn")
     ]
-    assert any("A good example:\nInstruction: Write Python code for seed" in p for p in generator_prompts)
-    assert any(re.search(r"A bad example.*\nInstruction: Write Python code for seed \d+ \(reject\)", p) for p in generator_prompts)
+    assert any(
+        "A good example:\nInstruction: Write Python code for seed" in p for p in generator_prompts
+    )
+    assert any(
+        re.search(r"A bad example.*\nInstruction: Write Python code for seed \d+ \(reject\)", p)
+        for p in generator_prompts
+    )
     assert [json.dumps(o.record if isinstance(o, Drop) else o, sort_keys=True) for o in again] == [
         json.dumps(o.record if isinstance(o, Drop) else o, sort_keys=True) for o in outputs
     ], "same seeds and cached completions give the same result"
@@ -232,10 +248,24 @@ def xcoder_answer(kind: str, body: dict[str, Any]) -> Any:
     if kind == "completions":
         assert body["logprobs"] >= 5 and body["max_tokens"] >= 1
         if "unscorable" in body["prompt"]:
-            return {"text": " The", "logprobs": {"tokens": [" The"], "token_logprobs": [-0.1], "top_logprobs": [{" The": -0.1, " A": -3.0}]}}
+            return {
+                "text": " The",
+                "logprobs": {
+                    "tokens": [" The"],
+                    "token_logprobs": [-0.1],
+                    "top_logprobs": [{" The": -0.1, " A": -3.0}],
+                },
+            }
         high = "hard" in body["prompt"]
         top = {"5": -0.1, "6": -2.5} if high else {"1": -0.2, "2": -1.8}
-        return {"text": " ", "logprobs": {"tokens": [" ", "x"], "token_logprobs": [-0.05, -0.1], "top_logprobs": [{" ": -0.05}, top]}}
+        return {
+            "text": " ",
+            "logprobs": {
+                "tokens": [" ", "x"],
+                "token_logprobs": [-0.05, -0.1],
+                "top_logprobs": [{" ": -0.05}, top],
+            },
+        }
     content = body["messages"][-1]["content"]
     k = int(re.search(r"exactly (\d+) test cases", content).group(1))  # type: ignore[union-attr]
     cases = "\n".join(
@@ -248,12 +278,25 @@ def xcoder_answer(kind: str, body: dict[str, Any]) -> Any:
 @pytest.mark.slow
 def test_xcoder_complexity_and_unit_tests(tmp_path: Path) -> None:
     pool = [
-        {"id": "a", "instruction": "An easy sum.", "response": f"{FENCE}python\ndef add(a, b):\n    return a + b\n{FENCE}"},
+        {
+            "id": "a",
+            "instruction": "An easy sum.",
+            "response": f"{FENCE}python\ndef add(a, b):\n    return a + b\n{FENCE}",
+        },
         {"id": "b", "instruction": "A hard sum.", "response": "def add(a, b):\n    return a + b\n"},
-        {"id": "c", "instruction": "An unscorable one.", "response": "def add(a, b):\n    return a + b\n"},
+        {
+            "id": "c",
+            "instruction": "An unscorable one.",
+            "response": "def add(a, b):\n    return a + b\n",
+        },
     ]
     with FakeOpenAI(xcoder_answer, fault_rate=0.2, seed=5, hang_seconds=1.0) as server:
-        services = services_for(tmp_path, method="xcoder", generator=generator(server), scoring={"unitTestsPerSample": 12})
+        services = services_for(
+            tmp_path,
+            method="xcoder",
+            generator=generator(server),
+            scoring={"unitTestsPerSample": 12},
+        )
         with services:
             scored = list(ScoreComplexity().run(pool, StageContext(services.spec, services)))
             tested = list(WriteUnitTests().run(pool[:2], StageContext(services.spec, services)))
@@ -263,7 +306,9 @@ def test_xcoder_complexity_and_unit_tests(tmp_path: Path) -> None:
     for record in tested:
         assert not isinstance(record, Drop)
         program = unit_test_program(record)
-        result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=30)
+        result = subprocess.run(
+            [sys.executable, "-c", program], capture_output=True, text=True, timeout=30
+        )
         lines = re.findall(r"^Test case (\d+): (True|False)$", result.stdout, re.MULTILINE)
         assert len(lines) == 12
         assert sum(1 for _, ok in lines if ok == "True") == 9  # cases 4, 8, 12 are wrong

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from codeinstruct.workers.coreset import kcenter_greedy, textbook_kcenter
 
 

@@ -6,13 +6,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from codeinstruct.workers.errors import UserError
 from codeinstruct.workers.ledger import Ledger
 from codeinstruct.workers.llm import LLMClient, batch, embedded, llm_for
 from codeinstruct.workers.services import Services
 from codeinstruct.workers.spec import Generator
 from codeinstruct.workers.store import LocalStore
-
 from tests.conftest import make_dataset
 
 
@@ -21,7 +21,9 @@ def services(tmp_path: Path, **generator: Any) -> Services:
     return Services(spec, Ledger(LocalStore(str(tmp_path)), "run"))
 
 
-def test_openai_endpoint_client_with_key_and_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_openai_endpoint_client_with_key_and_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MY_KEY", "sk-123")
     with services(tmp_path, backend="openai", endpoint="http://h:8000/v1/", model="m",
                   apiKeyEnv="MY_KEY", concurrency=7) as s:  # fmt: skip
@@ -33,13 +35,26 @@ def test_openai_endpoint_client_with_key_and_cache(tmp_path: Path, monkeypatch: 
         assert "sk-123" not in repr(client)
 
 
-def test_missing_key_model_or_endpoint_are_user_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_key_model_or_endpoint_are_user_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("NOPE", raising=False)
-    with services(tmp_path, backend="openai", endpoint="http://h/v1", model="m", apiKeyEnv="NOPE") as s, pytest.raises(UserError, match="NOPE"):
+    with (
+        services(
+            tmp_path, backend="openai", endpoint="http://h/v1", model="m", apiKeyEnv="NOPE"
+        ) as s,
+        pytest.raises(UserError, match="NOPE"),
+    ):
         llm_for(s)
-    with services(tmp_path, backend="openai", endpoint="http://h/v1") as s, pytest.raises(UserError, match=r"generator\.model"):
+    with (
+        services(tmp_path, backend="openai", endpoint="http://h/v1") as s,
+        pytest.raises(UserError, match=r"generator\.model"),
+    ):
         llm_for(s)
-    with services(tmp_path, backend="vllm", model="m") as s, pytest.raises(UserError, match=r"generator\.endpoint"):
+    with (
+        services(tmp_path, backend="vllm", model="m") as s,
+        pytest.raises(UserError, match=r"generator\.endpoint"),
+    ):
         llm_for(s)
     with services(tmp_path, backend="openai", endpoint="http://h/v1", model="m", cache=False) as s:
         assert llm_for(s).cache is None
@@ -60,9 +75,15 @@ def test_embedded_model_resolution(tmp_path: Path) -> None:
     assert command[command.index("--host") + 1] == "127.0.0.1"
 
 
-def test_embedded_without_llama_cpp_names_the_install_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_embedded_without_llama_cpp_names_the_install_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     real = embedded.importlib.util.find_spec
-    monkeypatch.setattr(embedded.importlib.util, "find_spec", lambda name: None if name == "llama_cpp" else real(name))
+    monkeypatch.setattr(
+        embedded.importlib.util,
+        "find_spec",
+        lambda name: None if name == "llama_cpp" else real(name),
+    )
     with services(tmp_path) as s, pytest.raises(UserError, match=r"codeinstruct\[llm\]"):
         llm_for(s)
 

@@ -8,6 +8,7 @@ import time
 from email.utils import formatdate
 
 import pytest
+
 from codeinstruct.workers.llm.cache import CompletionCache, decode, encode
 from codeinstruct.workers.llm.client import (
     Completion,
@@ -93,10 +94,18 @@ def test_cache_key_covers_model_body_and_sample(tmp_path: object) -> None:
     cache = CompletionCache(LocalStore(str(tmp_path)), "run/cache/llm")
     key = cache.key("m", "chat", {"messages": [{"role": "user", "content": "hi"}], "seed": 1})
     assert key.startswith("run/cache/llm/") and key.endswith(".json")
-    assert key == cache.key("m", "chat", {"seed": 1, "messages": [{"content": "hi", "role": "user"}]})
-    assert key != cache.key("m2", "chat", {"messages": [{"role": "user", "content": "hi"}], "seed": 1})
-    assert key != cache.key("m", "chat", {"messages": [{"role": "user", "content": "hi"}], "seed": 2})
-    assert key != cache.key("m", "chat", {"messages": [{"role": "user", "content": "hi"}], "seed": 1}, 1)
+    assert key == cache.key(
+        "m", "chat", {"seed": 1, "messages": [{"content": "hi", "role": "user"}]}
+    )
+    assert key != cache.key(
+        "m2", "chat", {"messages": [{"role": "user", "content": "hi"}], "seed": 1}
+    )
+    assert key != cache.key(
+        "m", "chat", {"messages": [{"role": "user", "content": "hi"}], "seed": 2}
+    )
+    assert key != cache.key(
+        "m", "chat", {"messages": [{"role": "user", "content": "hi"}], "seed": 1}, 1
+    )
 
 
 def test_cache_codec_round_trip_and_corrupt_objects() -> None:

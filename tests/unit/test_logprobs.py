@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 import pytest
+
 from codeinstruct.workers.llm.logprobs import expected_digit_score, positions, top_logprobs
 
 LN = math.log
@@ -19,7 +20,11 @@ class Logprob:  # the shape of vllm.sequence.Logprob
 
 
 def test_legacy_completions_token_to_float_dicts() -> None:
-    lp = {"tokens": ["3"], "token_logprobs": [LN(0.5)], "top_logprobs": [{"3": LN(0.5), "5": LN(0.5), "x": LN(0.1)}]}
+    lp = {
+        "tokens": ["3"],
+        "token_logprobs": [LN(0.5)],
+        "top_logprobs": [{"3": LN(0.5), "5": LN(0.5), "x": LN(0.1)}],
+    }
     assert expected_digit_score(lp) == pytest.approx(3.0)  # "3" -> 2, "5" -> 4
 
 
@@ -48,7 +53,11 @@ def test_chat_format_with_token_objects() -> None:
 
 
 def test_vllm_logprob_objects_keyed_by_token_id() -> None:
-    entry = {16: Logprob(LN(0.2), 1, "1"), 17: Logprob(LN(0.8), 2, "2"), 99: Logprob(LN(0.1), 3, "a")}
+    entry = {
+        16: Logprob(LN(0.2), 1, "1"),
+        17: Logprob(LN(0.8), 2, "2"),
+        99: Logprob(LN(0.1), 3, "a"),
+    }
     assert top_logprobs(entry) == pytest.approx({"1": LN(0.2), "2": LN(0.8), "a": LN(0.1)})
     assert expected_digit_score([entry]) == pytest.approx(0.8)
 

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from codeinstruct.workers.errors import UserError
 from codeinstruct.workers.spec import Source
 from codeinstruct.workers.stages.pool import pool_files, pool_record

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from codeinstruct.workers.prompts import selfcodealign as sca
 from codeinstruct.workers.prompts import wavecoder as wc
 from codeinstruct.workers.prompts import xcoder as xc
@@ -12,7 +13,9 @@ FENCE = "```"
 
 
 def test_code_blocks_in_order_with_language_filter() -> None:
-    text = f"a\n{FENCE}python\nx = 1\n{FENCE}\nb\n{FENCE}js\nlet y\n{FENCE}\n{FENCE}\ny = 2\n{FENCE}\n"
+    text = (
+        f"a\n{FENCE}python\nx = 1\n{FENCE}\nb\n{FENCE}js\nlet y\n{FENCE}\n{FENCE}\ny = 2\n{FENCE}\n"
+    )
     assert code_blocks(text) == ["x = 1\n", "y = 2\n"]
     assert code_blocks(text, None) == ["x = 1\n", "let y\n", "y = 2\n"]
 
@@ -63,7 +66,11 @@ def test_parse_concepts(text: str, expected: list[str]) -> None:
 
 @pytest.mark.parametrize(
     ("text", "reason"),
-    [("", "concepts_unparsable"), ("I cannot help", "concepts_unparsable"), ("<concepts> , </concepts>", "no_concepts")],
+    [
+        ("", "concepts_unparsable"),
+        ("I cannot help", "concepts_unparsable"),
+        ("<concepts> , </concepts>", "no_concepts"),
+    ],
 )
 def test_parse_concepts_failures(text: str, reason: str) -> None:
     assert sca.parse_concepts(text) == sca.Failure(reason)
@@ -123,7 +130,10 @@ def test_parse_response_without_response_tag_and_bare_tests() -> None:
         ("", "missing_tests"),
         (f"<response>{FENCE}python\nx = 1\n{FENCE}</response>", "missing_tests"),
         ("<response>just words</response><tests>assert True</tests>", "no_code"),
-        (f"<response>{FENCE}python\nx = 1\n{FENCE}</response><tests>check it works!</tests>", "no_tests"),
+        (
+            f"<response>{FENCE}python\nx = 1\n{FENCE}</response><tests>check it works!</tests>",
+            "no_tests",
+        ),
         (response("x = 1\n", "print(x)\n"), "tests_without_assert"),
     ],
 )
@@ -139,16 +149,28 @@ def test_tests_followup_only_for_code_without_tests() -> None:
     messages = sca.format_tests_followup([{"role": "user", "content": "task"}], stopped)
     assert [m["role"] for m in messages] == ["user", "assistant", "user"]
     assert "<tests>" in messages[-1]["content"]
-    for reply in (f"<tests>\n{FENCE}python\nassert f() == 1\n{FENCE}", f"{FENCE}python\nassert f() == 1\n{FENCE}"):
+    for reply in (
+        f"<tests>\n{FENCE}python\nassert f() == 1\n{FENCE}",
+        f"{FENCE}python\nassert f() == 1\n{FENCE}",
+    ):
         joined = sca.parse_response(sca.join_tests_followup(stopped, reply))
         assert isinstance(joined, sca.ParsedResponse) and joined.tests == "assert f() == 1\n"
-    assert sca.parse_response(sca.join_tests_followup(stopped, "I can't.")) == sca.Failure("no_tests")
+    assert sca.parse_response(sca.join_tests_followup(stopped, "I can't.")) == sca.Failure(
+        "no_tests"
+    )
 
 
 def test_prompts_have_few_shot_turns_and_the_query_last() -> None:
     shots = list(sca.examples()[:2])
     messages = sca.format_concepts("def f(x):\n    return x", shots)
-    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user", "assistant", "user"]
+    assert [m["role"] for m in messages] == [
+        "system",
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+        "user",
+    ]
     assert "def f(x):" in messages[-1]["content"]
     assert messages[2]["content"].startswith("<concepts>")
     messages = sca.format_instruction(["loops"], "class", "hard", shots)
@@ -231,7 +253,9 @@ def test_unit_test_script_parsing() -> None:
 
 
 def test_unit_test_prompt_names_k_and_the_line_format() -> None:
-    content = xc.format_unit_tests("Add.", f"{FENCE}python\ndef add(a, b):\n    return a + b\n{FENCE}", 12)[0]["content"]
+    content = xc.format_unit_tests(
+        "Add.", f"{FENCE}python\ndef add(a, b):\n    return a + b\n{FENCE}", 12
+    )[0]["content"]
     assert "exactly 12 test cases" in content and "Test case <i>: True" in content
     assert "def add(a, b):" in content
     assert xc.solution_code("def f(): pass") == "def f(): pass\n"

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from codeinstruct.workers.benchmarks import humaneval_problems
 from codeinstruct.workers.embeddings import encode_npy
 from codeinstruct.workers.ledger import Ledger
@@ -16,7 +17,6 @@ from codeinstruct.workers.stages.coreset import Coreset
 from codeinstruct.workers.stages.leakage import LeakageFilter
 from codeinstruct.workers.stages.select import Select
 from codeinstruct.workers.store import LocalStore
-
 from tests.conftest import make_dataset
 
 

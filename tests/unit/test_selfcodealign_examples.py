@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from codeinstruct.workers.prompts import selfcodealign as sca
 
 
@@ -31,6 +32,9 @@ def test_examples_cover_every_category_and_difficulty() -> None:
 def test_a_broken_example_would_be_caught(tmp_path: Path) -> None:
     example = sca.examples()[0]
     program = tmp_path / "broken.py"
-    program.write_text(example.code.replace("range(0, len(s), size)", "range(0, len(s), size + 1)") + example.test_code)
+    program.write_text(
+        example.code.replace("range(0, len(s), size)", "range(0, len(s), size + 1)")
+        + example.test_code
+    )
     result = subprocess.run([sys.executable, str(program)], capture_output=True, timeout=30)
     assert result.returncode != 0

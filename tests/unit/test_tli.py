@@ -4,6 +4,7 @@ import random
 
 import numpy as np
 import pytest
+
 from codeinstruct.workers.benchmarks import humaneval_problems
 from codeinstruct.workers.tli import (
     TestIndex,

@@ -6,7 +6,18 @@ from codeinstruct.operator.constants import Phase
 from codeinstruct.workers.spec import Spec
 
 _EXECUTING = ("exec", "quality", "sandbox", "verify")
-_SCORING = ("score", "select", "embed", "coreset", "divers", "complex", "tli", "rank")
+_SCORING = (
+    "score",
+    "select",
+    "embed",
+    "coreset",
+    "divers",
+    "complex",
+    "tli",
+    "rank",
+    "leak",
+    "target_size",
+)
 
 
 def stage_names(spec: Spec) -> list[str] | None:

@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+from numpy.typing import NDArray
+
 from codeinstruct.workers.errors import UserError
 from codeinstruct.workers.records import Record, content_id
 from codeinstruct.workers.store import Store
-from numpy.typing import NDArray
 
 if TYPE_CHECKING:
     from codeinstruct.workers.services import Services

@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from codeinstruct.workers.spec import Normalization
 from numpy.typing import NDArray
+
+from codeinstruct.workers.spec import Normalization
 
 
 def normalize(values: Sequence[float], method: Normalization) -> NDArray[np.float64]:

@@ -140,7 +140,8 @@ class Generator(Model):
         0.5, ge=0, description="First retry delay; doubles per try, with full jitter (max 30 s)."
     )
     cache: bool = Field(
-        True, description="Keep completions in the run's storage so a resumed run does not pay again."
+        True,
+        description="Keep completions in the run's storage so a resumed run does not pay again.",
     )
     context_tokens: int = Field(
         4096, gt=0, description="`embedded`: context window of the local llama.cpp server."
@@ -262,6 +263,9 @@ class Mining(Model):
     )
     banned_words: list[str] = Field(default_factory=lambda: ["todo", "fixme", "bug"])
     type_check: bool = Field(False, description="Run a real type checker over seeds.")
+    max_seeds: int | None = Field(
+        None, gt=0, description="Seeds sent to generation (default: 4 × targetSize)."
+    )
     dedup: Dedup = Field(default_factory=Dedup)
 
 

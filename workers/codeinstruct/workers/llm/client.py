@@ -20,10 +20,11 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Literal, TypeVar
 
 import aiohttp
-from codeinstruct.workers.errors import UserError
-from codeinstruct.workers.llm.cache import CompletionCache
 from prometheus_client import Counter as MetricCounter
 from prometheus_client import Histogram
+
+from codeinstruct.workers.errors import UserError
+from codeinstruct.workers.llm.cache import CompletionCache
 
 T = TypeVar("T")
 Kind = Literal["completions", "chat"]
@@ -255,7 +256,9 @@ class LLMClient:
         """POST /chat/completions with `messages` and OpenAI parameters."""
         return await self._generate("chat", {"messages": [dict(m) for m in messages]}, params)
 
-    async def _generate(self, kind: Kind, payload: dict[str, Any], params: dict[str, Any]) -> Result:
+    async def _generate(
+        self, kind: Kind, payload: dict[str, Any], params: dict[str, Any]
+    ) -> Result:
         params = {k: v for k, v in params.items() if v is not None}
         n = int(params.pop("n", 1))
         if n > 1 and not self.native_n:

@@ -9,6 +9,7 @@ from codeinstruct.workers.stages.base import Stage
 from codeinstruct.workers.stages.coreset import Coreset
 from codeinstruct.workers.stages.embed import Embed
 from codeinstruct.workers.stages.leakage import LeakageFilter
+from codeinstruct.workers.stages.sample import final_size
 from codeinstruct.workers.stages.wavecoder_tasks import GenerateTasks
 
 # What leakage is measured on: the raw code, and what generation adds to it.
@@ -20,4 +21,9 @@ def selection_stages(spec: Spec) -> list[Stage]:
 
 
 def stages(spec: Spec) -> list[Stage]:
-    return [*selection_stages(spec), GenerateTasks(), LeakageFilter(LEAKAGE_FIELDS)]
+    return [
+        *selection_stages(spec),
+        GenerateTasks(),
+        LeakageFilter(LEAKAGE_FIELDS),
+        final_size(spec),
+    ]

@@ -29,7 +29,9 @@ class ExtractConcepts(Stage):
             shots = prompts.pick_examples(ctx.rng(record["id"], self.name), SHOTS)
             result = await client.chat(
                 prompts.format_concepts(record["seed"], shots),
-                **sampling(ctx.spec, max_tokens=min(MAX_TOKENS, ctx.spec.generator.sampling.max_tokens)),
+                **sampling(
+                    ctx.spec, max_tokens=min(MAX_TOKENS, ctx.spec.generator.sampling.max_tokens)
+                ),
                 stop=["</concepts>"],
                 seed=request_seed(ctx, record["id"], self.name),
             )

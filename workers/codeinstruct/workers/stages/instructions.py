@@ -31,7 +31,9 @@ class WriteInstructions(Stage):
             shots = prompts.pick_examples(rng, SHOTS)
             result = await client.chat(
                 prompts.format_instruction(record["concepts"], category, difficulty, shots),
-                **sampling(ctx.spec, max_tokens=min(MAX_TOKENS, ctx.spec.generator.sampling.max_tokens)),
+                **sampling(
+                    ctx.spec, max_tokens=min(MAX_TOKENS, ctx.spec.generator.sampling.max_tokens)
+                ),
                 stop=["</instruction>"],
                 seed=request_seed(ctx, record["id"], self.name),
             )

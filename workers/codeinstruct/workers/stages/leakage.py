@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+
 from codeinstruct.workers.benchmarks import load_benchmark
 from codeinstruct.workers.records import Record
 from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext

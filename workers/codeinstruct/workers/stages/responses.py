@@ -91,7 +91,10 @@ class WriteResponses(Stage):
         ctx.count("tests_followups")
         result = await client.chat(
             prompts.format_tests_followup(messages, text),
-            **sampling(ctx.spec, max_tokens=min(FOLLOWUP_MAX_TOKENS, ctx.spec.generator.sampling.max_tokens)),
+            **sampling(
+                ctx.spec,
+                max_tokens=min(FOLLOWUP_MAX_TOKENS, ctx.spec.generator.sampling.max_tokens),
+            ),
             stop=prompts.RESPONSE_STOP,
             seed=request_seed(ctx, record["id"], self.name, "tests", str(index)),
         )

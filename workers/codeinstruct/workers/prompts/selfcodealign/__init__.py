@@ -15,6 +15,7 @@ from functools import cache
 from typing import Any
 
 import yaml
+
 from codeinstruct.workers.prompts.parsing import code_blocks, fill, load_text, section, strip_tags
 
 PACKAGE = __name__
@@ -93,14 +94,18 @@ def sample_task_kind(rng: random.Random) -> tuple[str, str]:
 
 
 def _concepts_user(seed: str) -> str:
-    return fill(load_text(PACKAGE, "concepts_user.txt"), seed=seed if seed.endswith("\n") else seed + "\n")
+    return fill(
+        load_text(PACKAGE, "concepts_user.txt"), seed=seed if seed.endswith("\n") else seed + "\n"
+    )
 
 
 def format_concepts(seed: str, shots: list[Example]) -> list[Message]:
     messages = [{"role": "system", "content": load_text(PACKAGE, "concepts.txt").strip()}]
     for shot in shots:
         messages.append({"role": "user", "content": _concepts_user(shot.seed)})
-        messages.append({"role": "assistant", "content": f"<concepts>{', '.join(shot.concepts)}</concepts>"})
+        messages.append(
+            {"role": "assistant", "content": f"<concepts>{', '.join(shot.concepts)}</concepts>"}
+        )
     messages.append({"role": "user", "content": _concepts_user(seed)})
     return messages
 
@@ -148,7 +153,9 @@ def format_instruction(
     for shot in shots:
         user = _instruction_user(shot.concepts, shot.category, shot.difficulty)
         messages.append({"role": "user", "content": user})
-        messages.append({"role": "assistant", "content": f"<instruction>\n{shot.instruction}\n</instruction>"})
+        messages.append(
+            {"role": "assistant", "content": f"<instruction>\n{shot.instruction}\n</instruction>"}
+        )
     messages.append({"role": "user", "content": _instruction_user(concepts, category, difficulty)})
     return messages
 
@@ -232,7 +239,9 @@ def format_tests_followup(messages: list[Message], answer: str) -> list[Message]
 def join_tests_followup(answer: str, followup: str) -> str:
     """The answer with the tests of the follow-up reply (tagged or a bare code block) appended."""
     tests = section(followup, "tests")
-    return f"{answer.rstrip()}\n\n<tests>\n{(followup if tests is None else tests).strip()}\n</tests>"
+    return (
+        f"{answer.rstrip()}\n\n<tests>\n{(followup if tests is None else tests).strip()}\n</tests>"
+    )
 
 
 def _bare_python(text: str) -> str:

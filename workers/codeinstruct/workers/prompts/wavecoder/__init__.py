@@ -9,6 +9,7 @@ from functools import cache
 from typing import Any
 
 import yaml
+
 from codeinstruct.workers.prompts.parsing import fill, load_text
 
 PACKAGE = __name__
@@ -108,7 +109,10 @@ def format_generator(
     return [{"role": "user", "content": prompt.rstrip() + "\n"}]
 
 
-_LABEL = re.compile(r"^[ \t]*[*#]*[ \t]*(instruction|information|solution)[ \t]*[*]*[ \t]*:[ \t]*\**", re.IGNORECASE | re.MULTILINE)
+_LABEL = re.compile(
+    r"^[ \t]*[*#]*[ \t]*(instruction|information|solution)[ \t]*[*]*[ \t]*:[ \t]*\**",
+    re.IGNORECASE | re.MULTILINE,
+)
 
 
 def parse_generated(text: str) -> TaskExample | Failure:
@@ -143,7 +147,9 @@ def format_judge(task: TaskDefinition, example: TaskExample) -> list[Message]:
 
 
 _ANSWER = re.compile(r"<?\s*answer\s*:\s*(yes|no)\b[\s,:;.-]*([^>\n]*)", re.IGNORECASE)
-_OVERALL = re.compile(r"overall\s+answer\s*[:=-]?\s*\**\s*<?\s*(?:answer\s*:\s*)?(yes|no)\b", re.IGNORECASE)
+_OVERALL = re.compile(
+    r"overall\s+answer\s*[:=-]?\s*\**\s*<?\s*(?:answer\s*:\s*)?(yes|no)\b", re.IGNORECASE
+)
 
 
 def parse_judgement(text: str) -> Judgement | Failure:

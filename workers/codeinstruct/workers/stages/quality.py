@@ -1,0 +1,36 @@
+"""XCoder quality, second half: run each record's unit-test script in the sandbox; quality is
+the number of test cases that printed `Test case <i>: True`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from codeinstruct.workers.records import Record
+from codeinstruct.workers.sandbox import Job, sandbox_for
+from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext
+from codeinstruct.workers.stages.unit_tests import unit_test_program
+
+
+class MeasureQuality(Stage):
+    """Adds `quality` (tests passed) and `quality_run: {verdict, tests_passed, tests_failed}`.
+
+    A sandbox failure is not the sample's fault: it is dropped as `infra_error`, never scored 0.
+    """
+
+    name = "quality"
+
+    def run(self, records: list[Record], ctx: StageContext) -> Iterator[Output]:
+        jobs = [Job(str(r["id"]), unit_test_program(r)) for r in records]
+        results = sandbox_for(ctx.services).run(jobs) if jobs else []
+        for record, result in zip(records, results, strict=True):
+            ctx.advance(1)
+            ctx.count(f"verdict_{result.verdict}")
+            run = {
+                "verdict": result.verdict,
+                "tests_passed": result.tests_passed,
+                "tests_failed": result.tests_failed,
+            }
+            if result.verdict == "infra_error":
+                yield Drop({**record, "quality_run": run}, "infra_error")
+            else:
+                yield {**record, "quality": result.tests_passed or 0, "quality_run": run}

@@ -1,0 +1,36 @@
+"""Keep at most N records, chosen by a shuffle seeded from the spec seed (the same records on
+every run, whatever the input order); the others are dropped with a reason."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from codeinstruct.workers.records import Record
+from codeinstruct.workers.spec import Spec
+from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext
+
+
+class TakeSample(Stage):
+    whole = True
+
+    def __init__(self, name: str, size: Callable[[Spec], int], reason: str) -> None:
+        self.name = name  # type: ignore[misc]
+        self.size = size
+        self.reason = reason
+
+    def run(self, records: list[Record], ctx: StageContext) -> Iterator[Output]:
+        limit = self.size(ctx.spec)
+        order = sorted(range(len(records)), key=lambda i: str(records[i]["id"]))
+        ctx.rng(self.name).shuffle(order)
+        kept = set(order[:limit])
+        for index, record in enumerate(records):
+            ctx.advance(1)
+            yield record if index in kept else Drop(record, self.reason)
+
+
+def seed_budget(spec: Spec) -> int:
+    return spec.mining.max_seeds or 4 * spec.target_size
+
+
+def final_size(spec: Spec) -> TakeSample:
+    return TakeSample("target_size", lambda s: s.target_size, "over_target_size")
