@@ -145,18 +145,26 @@ def embedded(args: argparse.Namespace) -> None:
             )
             return sum(r.completion_tokens for r in results if r.ok)  # type: ignore[union-attr]
 
-        t = time.perf_counter()
-        ref_tokens = direct()
-        ref_rate = ref_tokens / (time.perf_counter() - t)
-        t = time.perf_counter()
-        tokens = client.run(through_client())
-        rate = tokens / (time.perf_counter() - t)
+        # Interleaved and repeated: the machine is shared, so take the best of each.
+        ref_rate = rate = 0.0
+        ref_tokens = tokens = 0
+        for _ in range(args.rounds):
+            t = time.perf_counter()
+            ref_tokens = direct()
+            ref_rate = max(ref_rate, ref_tokens / (time.perf_counter() - t))
+            t = time.perf_counter()
+            tokens = client.run(through_client())
+            rate = max(rate, tokens / (time.perf_counter() - t))
     print(
         f"embedded llama.cpp (SmolLM2-135M Q4_1): up in {startup:.1f} s; "
         f"{args.embedded_requests} chat requests of <= {args.tokens} tokens"
     )
-    print(f"  urllib one by one (reference): {ref_rate:6.1f} tokens/s ({ref_tokens} tokens)")
-    print(f"  LLMClient, concurrency 2     : {rate:6.1f} tokens/s ({tokens} tokens)")
+    print(
+        f"  urllib one by one (reference): {ref_rate:6.1f} tokens/s ({ref_tokens} tokens), best of {args.rounds}"
+    )
+    print(
+        f"  LLMClient, concurrency 2     : {rate:6.1f} tokens/s ({tokens} tokens), best of {args.rounds}"
+    )
     print(f"  ratio: {rate / ref_rate:.2f}x")
 
 
@@ -170,6 +178,7 @@ def main() -> None:
     parser.add_argument("--no-embedded", action="store_true")
     parser.add_argument("--embedded-requests", type=int, default=6)
     parser.add_argument("--tokens", type=int, default=96)
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     capacity(args)
     if not args.no_embedded:
