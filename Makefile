@@ -3,7 +3,7 @@
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: help install install-dev quickstart test test-unit lint bench docs
+.PHONY: help install install-dev quickstart test test-unit lint bench generate
 
 help: ## list the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -31,5 +31,7 @@ lint: ## ruff + mypy
 bench: ## run every benchmark (prints ratios; never a gate)
 	for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
-docs: ## regenerate generated docs (spec reference)
+generate: ## regenerate the files generated from the spec models (reference, CRD + chart copy)
 	$(BIN)/codeinstruct reference > docs/spec.md
+	$(BIN)/codeinstruct crd -o crds/instructiondatasets.yaml
+	cp crds/instructiondatasets.yaml charts/codeinstruct/crds/instructiondatasets.yaml

@@ -6,7 +6,7 @@ from tests.conftest import REPO
 
 def test_spec_reference_is_up_to_date() -> None:
     committed = (REPO / "docs" / "spec.md").read_text()
-    assert committed == spec_reference(), "run `make docs` to regenerate docs/spec.md"
+    assert committed == spec_reference(), "run `make generate` to regenerate docs/spec.md"
 
 
 def test_readme_set_up_commands_are_what_ci_runs() -> None:
