@@ -84,7 +84,7 @@ def xcoder_spec(path: Path, pool: Path, output: Path, **scoring: Any) -> Path:
             "method": "xcoder",
             "targetSize": 15,
             "source": {"uri": str(pool), "format": pool.suffix.lstrip(".")},
-            "scoring": {"complexityScorer": "length", "tau": 0.95, **scoring},
+            "scoring": {"complexityScorer": "length", "qualityScorer": "none", "tau": 0.95, **scoring},
             "output": {"uri": str(output)},
         },
     }

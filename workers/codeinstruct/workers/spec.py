@@ -210,6 +210,11 @@ class Scoring(Model):
     complexity_scorer: Literal["llm", "length"] = Field(
         "llm", description="`llm`: logprob-weighted score; `length`: instruction length proxy."
     )
+    quality_scorer: Literal["unit_tests", "none"] = Field(
+        "unit_tests",
+        description="`unit_tests`: the LLM writes unit tests, the sandbox counts passes; `none`: "
+        "use the pool's own `quality` field when present.",
+    )
     unit_tests_per_sample: int = Field(12, gt=0)
     batch_size: int = Field(64, gt=0)
 

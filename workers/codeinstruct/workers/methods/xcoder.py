@@ -18,12 +18,15 @@ LEAKAGE_FIELDS = ("instruction",)
 
 
 def stages(spec: Spec) -> list[Stage]:
-    complexity: list[Stage] = [ScoreComplexity()] if spec.scoring.complexity_scorer == "llm" else []
+    scoring = spec.scoring
+    complexity: list[Stage] = [ScoreComplexity()] if scoring.complexity_scorer == "llm" else []
+    quality: list[Stage] = (
+        [WriteUnitTests(), MeasureQuality()] if scoring.quality_scorer == "unit_tests" else []
+    )
     return [
         ReadPool(),
         *complexity,
-        WriteUnitTests(),
-        MeasureQuality(),
+        *quality,
         Embed(("instruction", "response")),
         Select(),
         LeakageFilter(LEAKAGE_FIELDS),
