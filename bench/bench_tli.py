@@ -4,8 +4,9 @@
                                                  # pairwise on the first 10k, extrapolated
     python bench/bench_tli.py --pairwise 100000  # pairwise on all of them (several minutes)
 
-Records are synthetic code-like texts (HumanEval's own tokens shuffled, plus 1% carrying a real
-HumanEval prompt), ~150 tokens each. Both sides start from raw text.
+Records are ~150-token windows of real code from the standard library (default), or synthetic
+texts made of HumanEval's own tokens (`--corpus synthetic`, the index's worst case); 1% carry a
+real HumanEval prompt. Both sides start from raw text.
 """
 
 from __future__ import annotations
@@ -32,14 +33,51 @@ def synthetic_train(count: int, prompts: list[str], seed: int = 0) -> list[str]:
     return texts
 
 
+def stdlib_train(count: int, prompts: list[str], seed: int = 0) -> list[str]:
+    """Real code: windows of 60-240 whitespace tokens cut from the standard library's sources,
+    1% with a HumanEval prompt inserted."""
+    from codeinstruct.workers.stages.seeds import list_python_files
+
+    rng = random.Random(seed)
+    words: list[str] = []
+    for path in list_python_files("stdlib"):
+        try:
+            with open(path, encoding="utf-8") as handle:
+                words.extend(handle.read().split())
+        except (OSError, UnicodeDecodeError):
+            continue
+        if len(words) > count * 160:
+            break
+    texts = []
+    position = 0
+    for i in range(count):
+        size = rng.randint(60, 240)
+        if position + size > len(words):
+            position = 0
+        tokens = words[position : position + size]
+        position += size
+        if i % 100 == 0:
+            tokens = [*tokens, prompts[rng.randrange(len(prompts))]]
+        texts.append(" ".join(tokens))
+    return texts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--pairwise", type=int, default=10_000, help="records for the reference")
+    parser.add_argument(
+        "--corpus",
+        choices=["stdlib", "synthetic"],
+        default="stdlib",
+        help="stdlib: windows of real code; synthetic: HumanEval's own tokens shuffled (worst "
+        "case for the index: every token is a benchmark token)",
+    )
     args = parser.parse_args()
     prompts = [p["prompt"] for p in humaneval_problems()]
-    train = synthetic_train(args.n, prompts)
-    print(f"test: {len(prompts)} HumanEval prompts; train: {len(train)} records")
+    make = stdlib_train if args.corpus == "stdlib" else synthetic_train
+    train = make(args.n, prompts)
+    print(f"test: {len(prompts)} HumanEval prompts; train: {len(train)} {args.corpus} records")
 
     started = time.perf_counter()
     index = TestIndex(prompts)
