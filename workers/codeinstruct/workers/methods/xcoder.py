@@ -23,11 +23,13 @@ def stages(spec: Spec) -> list[Stage]:
     quality: list[Stage] = (
         [WriteUnitTests(), MeasureQuality()] if scoring.quality_scorer == "unit_tests" else []
     )
+    # Leaked samples leave the pool before they cost LLM calls, so selection still fills
+    # `targetSize` from clean samples.
     return [
         ReadPool(),
+        LeakageFilter(LEAKAGE_FIELDS),
         *complexity,
         *quality,
         Embed(("instruction", "response")),
         Select(),
-        LeakageFilter(LEAKAGE_FIELDS),
     ]
