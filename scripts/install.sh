@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-extras="embed,ray,llm,operator,parquet"
+extras="embed,ray,llm,operator,parquet,typecheck"
 [[ "${1:-}" == "--dev" ]] && extras="$extras,dev"
 
 if command -v apt-get >/dev/null && [[ $(id -u) == 0 ]]; then

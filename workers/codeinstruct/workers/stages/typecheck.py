@@ -12,8 +12,10 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
+from importlib.util import find_spec
 from pathlib import Path
 
+from codeinstruct.workers.errors import UserError
 from codeinstruct.workers.records import Record
 from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext
 
@@ -64,6 +66,11 @@ class TypeCheck(Stage):
     timeout = 120.0
 
     def run(self, records: list[Record], ctx: StageContext) -> Iterator[Output]:
+        if find_spec("mypy") is None:
+            raise UserError(
+                "mining.typeCheck: true needs mypy: pip install 'codeinstruct[typecheck]' "
+                "(or set mining.typeCheck: false)"
+            )
         for start in range(0, len(records), self.batch_size):
             batch = records[start : start + self.batch_size]
             errors = check_batch([r["seed"] for r in batch], self.timeout)
