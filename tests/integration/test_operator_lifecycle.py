@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from codeinstruct.operator.stages import stage_names
 from codeinstruct.workers.ledger import Ledger
 from codeinstruct.workers.runner import run_prefix
 from codeinstruct.workers.store import open_store
@@ -54,15 +55,16 @@ async def test_restart_resumes_without_duplicates(
 ) -> None:
     body, name = start(cluster)
     dataset = dataset_of(body)
+    total = len(stage_names(dataset.spec) or [])
     async with operator_factory():
         await eventually(phase_is(cluster, name, "Generating"))
         write_stage(dataset, "seeds", 30)
-        await eventually(lambda: status(cluster, name).get("progress") == "1/3")
+        await eventually(lambda: status(cluster, name).get("progress") == f"1/{total}")
     before = children_of(cluster, name)
     uids = {n: cluster.get(r, NS, n)["metadata"]["uid"] for r, n in before}
     write_stage(dataset, "seed_decontam", 20)  # the driver goes on while the operator is down
     async with operator_factory():
-        await eventually(lambda: status(cluster, name).get("progress") == "2/3")
+        await eventually(lambda: status(cluster, name).get("progress") == f"2/{total}")
         write_stage(dataset, "seed_dedup", 10)
         write_card(dataset)
         cluster.finish_job(NS, f"{name}-driver")
