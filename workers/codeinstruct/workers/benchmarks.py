@@ -20,6 +20,7 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from codeinstruct.workers.errors import UserError
+from codeinstruct.workers.records import read_jsonl_file
 from codeinstruct.workers.spec import Benchmark
 
 
@@ -100,27 +101,14 @@ def _load(name: str, path: str | None, fields: tuple[str, ...]) -> tuple[Benchma
 
 def _load_jsonl(benchmark: Benchmark) -> list[BenchmarkItem]:
     assert benchmark.path is not None
-    path = Path(benchmark.path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as error:
-        raise BenchmarkError(
-            f"decontamination.benchmarks[{benchmark.name}].path: cannot read {path}: "
-            f"{error.strerror}"
-        ) from None
+    what = f"decontamination.benchmarks[{benchmark.name}].path"
     items = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            raise BenchmarkError(f"{path}:{number}: not valid JSON") from None
+    for number, row in enumerate(read_jsonl_file(benchmark.path, what), 1):
         missing = [f for f in benchmark.fields if f not in row]
         if missing:
             raise BenchmarkError(
-                f"{path}:{number}: missing field(s) {missing}; set `fields` for benchmark "
-                f"{benchmark.name!r} to the names this file uses (it has {sorted(row)})"
+                f"{benchmark.path}: item {number}: missing field(s) {missing}; set `fields` for "
+                f"benchmark {benchmark.name!r} to the names this file uses (it has {sorted(row)})"
             )
         values = [str(row[f]) for f in benchmark.fields]
         task_id = str(row.get("task_id", row.get("id", number)))

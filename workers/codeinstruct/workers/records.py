@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
+
+from codeinstruct.workers.errors import UserError
 
 Record = dict[str, Any]
 
@@ -35,3 +38,25 @@ def encode_jsonl(records: list[Record]) -> bytes:
 
 def decode_jsonl(data: bytes) -> list[Record]:
     return [json.loads(line) for line in data.splitlines() if line.strip()]
+
+
+def read_jsonl_file(path: str | Path, what: str = "") -> list[Record]:
+    """The JSON objects of a JSONL file; a UserError names the file (and `what` it is for) and the
+    line of the first problem."""
+    label = f"{what}: {path}" if what else str(path)
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as error:
+        raise UserError(f"{label}: cannot read ({error.strerror})") from None
+    rows = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            raise UserError(f"{label}:{number}: not valid JSON") from None
+        if not isinstance(row, dict):
+            raise UserError(f"{label}:{number}: expected a JSON object")
+        rows.append(row)
+    return rows

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any
 
 from codeinstruct.workers.errors import UserError
+from codeinstruct.workers.records import read_jsonl_file
 
 DEFAULT_TRAIN_KEYS = ("messages", "instruction")
 
@@ -37,25 +37,6 @@ def row_text(row: dict[str, Any], keys: list[str], where: str) -> str:
     return " ".join(str(row[k]) for k in keys)
 
 
-def read_jsonl(path: str) -> list[dict[str, Any]]:
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as error:
-        raise UserError(f"{path}: cannot read ({error.strerror})") from None
-    rows = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            raise UserError(f"{path}:{number}: not valid JSON") from None
-        if not isinstance(row, dict):
-            raise UserError(f"{path}:{number}: expected a JSON object")
-        rows.append(row)
-    return rows
-
-
 def _train_keys(rows: list[dict[str, Any]], given: list[str] | None) -> list[str]:
     if given:
         return given
@@ -70,7 +51,7 @@ def cmd_tli(args: argparse.Namespace) -> int:
     from codeinstruct.workers.spec import Benchmark
     from codeinstruct.workers.tli import TestIndex
 
-    train_rows = read_jsonl(args.train)
+    train_rows = read_jsonl_file(args.train, "--train")
     keys = _train_keys(train_rows, args.key_train)
     train = [row_text(r, keys, f"{args.train}:{i + 1}") for i, r in enumerate(train_rows)]
     if args.test == "humaneval":
@@ -78,7 +59,7 @@ def cmd_tli(args: argparse.Namespace) -> int:
         test = [item.text for item in items]
         test_ids = [item.task_id for item in items]
     else:
-        test_rows = read_jsonl(args.test)
+        test_rows = read_jsonl_file(args.test, "--test")
         test = [row_text(r, args.key_test, f"{args.test}:{i + 1}") for i, r in enumerate(test_rows)]
         test_ids = [str(r.get("task_id", r.get("id", i + 1))) for i, r in enumerate(test_rows)]
     index = TestIndex(test, args.ngram_sizes)
