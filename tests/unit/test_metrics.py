@@ -16,6 +16,11 @@ def sample(metric: str, **labels: str) -> float | None:
 
 def test_observe_folds_status_into_metrics() -> None:
     labels = {"namespace": "m", "name": "d1", "method": "selfcodealign", "stage": "seeds"}
+    # The registry is process-wide (other tests may have observed this method and stage).
+    durations = ("codeinstruct_stage_duration_seconds_count",)
+    durations_before = sample(*durations, method="selfcodealign", stage="seeds") or 0
+    succeeded_before = sample("codeinstruct_datasets", phase="Succeeded") or 0
+    generating_before = sample("codeinstruct_datasets", phase="Generating") or 0
     status = Status(
         phase=Phase.GENERATING,
         progress_percentage=40,
@@ -31,18 +36,15 @@ def test_observe_folds_status_into_metrics() -> None:
     metrics.observe("m", "d1", "selfcodealign", status)  # a repeated tick adds nothing
     assert sample("codeinstruct_records_total", **labels) == 150
     assert sample("codeinstruct_records_dropped_total", **labels) == 5
-    assert (
-        sample("codeinstruct_stage_duration_seconds_count", method="selfcodealign", stage="seeds")
-        == 1
-    )
-    assert sample("codeinstruct_datasets", phase="Succeeded") == 1
-    assert sample("codeinstruct_datasets", phase="Generating") == 0
+    assert sample(*durations, method="selfcodealign", stage="seeds") == durations_before + 1
+    assert sample("codeinstruct_datasets", phase="Succeeded") == succeeded_before + 1
+    assert sample("codeinstruct_datasets", phase="Generating") == generating_before
     assert (
         sample("codeinstruct_progress_ratio", namespace="m", name="d1", method="selfcodealign")
         == 0.4
     )
     metrics.forget("m", "d1")
-    assert sample("codeinstruct_datasets", phase="Succeeded") == 0
+    assert sample("codeinstruct_datasets", phase="Succeeded") == succeeded_before
 
 
 def test_names_follow_conventions() -> None:

@@ -155,6 +155,9 @@ def test_stage_phases_and_scoring_boundary() -> None:
     assert stage_phase("select") is Phase.SCORING
     assert stage_phase("instructions") is Phase.GENERATING
     assert scoring_boundary(["seeds", "execute", "embed", "select"]) == "execute"
+    assert stage_phase("complexity") is Phase.GENERATING
+    xcoder = ["pool", "leakage", "complexity", "unit_tests", "quality", "embed", "select"]
+    assert scoring_boundary(xcoder) == "quality", "LLM and sandbox work stays in the driver"
     assert scoring_boundary(["seeds", "dedup"]) is None
     assert scoring_boundary(None) is None
 

@@ -5,19 +5,18 @@ from __future__ import annotations
 from codeinstruct.operator.constants import Phase
 from codeinstruct.workers.spec import Spec
 
+# The phase of each stage the methods run; unknown names fall back to keywords.
+_KNOWN = {
+    "complexity": Phase.GENERATING,  # an LLM call, even though it yields a score
+    "unit_tests": Phase.GENERATING,
+    "execute": Phase.EXECUTING,
+    "pick_response": Phase.EXECUTING,
+    "quality": Phase.EXECUTING,
+    "leakage": Phase.SCORING,
+    "target_size": Phase.SCORING,
+}
 _EXECUTING = ("exec", "quality", "sandbox", "verify")
-_SCORING = (
-    "score",
-    "select",
-    "embed",
-    "coreset",
-    "divers",
-    "complex",
-    "tli",
-    "rank",
-    "leak",
-    "target_size",
-)
+_SCORING = ("score", "select", "embed", "coreset", "divers", "tli", "rank", "leak")
 
 
 def stage_names(spec: Spec) -> list[str] | None:
@@ -31,6 +30,8 @@ def stage_names(spec: Spec) -> list[str] | None:
 
 
 def stage_phase(name: str) -> Phase:
+    if name in _KNOWN:
+        return _KNOWN[name]
     lowered = name.lower()
     if any(word in lowered for word in _SCORING):
         return Phase.SCORING
@@ -40,13 +41,13 @@ def stage_phase(name: str) -> Phase:
 
 
 def scoring_boundary(names: list[str] | None) -> str | None:
-    """The last stage before the first scoring stage: the driver runs `--until` it.
+    """The last stage that needs the LLM or the sandbox, when scoring stages follow it: the
+    driver runs `--until` it and the scoring job the rest (resuming from the ledger).
 
-    None when there is no scoring stage after a non-scoring one (the driver runs everything).
+    None when no scoring stage follows the last generating/executing one (the driver runs
+    everything).
     """
     if not names:
         return None
-    for index, name in enumerate(names):
-        if stage_phase(name) is Phase.SCORING:
-            return names[index - 1] if index > 0 else None
-    return None
+    last = max((i for i, n in enumerate(names) if stage_phase(n) is not Phase.SCORING), default=-1)
+    return names[last] if 0 <= last < len(names) - 1 else None
