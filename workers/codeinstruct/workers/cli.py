@@ -54,7 +54,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         dataset = dataset.model_copy(
             update={"spec": dataset.spec.model_copy(update={"output": output})}
         )
-    runner = Runner(dataset, console=err, progress=not args.no_progress)
+    runner = Runner(dataset, console=err, progress=not args.no_progress and err.is_terminal)
     err.print(
         f"[bold]codeinstruct run[/] {dataset.metadata.name}: method {dataset.spec.method.value}, "
         f"output {runner.store.uri(runner.ledger.prefix)}"
