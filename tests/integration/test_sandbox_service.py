@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -154,3 +156,41 @@ def test_sandbox_for_uses_the_endpoint_when_set(service: str) -> None:
         assert isinstance(executor, SandboxClient)
         assert sandbox_for(services) is executor
         assert [r.verdict for r in executor.run(JOBS[:1])] == ["pass"]
+
+
+def test_a_real_prometheus_scrapes_the_service(service: str, tmp_path: Path) -> None:
+    """Debian's Prometheus server scrapes /metrics on loopback; the verdict counters arrive."""
+    prometheus = shutil.which("prometheus")
+    assert prometheus, "scripts/install.sh installs the Debian package `prometheus`"
+    SandboxClient(service, concurrency=1).run([Job("scraped", "assert True\n")])
+    target = service.removeprefix("http://")
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        "global: {scrape_interval: 1s}\n"
+        "scrape_configs:\n"
+        f"  - job_name: sandbox\n    static_configs: [{{targets: ['{target}']}}]\n"
+    )
+    port = free_port()
+    server = subprocess.Popen(
+        [prometheus, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
+         f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        query = 'sum(codeinstruct_sandbox_jobs_total{job="sandbox",verdict="pass"})'
+        deadline = time.monotonic() + 60
+        value = None
+        while time.monotonic() < deadline and value is None:
+            time.sleep(1)
+            try:
+                answer = httpx.get(
+                    f"http://127.0.0.1:{port}/api/v1/query", params={"query": query}, timeout=2
+                ).json()
+            except (httpx.TransportError, ValueError):
+                continue
+            result = answer.get("data", {}).get("result", [])
+            value = float(result[0]["value"][1]) if result else None
+        assert value is not None and value >= 1, "Prometheus never saw the pass counter"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
