@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from importlib import resources
 from string import Template
 
 _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([\w+#.-]*)[^\n]*$", re.MULTILINE)
 PYTHON_TAGS = frozenset({"", "python", "py", "python3"})
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Model output that could not be parsed; `reason` becomes the record's drop reason."""
+
+    reason: str
 
 
 def load_text(package: str, name: str) -> str:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from codeinstruct.workers.llm import InfraFailure, LLMClient
+from codeinstruct.workers.llm import LLMClient
 from codeinstruct.workers.prompts import selfcodealign as prompts
 from codeinstruct.workers.records import Record, derive
 from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext
 from codeinstruct.workers.stages.generation import (
-    account,
-    failure_drop,
-    first_text,
+    ask,
     request_seed,
     run_concurrently,
     sampling,
@@ -27,20 +25,20 @@ class ExtractConcepts(Stage):
     def run(self, records: list[Record], ctx: StageContext) -> Iterator[Output]:
         async def work(record: Record, client: LLMClient) -> list[Output]:
             shots = prompts.pick_examples(ctx.rng(record["id"], self.name), SHOTS)
-            result = await client.chat(
+            parsed = await ask(
+                ctx,
+                client,
+                record,
                 prompts.format_concepts(record["seed"], shots),
+                prompts.parse_concepts,
                 **sampling(
                     ctx.spec, max_tokens=min(MAX_TOKENS, ctx.spec.generator.sampling.max_tokens)
                 ),
                 stop=["</concepts>"],
                 seed=request_seed(ctx, record["id"], self.name),
             )
-            account(ctx, result)
-            if isinstance(result, InfraFailure):
-                return [failure_drop(record, result)]
-            parsed = prompts.parse_concepts(first_text(result))
-            if isinstance(parsed, prompts.Failure):
-                return [Drop({**record, "llm_output": first_text(result)}, parsed.reason)]
+            if isinstance(parsed, Drop):
+                return [parsed]
             return [derive(record, self.name, "", concepts=parsed)]
 
         return run_concurrently(self.name, records, ctx, work)

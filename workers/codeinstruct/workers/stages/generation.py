@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from codeinstruct.workers.llm import Completion, InfraFailure, LLMClient, Result, llm_for
 from codeinstruct.workers.llm.client import current_stage
+from codeinstruct.workers.prompts.parsing import Failure
 from codeinstruct.workers.records import Record
 from codeinstruct.workers.spec import Spec
 from codeinstruct.workers.stages.base import Drop, Output, StageContext
 
 Work = Callable[[Record, LLMClient], Awaitable[list[Output]]]
+T = TypeVar("T")
 
 
 def run_concurrently(
@@ -76,3 +78,24 @@ def sampling(spec: Spec, **override: Any) -> dict[str, Any]:
 
 def first_text(result: Completion) -> str:
     return result.texts[0] if result.texts else ""
+
+
+async def ask(
+    ctx: StageContext,
+    client: LLMClient,
+    record: Record,
+    messages: list[dict[str, str]],
+    parse: Callable[[str], T | Failure],
+    **params: Any,
+) -> T | Drop:
+    """One chat request for `record`, accounted, then parsed: the parsed value, or a Drop
+    (the request failed for good, or the output did not parse; the output is kept with it)."""
+    result = await client.chat(messages, **params)
+    account(ctx, result)
+    if isinstance(result, InfraFailure):
+        return failure_drop(record, result)
+    text = first_text(result)
+    parsed = parse(text)
+    if isinstance(parsed, Failure):
+        return Drop({**record, "llm_output": text}, parsed.reason)
+    return parsed

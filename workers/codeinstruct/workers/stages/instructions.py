@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from codeinstruct.workers.llm import InfraFailure, LLMClient
+from codeinstruct.workers.llm import LLMClient
 from codeinstruct.workers.prompts import selfcodealign as prompts
 from codeinstruct.workers.records import Record, derive
 from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext
 from codeinstruct.workers.stages.generation import (
-    account,
-    failure_drop,
-    first_text,
+    ask,
     request_seed,
     run_concurrently,
     sampling,
@@ -29,20 +27,20 @@ class WriteInstructions(Stage):
             rng = ctx.rng(record["id"], self.name)
             category, difficulty = prompts.sample_task_kind(rng)
             shots = prompts.pick_examples(rng, SHOTS)
-            result = await client.chat(
+            parsed = await ask(
+                ctx,
+                client,
+                record,
                 prompts.format_instruction(record["concepts"], category, difficulty, shots),
+                prompts.parse_instruction,
                 **sampling(
                     ctx.spec, max_tokens=min(MAX_TOKENS, ctx.spec.generator.sampling.max_tokens)
                 ),
                 stop=["</instruction>"],
                 seed=request_seed(ctx, record["id"], self.name),
             )
-            account(ctx, result)
-            if isinstance(result, InfraFailure):
-                return [failure_drop(record, result)]
-            parsed = prompts.parse_instruction(first_text(result))
-            if isinstance(parsed, prompts.Failure):
-                return [Drop({**record, "llm_output": first_text(result)}, parsed.reason)]
+            if isinstance(parsed, Drop):
+                return [parsed]
             return [
                 derive(
                     record,

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from codeinstruct.workers.llm import InfraFailure, LLMClient
+from codeinstruct.workers.llm import LLMClient
 from codeinstruct.workers.prompts import xcoder as prompts
 from codeinstruct.workers.records import Record
 from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext
 from codeinstruct.workers.stages.generation import (
-    account,
-    failure_drop,
-    first_text,
+    ask,
     request_seed,
     run_concurrently,
     sampling,
@@ -34,17 +32,17 @@ class WriteUnitTests(Stage):
         k = ctx.spec.scoring.unit_tests_per_sample
 
         async def work(record: Record, client: LLMClient) -> list[Output]:
-            result = await client.chat(
+            script = await ask(
+                ctx,
+                client,
+                record,
                 prompts.format_unit_tests(record["instruction"], record["response"], k),
+                prompts.parse_unit_tests,
                 **sampling(ctx.spec, temperature=0.0),
                 seed=request_seed(ctx, record["id"], self.name),
             )
-            account(ctx, result)
-            if isinstance(result, InfraFailure):
-                return [failure_drop(record, result)]
-            script = prompts.parse_unit_tests(first_text(result))
-            if isinstance(script, prompts.Failure):
-                return [Drop({**record, "llm_output": first_text(result)}, script.reason)]
+            if isinstance(script, Drop):
+                return [script]
             return [{**record, "unit_tests": script, "unit_tests_requested": k}]
 
         return run_concurrently(self.name, records, ctx, work)

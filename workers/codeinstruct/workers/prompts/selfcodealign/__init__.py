@@ -16,7 +16,14 @@ from typing import Any
 
 import yaml
 
-from codeinstruct.workers.prompts.parsing import code_blocks, fill, load_text, section, strip_tags
+from codeinstruct.workers.prompts.parsing import (
+    Failure,
+    code_blocks,
+    fill,
+    load_text,
+    section,
+    strip_tags,
+)
 
 PACKAGE = __name__
 CATEGORIES = {"function": "function implementation", "class": "class implementation",
@@ -28,11 +35,6 @@ MAX_INSTRUCTION_WORDS = 200
 MAX_CONCEPTS = 12
 
 Message = dict[str, str]
-
-
-@dataclass(frozen=True)
-class Failure:
-    reason: str
 
 
 @dataclass(frozen=True)

@@ -10,16 +10,11 @@ from typing import Any
 
 import yaml
 
-from codeinstruct.workers.prompts.parsing import fill, load_text
+from codeinstruct.workers.prompts.parsing import Failure, fill, load_text
 
 PACKAGE = __name__
 
 Message = dict[str, str]
-
-
-@dataclass(frozen=True)
-class Failure:
-    reason: str
 
 
 @dataclass(frozen=True)

@@ -4,19 +4,13 @@ unit-test prompt (k cases printing `Test case <i>: True|False`)."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
-from codeinstruct.workers.prompts.parsing import code_blocks, fill, load_text
+from codeinstruct.workers.prompts.parsing import Failure, code_blocks, fill, load_text
 
 PACKAGE = __name__
 COMPLEXITY_MAX_TOKENS = 3
 COMPLEXITY_TOP_LOGPROBS = 20
 _CASE_LINE = re.compile(r"Test case", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class Failure:
-    reason: str
 
 
 def format_complexity(instruction: str) -> str:
