@@ -52,9 +52,9 @@ def become_subreaper() -> bool:
         return False
 
 
-def children(parent: int) -> list[int]:
-    """Pids whose parent is `parent` (from /proc)."""
-    found = []
+def process_table() -> dict[int, tuple[int, int]]:
+    """Every visible process: pid -> (parent pid, resident pages), from /proc/<pid>/stat."""
+    table = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -64,26 +64,21 @@ def children(parent: int) -> list[int]:
         except OSError:
             continue
         fields = stat[stat.rfind(b")") + 2 :].split()
-        if len(fields) > 1 and int(fields[1]) == parent:
-            found.append(int(name))
-    return found
+        if len(fields) > 21:
+            table[int(name)] = (int(fields[1]), int(fields[21]))
+    return table
+
+
+def children(parent: int) -> list[int]:
+    """Pids whose parent is `parent`."""
+    return [pid for pid, (ppid, _) in process_table().items() if ppid == parent]
 
 
 def descendants_rss(root: int) -> int:
     """Resident bytes of all processes below `root` (a job's processes, wherever they went)."""
-    parents: dict[int, int] = {}
-    resident: dict[int, int] = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as handle:
-                stat = handle.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        parents[int(name)] = int(fields[1])
-        resident[int(name)] = int(fields[21])
+    table = process_table()
+    parents = {pid: ppid for pid, (ppid, _) in table.items()}
+    resident = {pid: rss for pid, (_, rss) in table.items()}
     total = 0
     for pid in resident:
         ancestor = parents.get(pid)
