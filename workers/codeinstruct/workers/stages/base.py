@@ -12,6 +12,7 @@ import random
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from codeinstruct.workers.ledger import StageStats
@@ -46,8 +47,18 @@ class StageContext:
         self.stats.counters[counter] += n
 
 
+class StageKind(StrEnum):
+    """What kind of work a stage is; the operator reports its phase from this, never from names."""
+
+    PREPARE = "prepare"  # reads, filters, deduplicates: CPU only, no LLM, no sandbox
+    GENERATE = "generate"  # asks the LLM (generation, and LLM-scored complexity)
+    EXECUTE = "execute"  # runs code in the sandbox
+    SCORE = "score"  # embeds, selects, measures leakage, cuts to size: CPU or Ray
+
+
 class Stage(ABC):
     name: ClassVar[str]
+    kind: ClassVar[StageKind]
     whole: ClassVar[bool] = False
 
     @abstractmethod

@@ -9,11 +9,12 @@ from codeinstruct.workers.llm import InfraFailure, LLMClient
 from codeinstruct.workers.llm.logprobs import expected_digit_score
 from codeinstruct.workers.prompts import xcoder as prompts
 from codeinstruct.workers.records import Record
-from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext
+from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext, StageKind
 from codeinstruct.workers.stages.generation import account, failure_drop, run_concurrently
 
 
 class ScoreComplexity(Stage):
+    kind = StageKind.GENERATE
     name = "complexity"
 
     def run(self, records: list[Record], ctx: StageContext) -> Iterator[Output]:

@@ -12,10 +12,11 @@ from collections.abc import Iterator
 from codeinstruct.workers.coreset import kcenter_greedy, kcenter_greedy_ray
 from codeinstruct.workers.embeddings import load_vectors
 from codeinstruct.workers.records import Record
-from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext
+from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext, StageKind
 
 
 class Coreset(Stage):
+    kind = StageKind.SCORE
     name = "coreset"
     whole = True
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from codeinstruct.workers.benchmarks import load_benchmark
 from codeinstruct.workers.records import Record
-from codeinstruct.workers.stages.base import FilterStage, StageContext
+from codeinstruct.workers.stages.base import FilterStage, StageContext, StageKind
 
 
 class SubstringDecontam(FilterStage):
+    kind = StageKind.PREPARE
+
     def __init__(self, name: str, fields: tuple[str, ...]) -> None:
         self.name = name  # type: ignore[misc]
         self.fields = fields

@@ -6,10 +6,11 @@ from collections.abc import Iterator
 
 from codeinstruct.workers.minhash import near_duplicates
 from codeinstruct.workers.records import Record
-from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext
+from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext, StageKind
 
 
 class NearDedup(Stage):
+    kind = StageKind.PREPARE
     whole = True
 
     def __init__(self, name: str, field: str) -> None:

@@ -14,7 +14,7 @@ from codeinstruct.workers.embeddings import (
     model_tag,
 )
 from codeinstruct.workers.records import Record, content_id
-from codeinstruct.workers.stages.base import Output, Stage, StageContext
+from codeinstruct.workers.stages.base import Output, Stage, StageContext, StageKind
 
 
 def record_text(record: Record, fields: tuple[str, ...]) -> str:
@@ -22,6 +22,8 @@ def record_text(record: Record, fields: tuple[str, ...]) -> str:
 
 
 class Embed(Stage):
+    kind = StageKind.SCORE
+
     def __init__(self, fields: tuple[str, ...], name: str = "embed") -> None:
         self.name = name  # type: ignore[misc]
         self.fields = fields

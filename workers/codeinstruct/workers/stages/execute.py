@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from codeinstruct.workers.extraction import build_program
 from codeinstruct.workers.records import Record
 from codeinstruct.workers.sandbox import Job, sandbox_for
-from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext
+from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext, StageKind
 
 STDERR_KEPT = 2000
 
@@ -20,6 +20,7 @@ STDERR_KEPT = 2000
 class ExecuteTests(Stage):
     """Adds `execution: {verdict, duration, exit_code, tests_passed, tests_failed, stderr}`."""
 
+    kind = StageKind.EXECUTE
     name = "execute"
 
     def run(self, records: list[Record], ctx: StageContext) -> Iterator[Output]:
@@ -59,6 +60,7 @@ class PickResponse(Stage):
     """One passing response per `instruction_id`: the first after a shuffle seeded by the spec
     seed and the instruction id (the same choice on every run, whatever the input order)."""
 
+    kind = StageKind.SCORE
     name = "pick_response"
     whole = True
 

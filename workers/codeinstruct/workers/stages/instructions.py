@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from codeinstruct.workers.llm import LLMClient
 from codeinstruct.workers.prompts import selfcodealign as prompts
 from codeinstruct.workers.records import Record, derive
-from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext
+from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext, StageKind
 from codeinstruct.workers.stages.generation import (
     ask,
     request_seed,
@@ -20,6 +20,7 @@ MAX_TOKENS = 320
 
 
 class WriteInstructions(Stage):
+    kind = StageKind.GENERATE
     name = "instructions"
 
     def run(self, records: list[Record], ctx: StageContext) -> Iterator[Output]:

@@ -16,7 +16,7 @@ import numpy as np
 
 from codeinstruct.workers.benchmarks import load_benchmark
 from codeinstruct.workers.records import Record
-from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext
+from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext, StageKind
 from codeinstruct.workers.stages.embed import record_text
 from codeinstruct.workers.tli import Leakage, TestIndex
 
@@ -24,6 +24,7 @@ MOST_LEAKED = 5
 
 
 class LeakageFilter(Stage):
+    kind = StageKind.SCORE
     whole = True
 
     def __init__(self, fields: tuple[str, ...], name: str = "leakage") -> None:

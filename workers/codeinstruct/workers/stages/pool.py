@@ -19,7 +19,7 @@ from typing import Any
 from codeinstruct.workers.errors import UserError
 from codeinstruct.workers.records import Record, content_id
 from codeinstruct.workers.spec import Source, SourceFormat
-from codeinstruct.workers.stages.base import Drop, Output, SourceStage, StageContext
+from codeinstruct.workers.stages.base import Drop, Output, SourceStage, StageContext, StageKind
 from codeinstruct.workers.store import open_store
 
 SUFFIXES = {
@@ -88,6 +88,7 @@ def pool_record(row: Any, source: Source) -> tuple[Record | None, str | None]:
 
 
 class ReadPool(SourceStage):
+    kind = StageKind.PREPARE
     name = "pool"
 
     def partitions(self, ctx: StageContext) -> list[Any]:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from codeinstruct.workers.records import Record
 from codeinstruct.workers.sandbox import Job, sandbox_for
-from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext
+from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext, StageKind
 from codeinstruct.workers.stages.unit_tests import unit_test_program
 
 
@@ -17,6 +17,7 @@ class MeasureQuality(Stage):
     A sandbox failure is not the sample's fault: it is dropped as `infra_error`, never scored 0.
     """
 
+    kind = StageKind.EXECUTE
     name = "quality"
 
     def run(self, records: list[Record], ctx: StageContext) -> Iterator[Output]:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from codeinstruct.workers.llm import InfraFailure, LLMClient
 from codeinstruct.workers.prompts import selfcodealign as prompts
 from codeinstruct.workers.records import Record, derive
-from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext
+from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext, StageKind
 from codeinstruct.workers.stages.generation import (
     account,
     failure_drop,
@@ -28,6 +28,7 @@ FOLLOWUP_MAX_TOKENS = 192
 
 
 class WriteResponses(Stage):
+    kind = StageKind.GENERATE
     name = "responses"
 
     def run(self, records: list[Record], ctx: StageContext) -> Iterator[Output]:

@@ -7,10 +7,11 @@ from collections.abc import Callable, Iterator
 
 from codeinstruct.workers.records import Record
 from codeinstruct.workers.spec import Spec
-from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext
+from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext, StageKind
 
 
 class TakeSample(Stage):
+    kind = StageKind.SCORE
     whole = True
 
     def __init__(self, name: str, size: Callable[[Spec], int], reason: str) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 from codeinstruct.workers.errors import UserError
 from codeinstruct.workers.records import Record, content_id
 from codeinstruct.workers.spec import Mining, Source, SourceFormat
-from codeinstruct.workers.stages.base import Drop, Output, SourceStage, StageContext
+from codeinstruct.workers.stages.base import Drop, Output, SourceStage, StageContext, StageKind
 from codeinstruct.workers.store import open_store
 
 _SKIPPED_DIRS = {"site-packages", "dist-packages", "__pycache__", ".git", ".venv", "node_modules"}
@@ -192,6 +192,7 @@ def _through_symlink(path: str) -> bool:
 class MineSeeds(SourceStage):
     """Reads Python files (or JSONL records of code) and yields seed functions."""
 
+    kind = StageKind.PREPARE
     name = "seeds"
 
     def partitions(self, ctx: StageContext) -> list[Any]:

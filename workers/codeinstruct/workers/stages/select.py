@@ -15,7 +15,7 @@ from typing import Any
 from codeinstruct.workers.embeddings import load_vectors
 from codeinstruct.workers.records import Record
 from codeinstruct.workers.selection import combined_scores, diverse_greedy, score_order
-from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext
+from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext, StageKind
 
 
 def _number(value: Any) -> float | None:
@@ -25,6 +25,7 @@ def _number(value: Any) -> float | None:
 
 
 class Select(Stage):
+    kind = StageKind.SCORE
     name = "select"
     whole = True
 

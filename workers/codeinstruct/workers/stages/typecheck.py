@@ -17,7 +17,7 @@ from pathlib import Path
 
 from codeinstruct.workers.errors import UserError
 from codeinstruct.workers.records import Record
-from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext
+from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext, StageKind
 
 MYPY = [
     sys.executable, "-m", "mypy", "--ignore-missing-imports", "--follow-imports=silent",
@@ -61,6 +61,7 @@ def check_batch(
 
 
 class TypeCheck(Stage):
+    kind = StageKind.PREPARE
     name = "seed_typecheck"
     batch_size = 250
     timeout = 120.0

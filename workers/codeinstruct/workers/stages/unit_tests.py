@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from codeinstruct.workers.llm import LLMClient
 from codeinstruct.workers.prompts import xcoder as prompts
 from codeinstruct.workers.records import Record
-from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext
+from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext, StageKind
 from codeinstruct.workers.stages.generation import (
     ask,
     request_seed,
@@ -26,6 +26,7 @@ def unit_test_program(record: Record) -> str:
 
 
 class WriteUnitTests(Stage):
+    kind = StageKind.GENERATE
     name = "unit_tests"
 
     def run(self, records: list[Record], ctx: StageContext) -> Iterator[Output]:

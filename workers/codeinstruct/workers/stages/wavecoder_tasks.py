@@ -19,7 +19,7 @@ from codeinstruct.workers.llm.client import current_stage
 from codeinstruct.workers.prompts import wavecoder as prompts
 from codeinstruct.workers.records import Record, derive
 from codeinstruct.workers.spec import TaskType
-from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext
+from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext, StageKind
 from codeinstruct.workers.stages.generation import (
     account,
     failure_drop,
@@ -65,6 +65,7 @@ class _Outcome:
 
 
 class GenerateTasks(Stage):
+    kind = StageKind.GENERATE
     name = "wavecoder_tasks"
     whole = True
 
