@@ -62,7 +62,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     report = runner.run(until=args.until)
     if report.resumed:
         err.print(f"[dim]resumed: {', '.join(report.resumed)} already complete[/]")
-    err.print(f"[green bold]done[/]: {report.records} records -> {report.dataset_uri}")
+    if report.dataset_uri:
+        err.print(f"[green bold]done[/]: {report.records} records -> {report.dataset_uri}")
+    else:
+        err.print(
+            f"[green bold]stopped[/] after {args.until}: {report.records} records; no dataset "
+            "(it is written after the method's last stage)"
+        )
     return 0
 
 

@@ -71,7 +71,7 @@ class InfraFailure:
     texts: list[str] = field(default_factory=list, init=False)
 
 
-Result = Completion | InfraFailure
+LLMResult = Completion | InfraFailure
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ def parse_response(kind: Kind, body: bytes) -> Completion:
     )
 
 
-def merge(parts: Sequence[Result]) -> Result:
+def merge(parts: Sequence[LLMResult]) -> LLMResult:
     """One result from the results of `n` single-sample requests (any failure fails all)."""
     faults: Counter[str] = Counter()
     for part in parts:
@@ -248,17 +248,17 @@ class LLMClient:
             self._loop = loop
         return self._session
 
-    async def complete(self, prompt: str, **params: Any) -> Result:
+    async def complete(self, prompt: str, **params: Any) -> LLMResult:
         """POST /completions with `prompt` and OpenAI parameters (max_tokens, stop, seed, n, ...)."""
         return await self._generate("completions", {"prompt": prompt}, params)
 
-    async def chat(self, messages: Sequence[Mapping[str, str]], **params: Any) -> Result:
+    async def chat(self, messages: Sequence[Mapping[str, str]], **params: Any) -> LLMResult:
         """POST /chat/completions with `messages` and OpenAI parameters."""
         return await self._generate("chat", {"messages": [dict(m) for m in messages]}, params)
 
     async def _generate(
         self, kind: Kind, payload: dict[str, Any], params: dict[str, Any]
-    ) -> Result:
+    ) -> LLMResult:
         params = {k: v for k, v in params.items() if v is not None}
         n = int(params.pop("n", 1))
         if n > 1 and not self.native_n:
@@ -274,7 +274,7 @@ class LLMClient:
             params["n"] = n
         return await self._cached(kind, {**payload, **params})
 
-    async def _cached(self, kind: Kind, body: dict[str, Any], sample: int = 0) -> Result:
+    async def _cached(self, kind: Kind, body: dict[str, Any], sample: int = 0) -> LLMResult:
         key = None
         if self.cache is not None:
             key = self.cache.key(self.cache_model, kind, body, sample)
@@ -287,7 +287,7 @@ class LLMClient:
             await self.cache.put(key, result)
         return result
 
-    async def _request(self, kind: Kind, body: dict[str, Any]) -> Result:
+    async def _request(self, kind: Kind, body: dict[str, Any]) -> LLMResult:
         session = self._ensure_session()
         assert self._slots is not None
         url = f"{self.base_url}/{'chat/completions' if kind == 'chat' else 'completions'}"

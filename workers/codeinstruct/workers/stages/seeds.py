@@ -21,7 +21,7 @@ from typing import Any
 from codeinstruct.workers.errors import UserError
 from codeinstruct.workers.records import Record, content_id
 from codeinstruct.workers.spec import Mining, Source, SourceFormat
-from codeinstruct.workers.stages.base import Drop, Output, SourceStage, StageContext, StageKind
+from codeinstruct.workers.stages.base import Drop, SourceStage, StageContext, StageKind, StageOutput
 from codeinstruct.workers.store import open_store
 
 _SKIPPED_DIRS = {"site-packages", "dist-packages", "__pycache__", ".git", ".venv", "node_modules"}
@@ -190,13 +190,24 @@ def _through_symlink(path: str) -> bool:
 
 
 class MineSeeds(SourceStage):
-    """Reads Python files (or JSONL records of code) and yields seed functions."""
+    """Reads Python files (or JSONL records of code) and yields seed functions.
+
+    Input fields: (the source)
+    Output fields: seed, entry_point, docstring
+    Drop reasons: unreadable_file, file_too_large, empty_file, binary_file, not_utf8,
+    syntax_error, too_long, short_docstring, no_return, no_arguments, banned_import, todo_marker
+    """
 
     kind = StageKind.PREPARE
     name = "seeds"
+    outputs = ("seed", "entry_point", "docstring")
+
+    def __init__(self, source: Source, mining: Mining) -> None:
+        self.source = source
+        self.mining = mining
 
     def partitions(self, ctx: StageContext) -> list[Any]:
-        source = ctx.spec.source
+        source = self.source
         size = source.files_per_shard
         if source.uri.startswith("s3://"):
             keys = _s3_keys(source)
@@ -206,8 +217,8 @@ class MineSeeds(SourceStage):
             return [{"jsonl": f} for f in files]
         return [{"files": files[i : i + size]} for i in range(0, len(files), size)]
 
-    def read(self, partition: Any, ctx: StageContext) -> Iterator[Output]:
-        source = ctx.spec.source
+    def read(self, partition: Any, ctx: StageContext) -> Iterator[StageOutput]:
+        source = self.source
         for path, data in _partition_contents(partition, source):
             ctx.stats.counters["files"] += 1
             if data is None:
@@ -219,9 +230,9 @@ class MineSeeds(SourceStage):
                 continue
             yield from self._seeds_of(path, text, ctx)
 
-    def _seeds_of(self, path: str, text: str, ctx: StageContext) -> Iterator[Output]:
+    def _seeds_of(self, path: str, text: str, ctx: StageContext) -> Iterator[StageOutput]:
         try:
-            candidates = extract_seeds(text, ctx.spec.mining)
+            candidates = extract_seeds(text, self.mining)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             yield _file_drop(path, "syntax_error", ctx)
             return

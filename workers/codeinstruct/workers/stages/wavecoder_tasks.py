@@ -17,15 +17,16 @@ from dataclasses import dataclass
 from codeinstruct.workers.llm import InfraFailure, LLMClient, llm_for
 from codeinstruct.workers.llm.client import current_stage
 from codeinstruct.workers.prompts import wavecoder as prompts
+from codeinstruct.workers.prompts.parsing import ParseFailure
 from codeinstruct.workers.records import Record, derive
-from codeinstruct.workers.spec import TaskType
-from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext, StageKind
-from codeinstruct.workers.stages.generation import (
+from codeinstruct.workers.spec import Sampling, TaskType, WaveCoder
+from codeinstruct.workers.stages.base import Drop, Stage, StageContext, StageKind, StageOutput
+from codeinstruct.workers.stages.llm_stage import (
     account,
     failure_drop,
     first_text,
     request_seed,
-    sampling,
+    sampling_params,
 )
 
 JUDGE_MAX_TOKENS = 256
@@ -58,19 +59,35 @@ class ExamplePool:
 
 @dataclass
 class _Outcome:
-    output: Output
+    output: StageOutput
     task_type: str
     example: prompts.TaskExample | None = None
     accepted: bool = False
 
 
 class GenerateTasks(Stage):
+    """Per seed: a task type, a generated example, then the checklist judge's verdict.
+
+    Input fields: seed
+    Output fields: task_type, instruction, information, solution, target_language, judge
+    Drop reasons: generation_unparsable, empty_instruction, empty_solution, judge_unparsable,
+    judge_rejected, llm_infra_error, llm_request_rejected
+    """
+
     kind = StageKind.GENERATE
     name = "wavecoder_tasks"
     whole = True
+    inputs = ("seed",)
+    outputs = (
+        "task_type", "instruction", "information", "solution", "target_language", "judge",
+    )  # fmt: skip
 
-    def run(self, records: list[Record], ctx: StageContext) -> Iterator[Output]:
-        settings = ctx.spec.wavecoder
+    def __init__(self, settings: WaveCoder, sampling: Sampling) -> None:
+        self.settings = settings
+        self.sampling = sampling
+
+    def run(self, records: list[Record], ctx: StageContext) -> Iterator[StageOutput]:
+        settings = self.settings
         task_types = [TaskType(t).value for t in settings.task_types]
         good = {
             t: ExamplePool(prompts.task_definition(t).good, settings.example_pool_size)
@@ -128,21 +145,21 @@ class GenerateTasks(Stage):
         goods, bads = pools[task_type]
         good, bad = rng.choice(goods), rng.choice(bads)
         target = (
-            rng.choice(ctx.spec.wavecoder.translation_targets)
+            rng.choice(self.settings.translation_targets)
             if task_type == TaskType.TRANSLATION.value
             else None
         )
         result = await client.chat(
             prompts.format_generator(task, record["seed"], good, bad, target),
-            **sampling(ctx.spec),
-            seed=request_seed(ctx, record["id"], self.name),
+            **sampling_params(self.sampling),
+            seed=request_seed(ctx, self.sampling, record["id"], self.name),
         )
         account(ctx, result)
         if isinstance(result, InfraFailure):
             return _Outcome(failure_drop(record, result), task_type)
         text = first_text(result)
         generated = prompts.parse_generated(text)
-        if isinstance(generated, prompts.Failure):
+        if isinstance(generated, ParseFailure):
             return _Outcome(Drop({**record, "llm_output": text}, generated.reason), task_type)
         fields = {
             "task_type": task_type,
@@ -154,14 +171,14 @@ class GenerateTasks(Stage):
             fields["target_language"] = target
         judged = await client.chat(
             prompts.format_judge(task, generated),
-            **sampling(ctx.spec, temperature=0.0, max_tokens=JUDGE_MAX_TOKENS),
-            seed=request_seed(ctx, record["id"], self.name, "judge"),
+            **sampling_params(self.sampling, temperature=0.0, max_tokens=JUDGE_MAX_TOKENS),
+            seed=request_seed(ctx, self.sampling, record["id"], self.name, "judge"),
         )
         account(ctx, judged)
         if isinstance(judged, InfraFailure):
             return _Outcome(failure_drop({**record, **fields}, judged), task_type)
         judgement = prompts.parse_judgement(first_text(judged))
-        if isinstance(judgement, prompts.Failure):
+        if isinstance(judgement, ParseFailure):
             dropped = {**record, **fields, "judge_output": first_text(judged)}
             return _Outcome(Drop(dropped, judgement.reason), task_type)
         verdict = {

@@ -19,7 +19,7 @@ from typing import Any
 from codeinstruct.workers.errors import UserError
 from codeinstruct.workers.records import Record, content_id
 from codeinstruct.workers.spec import Source, SourceFormat
-from codeinstruct.workers.stages.base import Drop, Output, SourceStage, StageContext, StageKind
+from codeinstruct.workers.stages.base import Drop, SourceStage, StageContext, StageKind, StageOutput
 from codeinstruct.workers.store import open_store
 
 SUFFIXES = {
@@ -87,15 +87,27 @@ def pool_record(row: Any, source: Source) -> tuple[Record | None, str | None]:
     return record, None
 
 
-class ReadPool(SourceStage):
+class ReadInstructionPool(SourceStage):
+    """Reads the pool's rows as (instruction, response) records.
+
+    Input fields: (the source)
+    Output fields: instruction, response (and `complexity`, `quality` when the pool has them)
+    Drop reasons: bad_json, bad_parquet, not_an_object, bad_messages, missing_instruction,
+    missing_response
+    """
+
     kind = StageKind.PREPARE
     name = "pool"
+    outputs = ("instruction", "response")
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
 
     def partitions(self, ctx: StageContext) -> list[Any]:
-        return [{"file": f} for f in pool_files(ctx.spec.source)]
+        return [{"file": f} for f in pool_files(self.source)]
 
-    def read(self, partition: Any, ctx: StageContext) -> Iterator[Output]:
-        source = ctx.spec.source
+    def read(self, partition: Any, ctx: StageContext) -> Iterator[StageOutput]:
+        source = self.source
         path = partition["file"]
         ctx.count("files")
         for number, row in _rows(path, source):
