@@ -33,5 +33,6 @@ bench: ## run every benchmark (prints ratios; never a gate)
 
 generate: ## regenerate the files generated from the spec models (reference, CRD + chart copy)
 	$(BIN)/codeinstruct reference > docs/spec.md
+	$(BIN)/codeinstruct stages > docs/stages.md
 	$(BIN)/codeinstruct crd -o crds/instructiondatasets.yaml
 	cp crds/instructiondatasets.yaml charts/codeinstruct/crds/instructiondatasets.yaml

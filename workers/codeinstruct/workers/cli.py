@@ -20,6 +20,7 @@ from codeinstruct.workers.spec import SpecError, load_spec
 # (name, "module:function") of subcommands defined elsewhere; each function adds its parser.
 EXTERNAL_COMMANDS: list[str] = [
     "codeinstruct.workers.spec_reference:add_parser",
+    "codeinstruct.workers.stage_reference:add_parser",
     "codeinstruct.workers.sandbox.command:add_parser",
     "codeinstruct.workers.tli_command:add_parser",
     "codeinstruct.operator.crd:add_parser",
