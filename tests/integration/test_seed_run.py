@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from codeinstruct.workers.benchmarks import humaneval_problems
-from codeinstruct.workers.stages.seeds import stdlib_root
+from codeinstruct.workers.sources import stdlib_root
 from tests.conftest import CLI
 
 pytestmark = pytest.mark.slow
