@@ -16,7 +16,6 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any, Literal, TypeVar
 
 import aiohttp
@@ -25,6 +24,7 @@ from prometheus_client import Histogram
 
 from codeinstruct.workers.errors import UserError
 from codeinstruct.workers.llm.cache import CompletionCache
+from codeinstruct.workers.retry import RetryPolicy, parse_retry_after
 
 T = TypeVar("T")
 Kind = Literal["completions", "chat"]
@@ -74,22 +74,6 @@ class InfraFailure:
 LLMResult = Completion | InfraFailure
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int = 6
-    backoff_seconds: float = 0.5
-    max_backoff_seconds: float = 30.0
-    max_retry_after_seconds: float = 300.0
-
-    def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
-        """Seconds to wait before try `attempt + 1` (full jitter; at least Retry-After)."""
-        ceiling = min(self.max_backoff_seconds, self.backoff_seconds * 2**attempt)
-        wait = rng.uniform(0, ceiling)
-        if retry_after is not None:
-            wait = max(wait, min(retry_after, self.max_retry_after_seconds))
-        return wait
-
-
 class _Fault(Exception):
     """A retryable failure of one try; `kind` is its counter name."""
 
@@ -101,21 +85,6 @@ class _Fault(Exception):
 
 class _Rejected(Exception):
     """The server refused the request itself (400, 413, 422): retrying cannot help."""
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date), or None."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def parse_response(kind: Kind, body: bytes) -> Completion:
