@@ -13,12 +13,17 @@ from __future__ import annotations
 
 import argparse
 import random
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 from codeinstruct.workers.benchmarks import humaneval_problems
-from codeinstruct.workers.tli import TestIndex, naive_similarities
+from codeinstruct.workers.tli import TestIndex
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.oracles import naive_similarities
 
 
 def synthetic_train(count: int, prompts: list[str], seed: int = 0) -> list[str]:

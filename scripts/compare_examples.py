@@ -7,7 +7,8 @@
 the runs take minutes and need no GPU; generated code runs in the real sandbox. `diff` compares
 every stage shard, excluded shard, report and dataset file byte for byte, and the names of the
 LLM cache objects (a changed request is a changed key). The only fields ignored are wall-clock
-measurements: `seconds` (stage stats, card) and `duration` (an execution's time).
+measurements: `seconds` (stage stats, card), `duration` (an execution's time) and so the
+sha256 in a shard's marker (the shard itself is compared), the output folder's own path and the scripted server's port.
 
 Used to show that a restructuring changes no output: run it at the commit before and after.
 """
@@ -30,7 +31,10 @@ EXAMPLES = {
     "xcoder-pool": ("examples/xcoder-pool.yaml", None),
 }
 TIMING = re.compile(r'"(seconds|duration)": [0-9.e+-]+')
-CARD_SECONDS = re.compile(r"\| [0-9.]+ \|$", re.MULTILINE)
+CARD_SECONDS = re.compile(r"(\| [0-9.]+ \|$|^( *)seconds: [0-9.e+-]+$)", re.MULTILINE)
+# A marker's sha256 is of its shard, whose durations vary; the shard itself is compared.
+LOOPBACK = re.compile(r"127\.0\.0\.1:\d+")
+MARKER_SHA = re.compile(r'"sha256": "[0-9a-f]{64}"')
 
 
 def selfcodealign_answer(kind: str, body: dict[str, Any]) -> str:
@@ -147,13 +151,17 @@ def run_all(out: Path) -> None:
         go("xcoder-llm", document, None)
 
 
-def _normalised(path: Path) -> bytes:
-    data = path.read_bytes()
+def _normalised(path: Path, root: Path) -> bytes:
+    text = path.read_bytes().decode("utf-8", "surrogateescape")
+    text = text.replace(str(root.resolve()), "<out>")  # the output folder named in run.json
+    text = LOOPBACK.sub("127.0.0.1:<port>", text)  # the scripted server's port
     if path.name == "README.md":
-        data = CARD_SECONDS.sub("| - |", data.decode()).encode()
+        text = CARD_SECONDS.sub("<seconds>", text)
     if path.suffix in (".json", ".jsonl", ".md"):
-        data = TIMING.sub(r'"\1": 0', data.decode()).encode()
-    return data
+        text = TIMING.sub(r'"\1": 0', text)
+    if "/_done/" in path.as_posix():
+        text = MARKER_SHA.sub('"sha256": "-"', text)
+    return text.encode("utf-8", "surrogateescape")
 
 
 def compared_files(root: Path) -> dict[str, Path]:
@@ -183,7 +191,7 @@ def diff(before: Path, after: Path) -> int:
             continue
         if name not in a or name not in b:
             problems.append(f"only in {'after' if name in b else 'before'}: {name}")
-        elif _normalised(a[name]) != _normalised(b[name]):
+        elif _normalised(a[name], before) != _normalised(b[name], after):
             problems.append(f"differs: {name}")
     if cache_keys(before) != cache_keys(after):
         problems.append("the LLM cache keys differ: some request changed")

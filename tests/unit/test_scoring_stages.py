@@ -100,7 +100,7 @@ def test_coreset_writes_the_selected_records(tmp_path: Path) -> None:
     kept = [o for o in out if not isinstance(o, Drop)]
     assert [r["coreset_rank"] for r in kept] == [0, 1, 2, 3, 4]
     first = int(kept[0]["id"][1:])
-    from codeinstruct.workers.coreset import textbook_kcenter
+    from tests.oracles import textbook_kcenter
 
     assert [int(r["id"][1:]) for r in kept] == textbook_kcenter(vectors, 5, first)
     assert sum(isinstance(o, Drop) for o in out) == 45
