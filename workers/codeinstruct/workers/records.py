@@ -60,14 +60,8 @@ def iter_jsonl(data: bytes) -> Iterator[tuple[int, Any]]:
             yield number, BadLine(line)
 
 
-def read_jsonl_file(path: str | Path, what: str = "") -> list[Record]:
-    """The JSON objects of a JSONL file; a UserError names the file (and `what` it is for) and the
-    line of the first problem."""
-    label = f"{what}: {path}" if what else str(path)
-    try:
-        data = Path(path).read_bytes()
-    except OSError as error:
-        raise UserError(f"{label}: cannot read ({error.strerror})") from None
+def jsonl_objects(data: bytes, label: str) -> list[Record]:
+    """The JSON objects of JSONL `data`; a UserError names `label`, the line and the problem."""
     rows = []
     for number, row in iter_jsonl(data):
         if isinstance(row, BadLine):
@@ -76,3 +70,14 @@ def read_jsonl_file(path: str | Path, what: str = "") -> list[Record]:
             raise UserError(f"{label}:{number}: expected a JSON object")
         rows.append(row)
     return rows
+
+
+def read_jsonl_file(path: str | Path, what: str = "") -> list[Record]:
+    """The JSON objects of a JSONL file; a UserError names the file (and `what` it is for) and the
+    line of the first problem."""
+    label = f"{what}: {path}" if what else str(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise UserError(f"{label}: cannot read ({error.strerror})") from None
+    return jsonl_objects(data, label)

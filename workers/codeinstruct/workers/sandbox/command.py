@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from codeinstruct.workers.errors import UserError
-from codeinstruct.workers.records import BadLine, iter_jsonl
+from codeinstruct.workers.records import jsonl_objects
 from codeinstruct.workers.spec import Isolation, Sandbox
 
 DEFAULTS = Sandbox()
@@ -68,13 +68,10 @@ def read_jobs(path: str) -> list[dict[str, Any]]:
         data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
     except OSError as error:
         raise UserError(f"{path}: cannot read the file: {error.strerror}") from None
-    jobs = []
-    for number, item in iter_jsonl(data):
-        if isinstance(item, BadLine):
-            raise UserError(f"{path}:{number}: not valid JSON")
-        if not isinstance(item, dict) or not isinstance(item.get("program"), str):
-            raise UserError(f'{path}:{number}: expected {{"id", "program", "timeout"?}}')
-        jobs.append(item)
+    jobs = jsonl_objects(data, path)
+    for number, item in enumerate(jobs, 1):
+        if not isinstance(item.get("program"), str):
+            raise UserError(f'{path}: job {number}: expected {{"id", "program", "timeout"?}}')
     return jobs
 
 
