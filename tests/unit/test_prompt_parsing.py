@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from codeinstruct.workers.prompts import selfcodealign as sca
-from codeinstruct.workers.prompts import wavecoder as wc
-from codeinstruct.workers.prompts import xcoder as xc
 from codeinstruct.workers.prompts.parsing import code_blocks, fill, section
+from codeinstruct.workers.prompts.selfcodealign import format as sca
+from codeinstruct.workers.prompts.wavecoder import format as wc
+from codeinstruct.workers.prompts.xcoder import format as xc
 
 FENCE = "```"
 

@@ -176,4 +176,3 @@ def open_store(uri: str) -> Store:
     if parsed.scheme and len(parsed.scheme) > 1:
         raise StoreError(f"{uri!r}: unsupported scheme; use a local path, file:// or s3://")
     return LocalStore(uri)
-

@@ -7,8 +7,8 @@ from typing import Any
 
 from codeinstruct.workers.llm import Completion
 from codeinstruct.workers.llm.logprobs import expected_digit_score
-from codeinstruct.workers.prompts import xcoder as prompts
 from codeinstruct.workers.prompts.parsing import ParseFailure
+from codeinstruct.workers.prompts.xcoder import format as prompts
 from codeinstruct.workers.records import Record
 from codeinstruct.workers.stages.base import Drop, StageContext
 from codeinstruct.workers.stages.llm_stage import LLMStage, Prompt

@@ -6,8 +6,8 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from codeinstruct.workers.prompts import selfcodealign as prompts
 from codeinstruct.workers.prompts.parsing import ParseFailure
+from codeinstruct.workers.prompts.selfcodealign import format as prompts
 from codeinstruct.workers.records import Record
 from codeinstruct.workers.stages.llm_stage import LLMStage, Prompt
 

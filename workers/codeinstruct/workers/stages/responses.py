@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from codeinstruct.workers.llm import InfraFailure, LLMClient
-from codeinstruct.workers.prompts import selfcodealign as prompts
 from codeinstruct.workers.prompts.parsing import ParseFailure
+from codeinstruct.workers.prompts.selfcodealign import format as prompts
 from codeinstruct.workers.records import Record, derive
 from codeinstruct.workers.spec import Sampling
 from codeinstruct.workers.stages.base import Drop, StageContext, StageOutput

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from codeinstruct.workers.prompts import xcoder as prompts
 from codeinstruct.workers.prompts.parsing import ParseFailure
+from codeinstruct.workers.prompts.xcoder import format as prompts
 from codeinstruct.workers.records import Record
 from codeinstruct.workers.spec import Sampling
 from codeinstruct.workers.stages.llm_stage import LLMStage, Prompt

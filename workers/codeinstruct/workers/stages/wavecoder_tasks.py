@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from codeinstruct.workers.llm import InfraFailure, LLMClient, llm_for
 from codeinstruct.workers.llm.client import current_stage
-from codeinstruct.workers.prompts import wavecoder as prompts
 from codeinstruct.workers.prompts.parsing import ParseFailure
+from codeinstruct.workers.prompts.wavecoder import format as prompts
 from codeinstruct.workers.records import Record, derive
 from codeinstruct.workers.spec import Sampling, TaskType, WaveCoder
 from codeinstruct.workers.stages.base import Drop, Stage, StageContext, StageKind, StageOutput

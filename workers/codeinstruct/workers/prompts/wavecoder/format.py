@@ -12,7 +12,7 @@ import yaml
 
 from codeinstruct.workers.prompts.parsing import ParseFailure, fill, load_text
 
-PACKAGE = __name__
+PACKAGE = __name__.rpartition(".")[0]  # the data files sit next to this module
 
 Message = dict[str, str]
 

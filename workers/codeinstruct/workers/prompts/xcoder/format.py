@@ -7,7 +7,7 @@ import re
 
 from codeinstruct.workers.prompts.parsing import ParseFailure, code_blocks, fill, load_text
 
-PACKAGE = __name__
+PACKAGE = __name__.rpartition(".")[0]  # the data files sit next to this module
 COMPLEXITY_MAX_TOKENS = 3
 COMPLEXITY_TOP_LOGPROBS = 20
 _CASE_LINE = re.compile(r"Test case", re.IGNORECASE)

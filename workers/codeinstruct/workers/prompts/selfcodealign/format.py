@@ -25,7 +25,7 @@ from codeinstruct.workers.prompts.parsing import (
     strip_tags,
 )
 
-PACKAGE = __name__
+PACKAGE = __name__.rpartition(".")[0]  # the data files sit next to this module
 CATEGORIES = {"function": "function implementation", "class": "class implementation",
               "program": "program implementation"}  # fmt: skip
 # The reference weighs function tasks twice (they are the most common kind of seed).
