@@ -82,7 +82,18 @@ class Source(Model):
 class Sampling(Model):
     temperature: float = Field(0.7, ge=0, le=2)
     top_p: float = Field(0.95, gt=0, le=1)
-    max_tokens: int = Field(512, gt=0)
+    max_tokens: int = Field(
+        1536,
+        gt=0,
+        description="Tokens per answer (the reference's 1536); stages with short answers ask "
+        "for fewer.",
+    )
+    truncation_max_tokens: int = Field(
+        3072,
+        gt=0,
+        description="An answer cut by the token limit is asked again once with twice the tokens, "
+        "at most this many; still cut, it is dropped as `truncated`, never parsed as complete.",
+    )
     samples_per_instruction: int = Field(
         4, gt=0, description="Responses generated per instruction (SelfCodeAlign n)."
     )

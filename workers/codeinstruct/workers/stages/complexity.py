@@ -27,6 +27,7 @@ class ScoreComplexity(LLMStage[float]):
     api = "completion"
     inputs = ("instruction",)
     outputs = ("complexity",)
+    complete_answers = False  # three tokens by design: only the first one's logprobs count
 
     def format(self, record: Record, shots: list[Any]) -> Prompt:
         return prompts.format_complexity(record["instruction"])

@@ -16,7 +16,8 @@ class ExtractConcepts(LLMStage[list[str]]):
 
     Input fields: seed
     Output fields: concepts
-    Drop reasons: concepts_unparsable, no_concepts, llm_infra_error, llm_request_rejected
+    Drop reasons: concepts_unparsable, no_concepts, truncated, llm_infra_error,
+    llm_request_rejected
     """
 
     name = "concepts"

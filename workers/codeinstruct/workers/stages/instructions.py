@@ -18,7 +18,7 @@ class WriteInstructions(LLMStage[str]):
 
     Input fields: concepts
     Output fields: instruction, category, difficulty
-    Drop reasons: instruction_unparsable, empty_instruction, instruction_too_long,
+    Drop reasons: instruction_unparsable, empty_instruction, instruction_too_long, truncated,
     llm_infra_error, llm_request_rejected
     """
 

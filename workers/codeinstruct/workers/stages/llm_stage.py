@@ -4,6 +4,8 @@ here, once. It sends one request per record, all at once (the client bounds what
 accounts tokens, cache hits and faults, seeds each request from the spec seed and the record,
 and drops a record whose request failed for good (`llm_infra_error`, `llm_request_rejected`)
 or whose answer did not parse (the parser's reason, with the answer kept as `llm_output`).
+An answer cut by the token limit (`finish_reason: length`) is asked again once with twice the
+tokens (at most `sampling.truncationMaxTokens`); still cut, it is dropped as `truncated`.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 from abc import abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from codeinstruct.workers.llm import Completion, InfraFailure, LLMClient, LLMResult, llm_for
@@ -64,6 +66,43 @@ def first_text(result: Completion) -> str:
     return result.texts[0] if result.texts else ""
 
 
+def is_cut(result: Completion, index: int = 0) -> bool:
+    """Whether answer `index` stopped at the token limit (`finish_reason: length`)."""
+    reasons = result.finish_reasons
+    return index < len(reasons) and reasons[index] == "length"
+
+
+Ask = Callable[[dict[str, Any]], Awaitable[LLMResult]]
+
+
+async def retry_longer(
+    ask: Ask, params: dict[str, Any], sampling: Sampling, ctx: StageContext
+) -> LLMResult | None:
+    """The request again with twice the tokens, at most `sampling.truncationMaxTokens`; None
+    when that is no more than it already had."""
+    longer = min(sampling.truncation_max_tokens, 2 * int(params["max_tokens"]))
+    if longer <= int(params["max_tokens"]):
+        return None
+    ctx.count("llm_truncation_retries")
+    result = await ask({**params, "max_tokens": longer})
+    account(ctx, result)
+    return result
+
+
+async def complete_answer(
+    ask: Ask, params: dict[str, Any], sampling: Sampling, ctx: StageContext
+) -> LLMResult:
+    """One request, accounted; an answer cut by the token limit is asked once more with more
+    tokens. The caller drops an answer that is still cut (`is_cut`) as `truncated`."""
+    result = await ask(params)
+    account(ctx, result)
+    if isinstance(result, InfraFailure) or not is_cut(result):
+        return result
+    ctx.count("llm_truncated")
+    retried = await retry_longer(ask, params, sampling, ctx)
+    return result if retried is None or isinstance(retried, InfraFailure) else retried
+
+
 class LLMStage(Stage, Generic[T]):
     """A stage that asks the LLM once per record and adds what it parsed from the answer."""
 
@@ -73,6 +112,10 @@ class LLMStage(Stage, Generic[T]):
     max_tokens: ClassVar[int | None] = None  # a ceiling under sampling.maxTokens
     stop: ClassVar[tuple[str, ...]] = ()
     temperature: ClassVar[float | None] = None  # e.g. 0.0 for a stage that must be greedy
+    # An answer cut by the token limit is retried once with more tokens, then dropped as
+    # `truncated`; never parsed as if it were complete. Off only for a stage that reads the
+    # first tokens' logprobs and asks for no more.
+    complete_answers: ClassVar[bool] = True
 
     def __init__(self, sampling: Sampling) -> None:
         self.sampling = sampling
@@ -125,10 +168,18 @@ class LLMStage(Stage, Generic[T]):
         """The outputs for one record: one request, accounted, then parsed."""
         drawn, shots = self.prepare(record, ctx)
         prompt = self.format({**record, **drawn}, shots)
-        result = await self.ask(client, prompt, **self.params(record, ctx))
-        account(ctx, result)
+        params = self.params(record, ctx)
+        if self.complete_answers:
+            result = await complete_answer(
+                lambda p: self.ask(client, prompt, **p), params, self.sampling, ctx
+            )
+        else:
+            result = await self.ask(client, prompt, **params)
+            account(ctx, result)
         if isinstance(result, InfraFailure):
             return [failure_drop(record, result)]
+        if self.complete_answers and is_cut(result):
+            return [Drop({**record, "llm_output": first_text(result)}, "truncated")]
         parsed = self.parse_completion(result)
         if isinstance(parsed, ParseFailure):
             return [self.parse_drop(record, result, parsed)]

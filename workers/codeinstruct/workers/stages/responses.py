@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from codeinstruct.workers.llm import InfraFailure, LLMClient
+from codeinstruct.workers.llm import Completion, InfraFailure, LLMClient
 from codeinstruct.workers.prompts.parsing import ParseFailure
 from codeinstruct.workers.prompts.selfcodealign import format as prompts
 from codeinstruct.workers.records import Record, derive
@@ -16,19 +16,24 @@ from codeinstruct.workers.stages.llm_stage import (
     LLMStage,
     Prompt,
     account,
+    complete_answer,
     failure_drop,
+    first_text,
+    is_cut,
+    retry_longer,
 )
 
 
 class WriteResponses(LLMStage[prompts.ParsedResponse]):
     """`samplesPerInstruction` answers per instruction in one request; one output record per
     sample (a child keyed by its index). An answer that has code but stopped before its
-    `<tests>` part gets one follow-up turn asking for the tests.
+    `<tests>` part gets one follow-up turn asking for the tests. A sample cut by the token limit
+    is asked again alone with twice the tokens; still cut, it is dropped as `truncated`.
 
     Input fields: instruction
     Output fields: instruction_id, sample, response, code, tests
-    Drop reasons: missing_tests, no_code, no_tests, tests_without_assert, llm_infra_error,
-    llm_request_rejected
+    Drop reasons: missing_tests, no_code, no_tests, tests_without_assert, truncated,
+    llm_infra_error, llm_request_rejected
     """
 
     name = "responses"
@@ -61,16 +66,16 @@ class WriteResponses(LLMStage[prompts.ParsedResponse]):
         if isinstance(result, InfraFailure):
             return [failure_drop(record, result)]
         ctx.count("samples", len(result.texts))
-        texts = await asyncio.gather(
+        answers = await asyncio.gather(
             *(
-                self._with_tests(record, index, text, messages, client, ctx)
-                for index, text in enumerate(result.texts)
+                self._complete(record, index, result, messages, client, ctx)
+                for index in range(len(result.texts))
             )
         )
         outputs: list[StageOutput] = []
-        for index, text in enumerate(texts):
+        for index, (text, cut) in enumerate(answers):
             base = {"instruction_id": record["id"], "sample": index}
-            parsed = self.parse(text)
+            parsed = ParseFailure("truncated") if cut else self.parse(text)
             if isinstance(parsed, ParseFailure):
                 dropped = derive(record, self.name, str(index), **base, llm_output=text)
                 outputs.append(Drop(dropped, parsed.reason))
@@ -88,23 +93,39 @@ class WriteResponses(LLMStage[prompts.ParsedResponse]):
             )
         return outputs
 
-    async def _with_tests(
+    async def _complete(
         self,
         record: Record,
         index: int,
-        text: str,
+        result: Completion,
         messages: list[dict[str, str]],
         client: LLMClient,
         ctx: StageContext,
-    ) -> str:
-        """The answer, completed by a follow-up turn when it stopped before its tests."""
+    ) -> tuple[str, bool]:
+        """(answer, still cut): a sample cut by the token limit asked again alone with more
+        tokens, then completed by a follow-up turn when it stopped before its tests."""
+        text = result.texts[index]
+        if is_cut(result, index):
+            ctx.count("llm_truncated")
+            params = self.params(record, ctx, "longer", str(index))
+            longer = await retry_longer(
+                lambda p: client.chat(messages, **p), params, self.sampling, ctx
+            )
+            if not isinstance(longer, Completion) or is_cut(longer):
+                return (first_text(longer) if isinstance(longer, Completion) else text), True
+            text = first_text(longer)
         if not prompts.needs_tests_followup(text):
-            return text
+            return text, False
         ctx.count("tests_followups")
         params = self.params(record, ctx, "tests", str(index))
         params["max_tokens"] = min(self.followup_max_tokens, self.sampling.max_tokens)
-        result = await client.chat(prompts.format_tests_followup(messages, text), **params)
-        account(ctx, result)
-        if isinstance(result, InfraFailure) or not result.texts:
-            return text
-        return prompts.join_tests_followup(text, result.texts[0])
+        followup = await complete_answer(
+            lambda p: client.chat(prompts.format_tests_followup(messages, text), **p),
+            params,
+            self.sampling,
+            ctx,
+        )
+        if isinstance(followup, InfraFailure) or not followup.texts:
+            return text, False
+        joined = prompts.join_tests_followup(text, followup.texts[0])
+        return joined, is_cut(followup)

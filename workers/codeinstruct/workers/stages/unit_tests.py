@@ -26,7 +26,7 @@ class WriteUnitTests(LLMStage[str]):
 
     Input fields: instruction, response
     Output fields: unit_tests, unit_tests_requested
-    Drop reasons: no_test_script, test_script_without_case_lines, llm_infra_error,
+    Drop reasons: no_test_script, test_script_without_case_lines, truncated, llm_infra_error,
     llm_request_rejected
     """
 

@@ -22,9 +22,10 @@ from codeinstruct.workers.records import Record, derive
 from codeinstruct.workers.spec import Sampling, TaskType, WaveCoder
 from codeinstruct.workers.stages.base import Drop, Stage, StageContext, StageKind, StageOutput
 from codeinstruct.workers.stages.llm_stage import (
-    account,
+    complete_answer,
     failure_drop,
     first_text,
+    is_cut,
     request_seed,
     sampling_params,
 )
@@ -71,7 +72,7 @@ class GenerateTasks(Stage):
     Input fields: seed
     Output fields: task_type, instruction, information, solution, target_language, judge
     Drop reasons: generation_unparsable, empty_instruction, empty_solution, judge_unparsable,
-    judge_rejected, llm_infra_error, llm_request_rejected
+    judge_rejected, truncated, llm_infra_error, llm_request_rejected
     """
 
     kind = StageKind.GENERATE
@@ -149,15 +150,20 @@ class GenerateTasks(Stage):
             if task_type == TaskType.TRANSLATION.value
             else None
         )
-        result = await client.chat(
-            prompts.format_generator(task, record["seed"], good, bad, target),
-            **sampling_params(self.sampling),
-            seed=request_seed(ctx, self.sampling, record["id"], self.name),
+        messages = prompts.format_generator(task, record["seed"], good, bad, target)
+        result = await complete_answer(
+            lambda p: client.chat(messages, **p),
+            sampling_params(
+                self.sampling, seed=request_seed(ctx, self.sampling, record["id"], self.name)
+            ),
+            self.sampling,
+            ctx,
         )
-        account(ctx, result)
         if isinstance(result, InfraFailure):
             return _Outcome(failure_drop(record, result), task_type)
         text = first_text(result)
+        if is_cut(result):
+            return _Outcome(Drop({**record, "llm_output": text}, "truncated"), task_type)
         generated = prompts.parse_generated(text)
         if isinstance(generated, ParseFailure):
             return _Outcome(Drop({**record, "llm_output": text}, generated.reason), task_type)
@@ -169,14 +175,23 @@ class GenerateTasks(Stage):
         }
         if target:
             fields["target_language"] = target
-        judged = await client.chat(
-            prompts.format_judge(task, generated),
-            **sampling_params(self.sampling, temperature=0.0, max_tokens=JUDGE_MAX_TOKENS),
-            seed=request_seed(ctx, self.sampling, record["id"], self.name, "judge"),
+        judge = prompts.format_judge(task, generated)
+        judged = await complete_answer(
+            lambda p: client.chat(judge, **p),
+            sampling_params(
+                self.sampling,
+                temperature=0.0,
+                max_tokens=JUDGE_MAX_TOKENS,
+                seed=request_seed(ctx, self.sampling, record["id"], self.name, "judge"),
+            ),
+            self.sampling,
+            ctx,
         )
-        account(ctx, judged)
         if isinstance(judged, InfraFailure):
             return _Outcome(failure_drop({**record, **fields}, judged), task_type)
+        if is_cut(judged):
+            dropped = {**record, **fields, "judge_output": first_text(judged)}
+            return _Outcome(Drop(dropped, "truncated"), task_type)
         judgement = prompts.parse_judgement(first_text(judged))
         if isinstance(judgement, ParseFailure):
             dropped = {**record, **fields, "judge_output": first_text(judged)}
