@@ -31,13 +31,13 @@ def seed_stages(spec: Spec) -> list[Stage]:
 
 
 def stages(spec: Spec) -> list[Stage]:
-    sampling = spec.generator.sampling
+    sampling, api = spec.generator.sampling, spec.generator.api
     return [
         *seed_stages(spec),
         TakeSample("seed_sample", seed_budget(spec), "over_seed_budget"),
-        ExtractConcepts(sampling),
-        WriteInstructions(sampling),
-        WriteResponses(sampling),
+        ExtractConcepts(sampling, api),
+        WriteInstructions(sampling, api),
+        WriteResponses(sampling, api),
         ExecuteTests(),
         PickResponse(),
         SubstringDecontam("decontam", LEAKAGE_FIELDS, spec.decontamination),

@@ -28,7 +28,7 @@ def selection_stages(spec: Spec) -> list[Stage]:
 def stages(spec: Spec) -> list[Stage]:
     return [
         *selection_stages(spec),
-        GenerateTasks(spec.wavecoder, spec.generator.sampling),
+        GenerateTasks(spec.wavecoder, spec.generator.sampling, spec.generator.api),
         LeakageFilter(LEAKAGE_FIELDS, spec.decontamination),
         target_sample(spec),
     ]

@@ -24,7 +24,10 @@ def stages(spec: Spec) -> list[Stage]:
         [ScoreComplexity(sampling)] if scoring.complexity_scorer == "llm" else []
     )
     quality: list[Stage] = (
-        [WriteUnitTests(sampling, scoring.unit_tests_per_sample), MeasureQuality()]
+        [
+            WriteUnitTests(sampling, scoring.unit_tests_per_sample, spec.generator.api),
+            MeasureQuality(),
+        ]
         if scoring.quality_scorer == "unit_tests"
         else []
     )

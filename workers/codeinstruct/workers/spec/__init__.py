@@ -10,6 +10,7 @@ from codeinstruct.workers.spec.models import (
     Decontamination,
     Dedup,
     Generator,
+    GeneratorApi,
     GeneratorBackend,
     InstructionDataset,
     Isolation,
@@ -37,7 +38,7 @@ from codeinstruct.workers.spec.signature import PIPELINE_VERSION, prompts_digest
 
 __all__ = [
     "API_VERSION", "KIND", "NOT_SEMANTIC", "PIPELINE_VERSION", "Benchmark", "Decontamination",
-    "Dedup", "Generator", "GeneratorBackend", "InstructionDataset", "Isolation", "Metadata",
+    "Dedup", "Generator", "GeneratorApi", "GeneratorBackend", "InstructionDataset", "Isolation", "Metadata",
     "Method", "Mining", "Model", "Normalization", "NotSemantic", "Output", "OutputFormat",
     "Sampling", "Sandbox", "Scoring", "ScoringEngine", "SecretKeyRef", "Source", "SourceFormat",
     "Spec", "SpecError", "TaskType", "VllmDeployment", "WaveCoder", "describe_error", "load_spec",

@@ -122,6 +122,9 @@ class VllmDeployment(Model):
     extra_args: list[str] = Field(default_factory=list)
 
 
+GeneratorApi = Literal["chat", "completion"]
+
+
 class Generator(Model):
     """The LLM, always spoken to through the OpenAI-compatible HTTP API."""
 
@@ -143,6 +146,12 @@ class Generator(Model):
     )
     api_key_secret: NotSemantic[SecretKeyRef | None] = Field(
         None, description="Kubernetes Secret holding the API key (cluster runs)."
+    )
+    api: GeneratorApi = Field(
+        "chat",
+        description="`chat`: chat messages (an instruct model); `completion`: the same few-shot "
+        "examples as one text for /completions, for a base model aligning itself as in "
+        "SelfCodeAlign.",
     )
     sampling: Sampling = Field(default_factory=Sampling)
     concurrency: NotSemantic[int] = Field(

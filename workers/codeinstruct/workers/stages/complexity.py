@@ -24,7 +24,6 @@ class ScoreComplexity(LLMStage[float]):
     """
 
     name = "complexity"
-    api = "completion"
     inputs = ("instruction",)
     outputs = ("complexity",)
     complete_answers = False  # three tokens by design: only the first one's logprobs count

@@ -14,13 +14,14 @@ import asyncio
 import random
 from abc import abstractmethod
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from codeinstruct.workers.llm import Completion, InfraFailure, LLMClient, LLMResult, llm_for
 from codeinstruct.workers.llm.client import current_stage
+from codeinstruct.workers.prompts.completion import EXAMPLE_STOP, as_completion
 from codeinstruct.workers.prompts.parsing import ParseFailure
 from codeinstruct.workers.records import Record, derive
-from codeinstruct.workers.spec import Sampling
+from codeinstruct.workers.spec import GeneratorApi, Sampling
 from codeinstruct.workers.stages.base import Drop, Stage, StageContext, StageKind, StageOutput
 
 T = TypeVar("T")
@@ -60,6 +61,17 @@ def sampling_params(sampling: Sampling, **override: Any) -> dict[str, Any]:
         "max_tokens": sampling.max_tokens,
         **override,
     }
+
+
+async def send(client: LLMClient, prompt: Prompt, api: GeneratorApi, **params: Any) -> LLMResult:
+    """Chat messages to /chat/completions; a text, or messages under `api: completion`, to
+    /completions (laid out as numbered examples, stopping before the next one)."""
+    if api == "completion" and not isinstance(prompt, str):
+        prompt = as_completion(prompt)
+        params["stop"] = [*params.get("stop", []), EXAMPLE_STOP]
+    if isinstance(prompt, str):
+        return await client.complete(prompt, **params)
+    return await client.chat(prompt, **params)
 
 
 def first_text(result: Completion) -> str:
@@ -107,7 +119,6 @@ class LLMStage(Stage, Generic[T]):
     """A stage that asks the LLM once per record and adds what it parsed from the answer."""
 
     kind = StageKind.GENERATE
-    api: ClassVar[Literal["chat", "completion"]] = "chat"
     shots: ClassVar[int] = 0  # few-shot examples drawn per record from `examples()`
     max_tokens: ClassVar[int | None] = None  # a ceiling under sampling.maxTokens
     stop: ClassVar[tuple[str, ...]] = ()
@@ -117,8 +128,9 @@ class LLMStage(Stage, Generic[T]):
     # first tokens' logprobs and asks for no more.
     complete_answers: ClassVar[bool] = True
 
-    def __init__(self, sampling: Sampling) -> None:
+    def __init__(self, sampling: Sampling, api: GeneratorApi = "chat") -> None:
         self.sampling = sampling
+        self.api = api
 
     # What a concrete stage writes -----------------------------------------------------------
 
@@ -206,9 +218,7 @@ class LLMStage(Stage, Generic[T]):
         return sampling_params(self.sampling, **override)
 
     async def ask(self, client: LLMClient, prompt: Prompt, **params: Any) -> LLMResult:
-        if isinstance(prompt, str):
-            return await client.complete(prompt, **params)
-        return await client.chat(prompt, **params)
+        return await send(client, prompt, self.api, **params)
 
     def parse_completion(self, result: Completion) -> T | ParseFailure:
         return self.parse(first_text(result))

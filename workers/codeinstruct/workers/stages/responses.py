@@ -10,7 +10,7 @@ from codeinstruct.workers.llm import Completion, InfraFailure, LLMClient
 from codeinstruct.workers.prompts.parsing import ParseFailure
 from codeinstruct.workers.prompts.selfcodealign import format as prompts
 from codeinstruct.workers.records import Record, derive
-from codeinstruct.workers.spec import Sampling
+from codeinstruct.workers.spec import GeneratorApi, Sampling
 from codeinstruct.workers.stages.base import Drop, StageContext, StageOutput
 from codeinstruct.workers.stages.llm_stage import (
     LLMStage,
@@ -43,8 +43,8 @@ class WriteResponses(LLMStage[prompts.ParsedResponse]):
     stop = tuple(prompts.RESPONSE_STOP)
     followup_max_tokens = 192
 
-    def __init__(self, sampling: Sampling) -> None:
-        super().__init__(sampling)
+    def __init__(self, sampling: Sampling, api: GeneratorApi = "chat") -> None:
+        super().__init__(sampling, api)
         self.samples = sampling.samples_per_instruction
 
     def examples(self) -> Sequence[Any]:
@@ -61,7 +61,7 @@ class WriteResponses(LLMStage[prompts.ParsedResponse]):
     ) -> list[StageOutput]:
         _, shots = self.prepare(record, ctx)
         messages = prompts.format_response(record["instruction"], shots)
-        result = await client.chat(messages, **self.params(record, ctx), n=self.samples)
+        result = await self.ask(client, messages, **self.params(record, ctx), n=self.samples)
         account(ctx, result)
         if isinstance(result, InfraFailure):
             return [failure_drop(record, result)]
@@ -109,18 +109,20 @@ class WriteResponses(LLMStage[prompts.ParsedResponse]):
             ctx.count("llm_truncated")
             params = self.params(record, ctx, "longer", str(index))
             longer = await retry_longer(
-                lambda p: client.chat(messages, **p), params, self.sampling, ctx
+                lambda p: self.ask(client, messages, **p), params, self.sampling, ctx
             )
             if not isinstance(longer, Completion) or is_cut(longer):
                 return (first_text(longer) if isinstance(longer, Completion) else text), True
             text = first_text(longer)
-        if not prompts.needs_tests_followup(text):
+        # A base model (`api: completion`) gets no follow-up turn, as in the reference: an answer
+        # without its tests is the wrong format.
+        if self.api == "completion" or not prompts.needs_tests_followup(text):
             return text, False
         ctx.count("tests_followups")
         params = self.params(record, ctx, "tests", str(index))
         params["max_tokens"] = min(self.followup_max_tokens, self.sampling.max_tokens)
         followup = await complete_answer(
-            lambda p: client.chat(prompts.format_tests_followup(messages, text), **p),
+            lambda p: self.ask(client, prompts.format_tests_followup(messages, text), **p),
             params,
             self.sampling,
             ctx,

@@ -9,7 +9,7 @@ from typing import Any
 from codeinstruct.workers.prompts.parsing import ParseFailure
 from codeinstruct.workers.prompts.xcoder import format as prompts
 from codeinstruct.workers.records import Record
-from codeinstruct.workers.spec import Sampling
+from codeinstruct.workers.spec import GeneratorApi, Sampling
 from codeinstruct.workers.stages.llm_stage import LLMStage, Prompt
 
 
@@ -35,8 +35,8 @@ class WriteUnitTests(LLMStage[str]):
     outputs = ("unit_tests", "unit_tests_requested")
     temperature = 0.0
 
-    def __init__(self, sampling: Sampling, cases: int) -> None:
-        super().__init__(sampling)
+    def __init__(self, sampling: Sampling, cases: int, api: GeneratorApi = "chat") -> None:
+        super().__init__(sampling, api)
         self.cases = cases
 
     def format(self, record: Record, shots: list[Any]) -> Prompt:

@@ -19,7 +19,7 @@ from codeinstruct.workers.llm.client import current_stage
 from codeinstruct.workers.prompts.parsing import ParseFailure
 from codeinstruct.workers.prompts.wavecoder import format as prompts
 from codeinstruct.workers.records import Record, derive
-from codeinstruct.workers.spec import Sampling, TaskType, WaveCoder
+from codeinstruct.workers.spec import GeneratorApi, Sampling, TaskType, WaveCoder
 from codeinstruct.workers.stages.base import Drop, Stage, StageContext, StageKind, StageOutput
 from codeinstruct.workers.stages.llm_stage import (
     complete_answer,
@@ -28,6 +28,7 @@ from codeinstruct.workers.stages.llm_stage import (
     is_cut,
     request_seed,
     sampling_params,
+    send,
 )
 
 JUDGE_MAX_TOKENS = 256
@@ -83,9 +84,10 @@ class GenerateTasks(Stage):
         "task_type", "instruction", "information", "solution", "target_language", "judge",
     )  # fmt: skip
 
-    def __init__(self, settings: WaveCoder, sampling: Sampling) -> None:
+    def __init__(self, settings: WaveCoder, sampling: Sampling, api: GeneratorApi = "chat") -> None:
         self.settings = settings
         self.sampling = sampling
+        self.api = api
 
     def run(self, records: list[Record], ctx: StageContext) -> Iterator[StageOutput]:
         settings = self.settings
@@ -152,7 +154,7 @@ class GenerateTasks(Stage):
         )
         messages = prompts.format_generator(task, record["seed"], good, bad, target)
         result = await complete_answer(
-            lambda p: client.chat(messages, **p),
+            lambda p: send(client, messages, self.api, **p),
             sampling_params(
                 self.sampling, seed=request_seed(ctx, self.sampling, record["id"], self.name)
             ),
@@ -177,7 +179,7 @@ class GenerateTasks(Stage):
             fields["target_language"] = target
         judge = prompts.format_judge(task, generated)
         judged = await complete_answer(
-            lambda p: client.chat(judge, **p),
+            lambda p: send(client, judge, self.api, **p),
             sampling_params(
                 self.sampling,
                 temperature=0.0,
