@@ -32,7 +32,8 @@ class ScoreComplexity(LLMStage[float]):
         return prompts.format_complexity(record["instruction"])
 
     def parse(self, text: str) -> float | ParseFailure:
-        raise TypeError("complexity is read from logprobs, not from the text")
+        # The score is the expectation over the digit logprobs; the text alone cannot give it.
+        return ParseFailure("complexity_no_digit_logprobs")
 
     def params(self, record: Record, ctx: StageContext, *parts: str) -> dict[str, Any]:
         return {
