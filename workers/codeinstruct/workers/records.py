@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,14 +60,20 @@ def iter_jsonl(data: bytes) -> Iterator[tuple[int, Any]]:
             yield number, BadLine(line)
 
 
-def jsonl_objects(data: bytes, label: str) -> list[Record]:
-    """The JSON objects of JSONL `data`; a UserError names `label`, the line and the problem."""
+def jsonl_objects(
+    data: bytes,
+    label: str,
+    expected: str = "a JSON object",
+    accept: Callable[[Record], bool] = lambda row: True,
+) -> list[Record]:
+    """The JSON objects of JSONL `data` (each one `accept`ed); a UserError names `label`, the
+    line and what was `expected` there."""
     rows = []
     for number, row in iter_jsonl(data):
         if isinstance(row, BadLine):
             raise UserError(f"{label}:{number}: not valid JSON")
-        if not isinstance(row, dict):
-            raise UserError(f"{label}:{number}: expected a JSON object")
+        if not isinstance(row, dict) or not accept(row):
+            raise UserError(f"{label}:{number}: expected {expected}")
         rows.append(row)
     return rows
 

@@ -68,11 +68,12 @@ def read_jobs(path: str) -> list[dict[str, Any]]:
         data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
     except OSError as error:
         raise UserError(f"{path}: cannot read the file: {error.strerror}") from None
-    jobs = jsonl_objects(data, path)
-    for number, item in enumerate(jobs, 1):
-        if not isinstance(item.get("program"), str):
-            raise UserError(f'{path}: job {number}: expected {{"id", "program", "timeout"?}}')
-    return jobs
+    return jsonl_objects(
+        data,
+        path,
+        expected='{"id", "program", "timeout"?}',
+        accept=lambda item: isinstance(item.get("program"), str),
+    )
 
 
 def cmd_exec(args: argparse.Namespace) -> int:
