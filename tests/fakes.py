@@ -2,9 +2,10 @@
 
 Put them behind the run's `Services` seam: `services.provide("llm", FakeLLM(script))` and
 `services.provide("sandbox", FakeExecutor(verdicts))`. No sockets, threads or wall-clock
-timeouts: a test of a stage's logic cannot flake on a loaded machine. They are stricter than the
-real thing where it matters: every request and job is recorded, an unscripted prompt is an
-error, and a reply can be cut by the token limit, malformed, or a failure after retries.
+timeouts: a test of a stage's logic cannot flake on a loaded machine. They are at least as
+strict as the real thing where it matters: every request and job is recorded (with the exact
+parameters), a script that meets a prompt it does not expect raises and fails the test, and a
+reply can be cut by the token limit, malformed, or a failure after all retries.
 """
 
 from __future__ import annotations
