@@ -17,21 +17,23 @@ install-dev: ## install runtime + test/lint tools
 quickstart: install ## install, then build a small verified SelfCodeAlign dataset on the embedded defaults
 	$(BIN)/codeinstruct run examples/quickstart.yaml
 
-test: install-dev ## install, then lint, type-check and run every test
+test: install-dev ## install, then lint, type-check, check the import layers and run every test
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 test-unit: ## the fast unit tests only
 	$(BIN)/pytest tests/unit -q
 
-lint: ## ruff + mypy
-	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
+lint: ## ruff + mypy + import layers
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy && $(BIN)/lint-imports
 
 bench: ## run every benchmark (prints ratios; never a gate)
 	for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 generate: ## regenerate the files generated from the spec models (reference, CRD + chart copy)
 	$(BIN)/codeinstruct reference > docs/spec.md
+	$(BIN)/codeinstruct stages > docs/stages.md
 	$(BIN)/codeinstruct crd -o crds/instructiondatasets.yaml
 	cp crds/instructiondatasets.yaml charts/codeinstruct/crds/instructiondatasets.yaml

@@ -13,11 +13,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-from codeinstruct.workers.coreset import kcenter_greedy, kcenter_greedy_ray, textbook_kcenter
+from codeinstruct.workers.coreset import kcenter_greedy, kcenter_greedy_ray
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.oracles import textbook_kcenter
 
 
 def main() -> None:

@@ -17,12 +17,12 @@ from pathlib import Path
 from datasketch import MinHash, MinHashLSH
 
 from codeinstruct.workers.minhash import near_duplicates, optimal_bands, shingles
-from codeinstruct.workers.stages.seeds import list_python_files, stdlib_root
+from codeinstruct.workers.sources import list_files, stdlib_root
 
 
 def stdlib_functions() -> list[str]:
     functions = []
-    for path in list_python_files(str(stdlib_root())):
+    for path in list_files(str(stdlib_root()), (".py",)):
         try:
             text = Path(path).read_text(encoding="utf-8")
             tree = ast.parse(text)

@@ -10,11 +10,16 @@ walks the same order and must accept the same samples.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-from codeinstruct.workers.selection import diverse_greedy, textbook_diverse_greedy
+from codeinstruct.workers.selection import diverse_greedy
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.oracles import textbook_diverse_greedy
 
 
 def main() -> None:

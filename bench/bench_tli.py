@@ -13,12 +13,17 @@ from __future__ import annotations
 
 import argparse
 import random
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 from codeinstruct.workers.benchmarks import humaneval_problems
-from codeinstruct.workers.tli import TestIndex, naive_similarities
+from codeinstruct.workers.tli import TestIndex
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.oracles import naive_similarities
 
 
 def synthetic_train(count: int, prompts: list[str], seed: int = 0) -> list[str]:
@@ -36,11 +41,11 @@ def synthetic_train(count: int, prompts: list[str], seed: int = 0) -> list[str]:
 def stdlib_train(count: int, prompts: list[str], seed: int = 0) -> list[str]:
     """Real code: windows of 60-240 whitespace tokens cut from the standard library's sources,
     1% with a HumanEval prompt inserted."""
-    from codeinstruct.workers.stages.seeds import list_python_files
+    from codeinstruct.workers.sources import list_files
 
     rng = random.Random(seed)
     words: list[str] = []
-    for path in list_python_files("stdlib"):
+    for path in list_files("stdlib", (".py",)):
         try:
             with open(path, encoding="utf-8") as handle:
                 words.extend(handle.read().split())

@@ -14,7 +14,7 @@ import yaml
 from codeinstruct.workers.llm import Completion, LLMClient
 from codeinstruct.workers.llm.embedded import start_embedded
 from codeinstruct.workers.llm.logprobs import expected_digit_score
-from codeinstruct.workers.prompts import xcoder
+from codeinstruct.workers.prompts.xcoder import format as xcoder
 from codeinstruct.workers.spec import Generator
 from tests.conftest import CLI
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from codeinstruct.workers.ledger import Ledger
-from codeinstruct.workers.prompts import selfcodealign as sca
+from codeinstruct.workers.prompts.selfcodealign import format as sca
 from codeinstruct.workers.services import Services
 from codeinstruct.workers.store import LocalStore
 from tests.conftest import make_dataset

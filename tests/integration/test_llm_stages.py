@@ -20,6 +20,7 @@ from codeinstruct.workers.ledger import Ledger
 from codeinstruct.workers.records import Record, content_id
 from codeinstruct.workers.runner import Runner
 from codeinstruct.workers.services import Services
+from codeinstruct.workers.spec import Spec
 from codeinstruct.workers.stages.base import Drop, StageContext
 from codeinstruct.workers.stages.complexity import ScoreComplexity
 from codeinstruct.workers.stages.unit_tests import WriteUnitTests, unit_test_program
@@ -190,6 +191,10 @@ def services_for(tmp_path: Path, **spec: Any) -> Services:
     return Services(dataset.spec, Ledger(LocalStore(str(tmp_path / "out")), "run"))
 
 
+def generate_tasks(spec: Spec) -> GenerateTasks:
+    return GenerateTasks(spec.wavecoder, spec.generator.sampling)
+
+
 def wavecoder_seeds(count: int) -> list[Record]:
     return [
         {"id": content_id(str(i)), "seed": f"# seed {i}\ndef f():\n    return {i}\n"}
@@ -207,10 +212,11 @@ def test_wavecoder_generator_and_judge_grow_the_pools(tmp_path: Path) -> None:
             wavecoder={"roundSize": 6, "examplePoolSize": 4},
         )
         with services:
-            ctx = StageContext(services.spec, services)
-            outputs = list(GenerateTasks().run(wavecoder_seeds(30), ctx))
+            spec = services.spec
+            ctx = StageContext(services, spec.seed)
+            outputs = list(generate_tasks(spec).run(wavecoder_seeds(30), ctx))
             again = list(
-                GenerateTasks().run(wavecoder_seeds(30), StageContext(services.spec, services))
+                generate_tasks(spec).run(wavecoder_seeds(30), StageContext(services, spec.seed))
             )
     assert len(outputs) == 30, "one output per seed, none lost"
     kept = [o for o in outputs if not isinstance(o, Drop)]
@@ -298,8 +304,12 @@ def test_xcoder_complexity_and_unit_tests(tmp_path: Path) -> None:
             scoring={"unitTestsPerSample": 12},
         )
         with services:
-            scored = list(ScoreComplexity().run(pool, StageContext(services.spec, services)))
-            tested = list(WriteUnitTests().run(pool[:2], StageContext(services.spec, services)))
+            spec = services.spec
+            sampling = spec.generator.sampling
+            scored = list(ScoreComplexity(sampling).run(pool, StageContext(services, spec.seed)))
+            tested = list(
+                WriteUnitTests(sampling, 12).run(pool[:2], StageContext(services, spec.seed))
+            )
     assert isinstance(scored[2], Drop) and scored[2].reason == "complexity_no_digit_logprobs"
     easy, hard = scored[0]["complexity"], scored[1]["complexity"]  # type: ignore[index]
     assert 0 <= easy < 1.5 and 3.5 < hard <= 5

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from aiohttp import web
 
+from codeinstruct.workers.retry import RetryPolicy
 from codeinstruct.workers.sandbox import Job, sandbox_for
 from codeinstruct.workers.sandbox.client import SandboxClient
 from codeinstruct.workers.services import Services
@@ -132,7 +133,11 @@ class Flaky:
 def test_client_retries_5xx_backpressure_and_dropped_connections(service: str) -> None:
     flaky = Flaky(service, ["503", "429", "drop"])
     try:
-        client = SandboxClient(f"http://127.0.0.1:{flaky.port}", concurrency=1, backoff=0.05)
+        client = SandboxClient(
+            f"http://127.0.0.1:{flaky.port}",
+            concurrency=1,
+            retry=RetryPolicy(max_attempts=7, backoff_seconds=0.05),
+        )
         results = client.run(JOBS[:2])
         client.close()
     finally:
@@ -142,7 +147,9 @@ def test_client_retries_5xx_backpressure_and_dropped_connections(service: str) -
 
 
 def test_unreachable_service_is_infra_error_never_a_code_verdict() -> None:
-    client = SandboxClient(f"http://127.0.0.1:{free_port()}", retries=2, backoff=0.01)
+    client = SandboxClient(
+        f"http://127.0.0.1:{free_port()}", retry=RetryPolicy(max_attempts=3, backoff_seconds=0.01)
+    )
     results = client.run(JOBS)
     client.close()
     assert [r.verdict for r in results] == ["infra_error"] * 3

@@ -37,7 +37,7 @@ def response(instruction: str, sample: int, text: str, tests: str = TESTS) -> di
 def ctx(tmp_path: Path) -> Iterator[StageContext]:
     spec = make_dataset(sandbox={"isolation": "gvisor", "workers": 2, "timeoutSeconds": 2}).spec
     with Services(spec, Ledger(open_store(str(tmp_path)), "run")) as services:
-        yield StageContext(spec, services)
+        yield StageContext(services, spec.seed)
 
 
 def test_execution_keeps_passing_responses_and_counts_drops(ctx: StageContext) -> None:

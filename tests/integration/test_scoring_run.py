@@ -14,12 +14,13 @@ import pytest
 import yaml
 
 from codeinstruct.workers.benchmarks import humaneval_problems
-from codeinstruct.workers.coreset import kcenter_greedy_ray, textbook_kcenter
+from codeinstruct.workers.coreset import kcenter_greedy_ray
 from codeinstruct.workers.embeddings import LocalEmbedder, decode_npy
 from codeinstruct.workers.runner import Runner
-from codeinstruct.workers.stages.seeds import stdlib_root
+from codeinstruct.workers.sources import stdlib_root
 from codeinstruct.workers.store import LocalStore
 from tests.conftest import CLI, make_dataset
+from tests.oracles import textbook_kcenter
 
 pytestmark = pytest.mark.slow
 

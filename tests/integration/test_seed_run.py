@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from codeinstruct.workers.benchmarks import humaneval_problems
-from codeinstruct.workers.stages.seeds import stdlib_root
+from codeinstruct.workers.sources import stdlib_root
 from tests.conftest import CLI
 
 pytestmark = pytest.mark.slow
@@ -49,26 +49,25 @@ def run(
     )
 
 
-def dataset_files(output: Path) -> dict[str, bytes]:
+# `--until seed_dedup` stops before the method's last stage: the seeds are that stage's shards
+# (no dataset/ is exported), and each stage's totals are in its ledger marker.
+def stage_files(output: Path, stage: str = "seed_dedup") -> dict[str, bytes]:
     (run_dir,) = [p for p in output.iterdir() if p.is_dir()]
-    return {p.name: p.read_bytes() for p in sorted((run_dir / "dataset").iterdir())}
+    return {p.name: p.read_bytes() for p in sorted((run_dir / "stages" / stage).glob("shard-*"))}
 
 
 def records(output: Path) -> list[dict[str, object]]:
-    files = dataset_files(output)
-    return [
-        json.loads(line)
-        for name, data in files.items()
-        if name.endswith(".jsonl")
-        for line in data.splitlines()
-    ]
+    return [json.loads(line) for data in stage_files(output).values() for line in data.splitlines()]
 
 
-def card_counts(files: dict[str, bytes]) -> dict[str, object]:
-    """Per-stage counts from the dataset card (timings differ between runs by nature)."""
-    front = yaml.safe_load(files["README.md"].decode().split("---")[1])
-    stages = front["codeinstruct"]["stages"]
-    return {name: {k: v for k, v in s.items() if k != "seconds"} for name, s in stages.items()}
+def stage_counts(output: Path) -> dict[str, object]:
+    """Per-stage counts from the ledger (timings differ between runs by nature)."""
+    (run_dir,) = [p for p in output.iterdir() if p.is_dir()]
+    counts = {}
+    for marker in sorted(run_dir.glob("stages/*/_complete.json")):
+        stats = json.loads(marker.read_text())["stats"]
+        counts[marker.parent.name] = {k: v for k, v in stats.items() if k != "seconds"}
+    return counts
 
 
 @pytest.fixture(scope="module")
@@ -114,9 +113,7 @@ def test_stdlib_seed_mining_end_to_end(source_tree: Path, tmp_path: Path) -> Non
         s["entry_point"] for s in seeds if "HumanEval_" in str(s["meta"]["source"])
     }  # type: ignore[index]
     assert not leaked
-    card = (next((tmp_path / "out").iterdir()) / "dataset" / "README.md").read_text()
-    front = yaml.safe_load(card.split("---")[1])
-    stats = front["codeinstruct"]["stages"]
+    stats = stage_counts(tmp_path / "out")
     assert stats["seed_decontam"]["dropped"]["benchmark_humaneval"] > 100
     for reason in ("binary_file", "not_utf8", "syntax_error", "empty_file", "file_too_large"):
         assert stats["seeds"]["dropped"][reason] >= 1, reason
@@ -151,10 +148,9 @@ def test_kill_9_at_several_points_then_resume_is_byte_identical(
     assert len(list(markers.glob("*/stages/seeds/_done/*.json"))) > 0
     result = run(spec)
     assert result.returncode == 0, result.stderr
-    resumed, reference_files = dataset_files(tmp_path / "out"), dataset_files(tmp_path / "ref")
-    data = [name for name in reference_files if name.startswith("data-")]
-    assert data and {n: resumed[n] for n in data} == {n: reference_files[n] for n in data}
-    assert card_counts(resumed) == card_counts(reference_files)
+    resumed, reference_files = stage_files(tmp_path / "out"), stage_files(tmp_path / "ref")
+    assert reference_files and resumed == reference_files
+    assert stage_counts(tmp_path / "out") == stage_counts(tmp_path / "ref")
     ids = [r["id"] for r in records(tmp_path / "out")]
     assert len(ids) == len(set(ids)), "no duplicated records"
 
@@ -180,25 +176,34 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(source_tree: Path, tmp_path: P
 
 
 def test_parquet_output_loads_with_datasets(source_tree: Path, tmp_path: Path) -> None:
+    """The mined seeds exported as the dataset (what a run's last stage gets), in each format."""
     import datasets
 
-    spec_path = write_spec(
-        tmp_path / "spec.yaml", str(source_tree / "lib" / "json"), tmp_path / "out"
-    )
-    spec = yaml.safe_load(spec_path.read_text())
-    spec["spec"]["output"]["format"] = "parquet"
-    spec_path.write_text(yaml.safe_dump(spec))
-    assert run(spec_path).returncode == 0
-    (run_dir,) = list((tmp_path / "out").iterdir())
-    files = sorted(str(p) for p in (run_dir / "dataset").glob("data-*.parquet"))
-    loaded = datasets.load_dataset("parquet", data_files=files, split="train")
-    assert loaded.num_rows > 0 and "seed" in loaded.column_names
-    jsonl = write_spec(tmp_path / "j.yaml", str(source_tree / "lib" / "json"), tmp_path / "j")
-    assert run(jsonl).returncode == 0
-    (run_dir,) = list((tmp_path / "j").iterdir())
-    files = sorted(str(p) for p in (run_dir / "dataset").glob("data-*.jsonl"))
-    as_json = datasets.load_dataset("json", data_files=files, split="train")
-    assert as_json.num_rows == loaded.num_rows
+    from codeinstruct.workers.export import export_dataset
+    from codeinstruct.workers.ledger import Ledger, StageStats
+    from codeinstruct.workers.runner import run_prefix
+    from codeinstruct.workers.spec import load_spec
+    from codeinstruct.workers.store import LocalStore
+
+    loaded = {}
+    for fmt in ("parquet", "jsonl"):
+        spec_path = write_spec(
+            tmp_path / f"{fmt}.yaml", str(source_tree / "lib" / "json"), tmp_path / fmt
+        )
+        spec = yaml.safe_load(spec_path.read_text())
+        spec["spec"]["output"]["format"] = fmt
+        spec_path.write_text(yaml.safe_dump(spec))
+        assert run(spec_path).returncode == 0
+        dataset = load_spec(spec_path)
+        ledger = Ledger(LocalStore(tmp_path / fmt), run_prefix(dataset))
+        export_dataset(dataset, ledger, "seed_dedup", {"seed_dedup": StageStats()})
+        (run_dir,) = list((tmp_path / fmt).iterdir())
+        files = sorted(str(p) for p in (run_dir / "dataset").glob(f"data-*.{fmt}"))
+        loaded[fmt] = datasets.load_dataset(
+            "json" if fmt == "jsonl" else fmt, data_files=files, split="train"
+        )
+    assert loaded["parquet"].num_rows > 0 and "seed" in loaded["parquet"].column_names
+    assert loaded["jsonl"].num_rows == loaded["parquet"].num_rows
 
 
 def test_output_to_s3(s3_env: dict[str, str], tmp_path: Path) -> None:
@@ -213,7 +218,7 @@ def test_output_to_s3(s3_env: dict[str, str], tmp_path: Path) -> None:
     from codeinstruct.workers.store import open_store
 
     keys = open_store("s3://ci-output/runs").list("")
-    assert any(k.endswith("dataset/README.md") for k in keys)
+    assert any(k.endswith("stages/seed_dedup/_complete.json") for k in keys)
     assert any("/stages/seeds/_done/" in k for k in keys)
 
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from codeinstruct.workers.coreset import kcenter_greedy, textbook_kcenter
+from codeinstruct.workers.coreset import kcenter_greedy
+from tests.oracles import textbook_kcenter
 
 
 @pytest.mark.parametrize(("shards", "candidates"), [(1, 256), (4, 256), (1, 2), (3, 1)])

@@ -7,7 +7,7 @@ import pytest
 
 from codeinstruct.workers.errors import UserError
 from codeinstruct.workers.spec import Source
-from codeinstruct.workers.stages.pool import pool_files, pool_record
+from codeinstruct.workers.stages.instruction_pool import pool_files, pool_record
 
 SOURCE = Source(uri="x", format="jsonl")
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from codeinstruct.workers.prompts import selfcodealign as sca
-from codeinstruct.workers.prompts import wavecoder as wc
-from codeinstruct.workers.prompts import xcoder as xc
 from codeinstruct.workers.prompts.parsing import code_blocks, fill, section
+from codeinstruct.workers.prompts.selfcodealign import format as sca
+from codeinstruct.workers.prompts.wavecoder import format as wc
+from codeinstruct.workers.prompts.xcoder import format as xc
 
 FENCE = "```"
 
@@ -73,17 +73,21 @@ def test_parse_concepts(text: str, expected: list[str]) -> None:
     ],
 )
 def test_parse_concepts_failures(text: str, reason: str) -> None:
-    assert sca.parse_concepts(text) == sca.Failure(reason)
+    assert sca.parse_concepts(text) == sca.ParseFailure(reason)
 
 
 def test_parse_instruction() -> None:
     assert sca.parse_instruction("blah <instruction>\nWrite f.\n</instruction> more") == "Write f."
     assert sca.parse_instruction("<instruction>Write g.") == "Write g."
     assert sca.parse_instruction("Instruction: Write h.") == "Write h."
-    assert sca.parse_instruction("   ") == sca.Failure("empty_instruction")
-    assert sca.parse_instruction("<instruction></instruction>") == sca.Failure("empty_instruction")
-    assert sca.parse_instruction("<response>x</response>") == sca.Failure("instruction_unparsable")
-    assert sca.parse_instruction("word " * 201) == sca.Failure("instruction_too_long")
+    assert sca.parse_instruction("   ") == sca.ParseFailure("empty_instruction")
+    assert sca.parse_instruction("<instruction></instruction>") == sca.ParseFailure(
+        "empty_instruction"
+    )
+    assert sca.parse_instruction("<response>x</response>") == sca.ParseFailure(
+        "instruction_unparsable"
+    )
+    assert sca.parse_instruction("word " * 201) == sca.ParseFailure("instruction_too_long")
 
 
 def response(code: str, tests: str) -> str:
@@ -138,7 +142,7 @@ def test_parse_response_without_response_tag_and_bare_tests() -> None:
     ],
 )
 def test_parse_response_failures(text: str, reason: str) -> None:
-    assert sca.parse_response(text) == sca.Failure(reason)
+    assert sca.parse_response(text) == sca.ParseFailure(reason)
 
 
 def test_tests_followup_only_for_code_without_tests() -> None:
@@ -155,7 +159,7 @@ def test_tests_followup_only_for_code_without_tests() -> None:
     ):
         joined = sca.parse_response(sca.join_tests_followup(stopped, reply))
         assert isinstance(joined, sca.ParsedResponse) and joined.tests == "assert f() == 1\n"
-    assert sca.parse_response(sca.join_tests_followup(stopped, "I can't.")) == sca.Failure(
+    assert sca.parse_response(sca.join_tests_followup(stopped, "I can't.")) == sca.ParseFailure(
         "no_tests"
     )
 
@@ -204,9 +208,9 @@ def test_parse_generated_bold_labels_missing_information_and_failures() -> None:
     example = wc.parse_generated("**Instruction:** Do it in Go.\n**Solution:** done")
     assert isinstance(example, wc.TaskExample)
     assert example.information == "<noinput>" and example.solution == "done"
-    assert wc.parse_generated("Solution: x") == wc.Failure("generation_unparsable")
-    assert wc.parse_generated("") == wc.Failure("generation_unparsable")
-    assert wc.parse_generated("Instruction: x\nSolution:") == wc.Failure("empty_solution")
+    assert wc.parse_generated("Solution: x") == wc.ParseFailure("generation_unparsable")
+    assert wc.parse_generated("") == wc.ParseFailure("generation_unparsable")
+    assert wc.parse_generated("Instruction: x\nSolution:") == wc.ParseFailure("empty_solution")
 
 
 def test_parse_judgement() -> None:
@@ -219,8 +223,8 @@ def test_parse_judgement() -> None:
     assert isinstance(judged, wc.Judgement)
     assert judged.verdict and not judged.accepted
     assert wc.parse_judgement("Overall answer: <answer: yes>").accepted  # type: ignore[union-attr]
-    assert wc.parse_judgement("1. yes\n2. yes") == wc.Failure("judge_unparsable")
-    assert wc.parse_judgement("") == wc.Failure("judge_unparsable")
+    assert wc.parse_judgement("1. yes\n2. yes") == wc.ParseFailure("judge_unparsable")
+    assert wc.parse_judgement("") == wc.ParseFailure("judge_unparsable")
 
 
 @pytest.mark.parametrize("task_type", ["generation", "summarization", "translation", "repair"])
@@ -245,8 +249,8 @@ def test_every_task_type_has_a_definition_and_whole_examples(task_type: str) -> 
 def test_unit_test_script_parsing() -> None:
     script = "def test_script():\n    print(f'Test case {1}: {True}')\n"
     assert xc.parse_unit_tests(f"text\n{FENCE}python\n{script}{FENCE}") == script
-    assert xc.parse_unit_tests("no code") == xc.Failure("no_test_script")
-    assert xc.parse_unit_tests(f"{FENCE}python\nassert True\n{FENCE}") == xc.Failure(
+    assert xc.parse_unit_tests("no code") == xc.ParseFailure("no_test_script")
+    assert xc.parse_unit_tests(f"{FENCE}python\nassert True\n{FENCE}") == xc.ParseFailure(
         "test_script_without_case_lines"
     )
     assert xc.parse_unit_tests(f"{FENCE}python\nx=1\n{FENCE}\n{FENCE}python\n{script}") == script

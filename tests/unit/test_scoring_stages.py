@@ -23,7 +23,12 @@ from tests.conftest import make_dataset
 def context(tmp_path: Path, **spec: Any) -> StageContext:
     dataset = make_dataset(**spec)
     ledger = Ledger(LocalStore(tmp_path), "run")
-    return StageContext(dataset.spec, Services(dataset.spec, ledger))
+    return StageContext(Services(dataset.spec, ledger), dataset.spec.seed)
+
+
+def select(ctx: StageContext) -> Select:
+    spec = ctx.services.spec
+    return Select(spec.scoring, spec.target_size)
 
 
 def with_vectors(ctx: StageContext, records: list[dict[str, Any]], vectors: Any) -> None:
@@ -46,7 +51,11 @@ def test_leakage_filter_drops_benchmark_copies_and_reports_tli(tmp_path: Path) -
         {"id": "b", "seed": problem["prompt"] + problem["canonical_solution"]},
         {"id": "c", "instruction": "Explain this.", "solution": problem["prompt"]},
     ]
-    out = list(LeakageFilter(("seed", "instruction", "solution")).run(records, ctx))
+    out = list(
+        LeakageFilter(("seed", "instruction", "solution"), ctx.services.spec.decontamination).run(
+            records, ctx
+        )
+    )
     assert [o["id"] for o in out if not isinstance(o, Drop)] == ["a"]
     assert {o.reason for o in out if isinstance(o, Drop)} == {"leakage_humaneval"}
     summary = report(ctx, "leakage")["benchmarks"]["humaneval"]
@@ -65,7 +74,7 @@ def test_select_uses_complexity_when_present_else_length(tmp_path: Path) -> None
     vectors[1] = vectors[0]  # r1 duplicates r0: never both
     ctx = context(tmp_path, method="xcoder", targetSize=3, scoring={"alpha": 1.0})
     with_vectors(ctx, records, vectors)
-    out = list(Select().run(records, ctx))
+    out = list(select(ctx).run(records, ctx))
     kept = [o["id"] for o in out if not isinstance(o, Drop)]
     assert kept == ["r0", "r2", "r3"]  # longest instructions first, r1 too similar to r0
     reasons = {o.record["id"]: o.reason for o in out if isinstance(o, Drop)}
@@ -76,7 +85,7 @@ def test_select_uses_complexity_when_present_else_length(tmp_path: Path) -> None
         record["complexity"] = float(i)  # now the LLM score: reversed order
     ctx = context(tmp_path / "2", method="xcoder", targetSize=3, scoring={"alpha": 1.0})
     with_vectors(ctx, records, vectors)
-    kept = [o["id"] for o in Select().run(records, ctx) if not isinstance(o, Drop)]
+    kept = [o["id"] for o in select(ctx).run(records, ctx) if not isinstance(o, Drop)]
     assert kept == ["r5", "r4", "r3"]
     assert "llm" in report(ctx, "selection")["complexity"]
 
@@ -87,11 +96,11 @@ def test_coreset_writes_the_selected_records(tmp_path: Path) -> None:
     records = [{"id": f"s{i}", "seed": str(i)} for i in range(50)]
     ctx = context(tmp_path, method="wavecoder", targetSize=5)
     with_vectors(ctx, records, vectors)
-    out = list(Coreset().run(records, ctx))
+    out = list(Coreset(5, ctx.services.spec.scoring).run(records, ctx))
     kept = [o for o in out if not isinstance(o, Drop)]
     assert [r["coreset_rank"] for r in kept] == [0, 1, 2, 3, 4]
     first = int(kept[0]["id"][1:])
-    from codeinstruct.workers.coreset import textbook_kcenter
+    from tests.oracles import textbook_kcenter
 
     assert [int(r["id"][1:]) for r in kept] == textbook_kcenter(vectors, 5, first)
     assert sum(isinstance(o, Drop) for o in out) == 45

@@ -4,8 +4,9 @@ import ast
 import os
 from pathlib import Path
 
+from codeinstruct.workers.sources import list_files
 from codeinstruct.workers.spec import Mining
-from codeinstruct.workers.stages.seeds import decode_source, extract_seeds, list_python_files
+from codeinstruct.workers.stages.seeds import decode_source, extract_seeds
 
 GOOD = '''
 import math
@@ -124,6 +125,6 @@ def test_listing_skips_symlink_loops_and_sorts(tmp_path: Path) -> None:
     (tmp_path / "sub" / "a.py").write_text("y = 2")
     (tmp_path / "notes.txt").write_text("no")
     os.symlink(tmp_path, tmp_path / "sub" / "loop")
-    files = list_python_files(str(tmp_path))
+    files = list_files(str(tmp_path), (".py",))
     assert files == [str(tmp_path / "b.py"), str(tmp_path / "sub" / "a.py")]
-    assert list_python_files(str(tmp_path / "**" / "a.py")) == [str(tmp_path / "sub" / "a.py")]
+    assert list_files(str(tmp_path / "**" / "a.py"), (".py",)) == [str(tmp_path / "sub" / "a.py")]

@@ -8,9 +8,9 @@ from codeinstruct.workers.selection import (
     diverse_greedy,
     normalize,
     score_order,
-    textbook_diverse_greedy,
 )
 from codeinstruct.workers.spec import Normalization
+from tests.oracles import textbook_diverse_greedy
 
 
 def test_minmax_and_rank() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from codeinstruct.workers.prompts import selfcodealign as sca
+from codeinstruct.workers.prompts.selfcodealign import format as sca
 
 
 @pytest.mark.parametrize("index", range(len(sca.examples())))

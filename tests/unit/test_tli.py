@@ -6,13 +6,8 @@ import numpy as np
 import pytest
 
 from codeinstruct.workers.benchmarks import humaneval_problems
-from codeinstruct.workers.tli import (
-    TestIndex,
-    gram_set,
-    naive_leakage,
-    naive_similarities,
-    padded_ngrams,
-)
+from codeinstruct.workers.tli import TestIndex
+from tests.oracles import gram_set, naive_leakage, naive_similarities, padded_ngrams
 
 
 def random_texts(rng: random.Random, count: int, longest: int) -> list[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from importlib import import_module
+from importlib.metadata import entry_points
 
 from rich.console import Console
 
@@ -17,14 +17,11 @@ from codeinstruct.workers import __version__
 from codeinstruct.workers.errors import UserError
 from codeinstruct.workers.spec import SpecError, load_spec
 
-# (name, "module:function") of subcommands defined elsewhere; each function adds its parser.
-EXTERNAL_COMMANDS: list[str] = [
-    "codeinstruct.workers.spec_reference:add_parser",
-    "codeinstruct.workers.sandbox.command:add_parser",
-    "codeinstruct.workers.tli_command:add_parser",
-    "codeinstruct.operator.crd:add_parser",
-    "codeinstruct.operator.main:add_parser",
-]
+# Subcommands defined next to what they drive register under this entry-point group (see
+# pyproject.toml); each entry is a function that adds its parser. The data plane never names the
+# operator's modules: the operator's commands come in through the same group.
+COMMANDS_GROUP = "codeinstruct.commands"
+
 
 err = Console(stderr=True, highlight=False)
 
@@ -62,7 +59,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     report = runner.run(until=args.until)
     if report.resumed:
         err.print(f"[dim]resumed: {', '.join(report.resumed)} already complete[/]")
-    err.print(f"[green bold]done[/]: {report.records} records -> {report.dataset_uri}")
+    if report.dataset_uri:
+        err.print(f"[green bold]done[/]: {report.records} records -> {report.dataset_uri}")
+    else:
+        err.print(
+            f"[green bold]stopped[/] after {args.until}: {report.records} records; no dataset "
+            "(it is written after the method's last stage)"
+        )
     return 0
 
 
@@ -85,9 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.set_defaults(handler=cmd_run)
 
-    for target in EXTERNAL_COMMANDS:
-        module, function = target.split(":")
-        add: Callable[[argparse._SubParsersAction], None] = getattr(import_module(module), function)
+    for entry in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
+        add: Callable[[argparse._SubParsersAction], None] = entry.load()
         add(commands)
     return parser
 

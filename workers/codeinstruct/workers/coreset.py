@@ -30,21 +30,6 @@ from numpy.typing import NDArray
 Matrix = NDArray[np.floating]
 
 
-def textbook_kcenter(points: Matrix, k: int, first: int) -> list[int]:
-    """The straightforward implementation (float64, one full distance pass per step)."""
-    x = np.asarray(points, dtype=np.float64)
-    k = min(k, len(x))
-    chosen = [first]
-    mind = np.sqrt(((x - x[first]) ** 2).sum(axis=1))
-    while len(chosen) < k:
-        index = int(np.argmax(mind))
-        if mind[index] <= 0:
-            break
-        chosen.append(index)
-        mind = np.minimum(mind, np.sqrt(((x - x[index]) ** 2).sum(axis=1)))
-    return chosen
-
-
 def exact_distances(
     points: NDArray[np.floating], centers: NDArray[np.float64], budget: int = 1 << 22
 ) -> NDArray[np.float64]:
@@ -193,7 +178,7 @@ def kcenter_greedy(
     progress: Callable[[int], None] = lambda n: None,
     candidates: int = 256,
 ) -> list[int]:
-    """Greedy k-center on one machine; identical indices to `textbook_kcenter`."""
+    """Greedy k-center on one machine; identical indices to the textbook k-center (`tests/oracles.py`)."""
     points = np.asarray(points)
     if not 0 <= first < len(points):
         raise ValueError(f"first center {first} is outside 0..{len(points) - 1}")

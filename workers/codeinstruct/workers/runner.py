@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,19 +23,28 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from codeinstruct.workers.errors import UserError
+from codeinstruct.workers.errors import PipelineError, UserError
 from codeinstruct.workers.export import export_dataset
 from codeinstruct.workers.ledger import Ledger, StageStats
 from codeinstruct.workers.methods import method_stages
 from codeinstruct.workers.records import Record
 from codeinstruct.workers.services import Services
 from codeinstruct.workers.spec import InstructionDataset, run_signature
-from codeinstruct.workers.stages.base import Drop, Output, SourceStage, Stage, StageContext
+from codeinstruct.workers.stages.base import (
+    Drop,
+    SourceStage,
+    Stage,
+    StageContext,
+    StageOutput,
+    missing_inputs,
+)
 from codeinstruct.workers.store import Store, open_store
 
 
 @dataclass
 class RunReport:
+    """What a run did; `dataset_uri` is empty when it stopped before the method's last stage."""
+
     prefix: str
     dataset_uri: str
     records: int
@@ -54,8 +63,11 @@ class Runner:
         store: Store | None = None,
         console: Console | None = None,
         progress: bool = True,
+        provided: Mapping[str, object] | None = None,
     ) -> None:
+        """`provided` services replace the ones the spec would start (e.g. a fake LLM)."""
         self.dataset = dataset
+        self.provided = dict(provided or {})
         self.spec = dataset.spec
         self.store = store or open_store(self.spec.output.uri)
         self.ledger = Ledger(self.store, run_prefix(dataset))
@@ -63,8 +75,15 @@ class Runner:
         self.show_progress = progress
 
     def run(self, until: str | None = None) -> RunReport:
-        stages = method_stages(self.spec)
+        return self.run_stages(method_stages(self.spec), until)
+
+    def run_stages(self, stages: list[Stage], until: str | None = None) -> RunReport:
+        """Run `stages` (up to `until`); the dataset is exported only after the last one."""
+        problems = missing_inputs(stages)
+        if problems:
+            raise PipelineError("; ".join(problems))
         names = [stage.name for stage in stages]
+        final = names[-1]
         if until is not None:
             if until not in names:
                 raise UserError(f"--until {until!r}: no such stage; stages are {names}")
@@ -72,6 +91,8 @@ class Runner:
         self._write_run_info()
         report = RunReport(self.ledger.prefix, "", 0)
         with Services(self.spec, self.ledger) as services:
+            for name, service in self.provided.items():
+                services.provide(name, service)
             previous: str | None = None
             for stage in stages:
                 if self.ledger.completion(stage.name) is not None:
@@ -82,9 +103,12 @@ class Runner:
                 self._print_stage(stage.name, report.stages[stage.name])
                 previous = stage.name
         assert previous is not None
-        report.dataset_uri, report.records = export_dataset(
-            self.dataset, self.ledger, previous, report.stages
-        )
+        if previous == final:
+            report.dataset_uri, report.records = export_dataset(
+                self.dataset, self.ledger, previous, report.stages
+            )
+        else:
+            report.records = report.stages[previous].records_out
         return report
 
     def _write_run_info(self) -> None:
@@ -116,7 +140,7 @@ class Runner:
         self.ledger.complete(stage.name, shards, total)
 
     def _run_source(self, stage: SourceStage, services: Services) -> int:
-        ctx = StageContext(self.spec, services)
+        ctx = StageContext(services, self.spec.seed)
         partitions = stage.partitions(ctx)
         done = self.ledger.done(stage.name)
         with self._progress(stage.name, len(partitions), "parts") as advance:
@@ -124,7 +148,7 @@ class Runner:
             for index, partition in enumerate(partitions):
                 if index in done:
                     continue
-                ctx = StageContext(self.spec, services)
+                ctx = StageContext(services, self.spec.seed)
                 self._commit(stage.name, index, [], stage.read(partition, ctx), ctx)
                 advance(1)
         return len(partitions)
@@ -147,7 +171,7 @@ class Runner:
                     advanced += n
                     advance(n)
 
-                ctx = StageContext(self.spec, services, advance=step)
+                ctx = StageContext(services, self.spec.seed, advance=step)
                 self._commit(stage.name, index, records, stage.run(records, ctx), ctx)
                 advance(len(records) - advanced)
         return shards
@@ -155,7 +179,7 @@ class Runner:
     def _run_whole(self, stage: Stage, previous: str, services: Services) -> int:
         records = list(self.ledger.read_stage(previous))
         with self._progress(stage.name, len(records), "records") as advance:
-            ctx = StageContext(self.spec, services, advance=advance)
+            ctx = StageContext(services, self.spec.seed, advance=advance)
             kept, excluded = _split(stage.run(records, ctx), ctx)
         ctx.stats.records_in = len(records)
         size = self.spec.output.shard_size
@@ -176,7 +200,7 @@ class Runner:
         stage: str,
         index: int,
         records: list[Record],
-        outputs: Iterator[Output],
+        outputs: Iterator[StageOutput],
         ctx: StageContext,
     ) -> None:
         kept, excluded = _split(outputs, ctx)
@@ -197,7 +221,7 @@ class Runner:
         )
 
 
-def _split(outputs: Iterator[Output], ctx: StageContext) -> tuple[list[Record], list[Record]]:
+def _split(outputs: Iterator[StageOutput], ctx: StageContext) -> tuple[list[Record], list[Record]]:
     kept: list[Record] = []
     excluded: list[Record] = []
     for output in outputs:

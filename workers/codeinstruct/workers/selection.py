@@ -88,17 +88,3 @@ def diverse_greedy(
             if len(accepted) >= target:
                 break
     return accepted
-
-
-def textbook_diverse_greedy(
-    vectors: NDArray[np.floating], order: Sequence[int], tau: float, target: int
-) -> list[int]:
-    """The sequential definition: one similarity vector per candidate (reference for tests)."""
-    unit = unit_rows(vectors)
-    accepted: list[int] = []
-    for i in order:
-        if len(accepted) >= target:
-            break
-        if not accepted or float((unit[accepted] @ unit[i]).max()) <= tau:
-            accepted.append(i)
-    return accepted

@@ -28,6 +28,10 @@ class Services:
             self._started[name] = start(self, self._exit)
         return self._started[name]
 
+    def provide(self, name: str, service: object) -> None:
+        """Use `service` as `name` instead of starting one (tests: a fake LLM or sandbox)."""
+        self._started[name] = service
+
     def close(self) -> None:
         self._started.clear()
         self._exit.close()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import os
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlparse
@@ -177,7 +176,3 @@ def open_store(uri: str) -> Store:
     if parsed.scheme and len(parsed.scheme) > 1:
         raise StoreError(f"{uri!r}: unsupported scheme; use a local path, file:// or s3://")
     return LocalStore(uri)
-
-
-def iter_lines(data: bytes) -> Iterator[bytes]:
-    yield from (line for line in data.splitlines() if line.strip())

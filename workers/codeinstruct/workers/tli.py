@@ -9,7 +9,7 @@ leakage is the mean of its top-k train similarities; TLI is the mean of that ove
 Instead of one Python set intersection per (test, train) pair, grams are encoded exactly as
 integers relative to the test set's vocabulary (a train gram that is not a test gram never gets
 a code), looked up with `searchsorted`, and counted against an inverted index gram -> test
-items. `naive_similarities` is the textbook definition, kept as the reference for tests.
+items. The textbook definition, the reference the tests compare against, is in `tests/oracles.py`.
 """
 
 from __future__ import annotations
@@ -25,34 +25,6 @@ START = "<start>"
 _SEPARATOR = "\x00codeinstruct-tli-separator\x00"
 END = "<end>"
 DEFAULT_SIZES = (4, 5)
-
-
-def padded_ngrams(text: str, n: int) -> list[tuple[str, ...]]:
-    """nltk.util.ngrams(text.split(), n, pad_left=True, pad_right=True, <start>/<end>)."""
-    tokens = [START] * (n - 1) + text.split() + [END] * (n - 1)
-    return [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
-
-
-def gram_set(text: str, sizes: Sequence[int] = DEFAULT_SIZES) -> set[tuple[str, ...]]:
-    grams: set[tuple[str, ...]] = set()
-    for n in sizes:
-        grams.update(padded_ngrams(text, n))
-    return grams
-
-
-def naive_similarities(
-    train: Sequence[str], test: Sequence[str], sizes: Sequence[int] = DEFAULT_SIZES
-) -> NDArray[np.float64]:
-    """S[i, j] = |grams(train i) & grams(test j)| / |grams(test j)|, by set intersections."""
-    train_grams = [gram_set(t, sizes) for t in train]
-    result = np.zeros((len(train), len(test)))
-    for j, text in enumerate(test):
-        grams = gram_set(text, sizes)
-        if not grams:
-            continue
-        for i, other in enumerate(train_grams):
-            result[i, j] = len(other & grams) / len(grams)
-    return result
 
 
 @dataclass(frozen=True)
@@ -294,14 +266,3 @@ class TestIndex:
             train_max=train_max,
             top=top,
         )
-
-
-def naive_leakage(
-    train: Sequence[str], test: Sequence[str], sizes: Sequence[int] = DEFAULT_SIZES, top: int = 1
-) -> tuple[float, float, NDArray[np.float64]]:
-    """(TLI, TLI-max, train max similarity) by the textbook definition."""
-    sims = naive_similarities(train, test, sizes)
-    if not len(train):
-        return 0.0, 0.0, np.zeros(0)
-    per_test = -np.sort(-sims, axis=0)[:top].mean(axis=0)
-    return float(per_test.mean()), float(per_test.max()), sims.max(axis=1)

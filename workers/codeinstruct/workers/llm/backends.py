@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 from codeinstruct.workers.errors import UserError
 from codeinstruct.workers.llm.cache import CompletionCache
-from codeinstruct.workers.llm.client import LLMClient, RetryPolicy
+from codeinstruct.workers.llm.client import LLMClient
+from codeinstruct.workers.retry import RetryPolicy
 from codeinstruct.workers.spec import Generator, GeneratorBackend
 
 if TYPE_CHECKING:

@@ -16,7 +16,6 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any, Literal, TypeVar
 
 import aiohttp
@@ -25,6 +24,7 @@ from prometheus_client import Histogram
 
 from codeinstruct.workers.errors import UserError
 from codeinstruct.workers.llm.cache import CompletionCache
+from codeinstruct.workers.retry import RetryPolicy, parse_retry_after
 
 T = TypeVar("T")
 Kind = Literal["completions", "chat"]
@@ -71,23 +71,7 @@ class InfraFailure:
     texts: list[str] = field(default_factory=list, init=False)
 
 
-Result = Completion | InfraFailure
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int = 6
-    backoff_seconds: float = 0.5
-    max_backoff_seconds: float = 30.0
-    max_retry_after_seconds: float = 300.0
-
-    def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
-        """Seconds to wait before try `attempt + 1` (full jitter; at least Retry-After)."""
-        ceiling = min(self.max_backoff_seconds, self.backoff_seconds * 2**attempt)
-        wait = rng.uniform(0, ceiling)
-        if retry_after is not None:
-            wait = max(wait, min(retry_after, self.max_retry_after_seconds))
-        return wait
+LLMResult = Completion | InfraFailure
 
 
 class _Fault(Exception):
@@ -101,21 +85,6 @@ class _Fault(Exception):
 
 class _Rejected(Exception):
     """The server refused the request itself (400, 413, 422): retrying cannot help."""
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date), or None."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def parse_response(kind: Kind, body: bytes) -> Completion:
@@ -159,7 +128,7 @@ def parse_response(kind: Kind, body: bytes) -> Completion:
     )
 
 
-def merge(parts: Sequence[Result]) -> Result:
+def merge(parts: Sequence[LLMResult]) -> LLMResult:
     """One result from the results of `n` single-sample requests (any failure fails all)."""
     faults: Counter[str] = Counter()
     for part in parts:
@@ -248,17 +217,17 @@ class LLMClient:
             self._loop = loop
         return self._session
 
-    async def complete(self, prompt: str, **params: Any) -> Result:
+    async def complete(self, prompt: str, **params: Any) -> LLMResult:
         """POST /completions with `prompt` and OpenAI parameters (max_tokens, stop, seed, n, ...)."""
         return await self._generate("completions", {"prompt": prompt}, params)
 
-    async def chat(self, messages: Sequence[Mapping[str, str]], **params: Any) -> Result:
+    async def chat(self, messages: Sequence[Mapping[str, str]], **params: Any) -> LLMResult:
         """POST /chat/completions with `messages` and OpenAI parameters."""
         return await self._generate("chat", {"messages": [dict(m) for m in messages]}, params)
 
     async def _generate(
         self, kind: Kind, payload: dict[str, Any], params: dict[str, Any]
-    ) -> Result:
+    ) -> LLMResult:
         params = {k: v for k, v in params.items() if v is not None}
         n = int(params.pop("n", 1))
         if n > 1 and not self.native_n:
@@ -274,7 +243,7 @@ class LLMClient:
             params["n"] = n
         return await self._cached(kind, {**payload, **params})
 
-    async def _cached(self, kind: Kind, body: dict[str, Any], sample: int = 0) -> Result:
+    async def _cached(self, kind: Kind, body: dict[str, Any], sample: int = 0) -> LLMResult:
         key = None
         if self.cache is not None:
             key = self.cache.key(self.cache_model, kind, body, sample)
@@ -287,7 +256,7 @@ class LLMClient:
             await self.cache.put(key, result)
         return result
 
-    async def _request(self, kind: Kind, body: dict[str, Any]) -> Result:
+    async def _request(self, kind: Kind, body: dict[str, Any]) -> LLMResult:
         session = self._ensure_session()
         assert self._slots is not None
         url = f"{self.base_url}/{'chat/completions' if kind == 'chat' else 'completions'}"

@@ -12,7 +12,7 @@ from codeinstruct.workers.stages.execute import ExecuteTests, PickResponse
 from codeinstruct.workers.stages.instructions import WriteInstructions
 from codeinstruct.workers.stages.leakage import LeakageFilter
 from codeinstruct.workers.stages.responses import WriteResponses
-from codeinstruct.workers.stages.sample import TakeSample, final_size, seed_budget
+from codeinstruct.workers.stages.sample import TakeSample, seed_budget, target_sample
 from codeinstruct.workers.stages.seeds import MineSeeds
 from codeinstruct.workers.stages.typecheck import TypeCheck
 
@@ -23,23 +23,24 @@ LEAKAGE_FIELDS = ("instruction", "response")
 def seed_stages(spec: Spec) -> list[Stage]:
     checked: list[Stage] = [TypeCheck()] if spec.mining.type_check else []
     return [
-        MineSeeds(),
+        MineSeeds(spec.source, spec.mining),
         *checked,
-        SubstringDecontam("seed_decontam", ("seed",)),
-        NearDedup("seed_dedup", "seed"),
+        SubstringDecontam("seed_decontam", ("seed",), spec.decontamination),
+        NearDedup("seed_dedup", "seed", spec.mining.dedup),
     ]
 
 
 def stages(spec: Spec) -> list[Stage]:
+    sampling, api = spec.generator.sampling, spec.generator.api
     return [
         *seed_stages(spec),
-        TakeSample("seed_sample", seed_budget, "over_seed_budget"),
-        ExtractConcepts(),
-        WriteInstructions(),
-        WriteResponses(),
+        TakeSample("seed_sample", seed_budget(spec), "over_seed_budget"),
+        ExtractConcepts(sampling, api),
+        WriteInstructions(sampling, api),
+        WriteResponses(sampling, api),
         ExecuteTests(),
         PickResponse(),
-        SubstringDecontam("decontam", LEAKAGE_FIELDS),
-        LeakageFilter(LEAKAGE_FIELDS),
-        final_size(spec),
+        SubstringDecontam("decontam", LEAKAGE_FIELDS, spec.decontamination),
+        LeakageFilter(LEAKAGE_FIELDS, spec.decontamination),
+        target_sample(spec),
     ]

@@ -9,7 +9,7 @@ from codeinstruct.workers.stages.base import Stage
 from codeinstruct.workers.stages.coreset import Coreset
 from codeinstruct.workers.stages.embed import Embed
 from codeinstruct.workers.stages.leakage import LeakageFilter
-from codeinstruct.workers.stages.sample import final_size
+from codeinstruct.workers.stages.sample import target_sample
 from codeinstruct.workers.stages.wavecoder_tasks import GenerateTasks
 
 # What leakage is measured on: the raw code, and what generation adds to it.
@@ -17,13 +17,18 @@ LEAKAGE_FIELDS = ("seed", "instruction", "solution")
 
 
 def selection_stages(spec: Spec) -> list[Stage]:
-    return [*seed_stages(spec), Embed(("seed",)), Coreset()]
+    size = spec.wavecoder.coreset_size or spec.target_size
+    return [
+        *seed_stages(spec),
+        Embed(("seed",), spec.scoring.embedding_model),
+        Coreset(size, spec.scoring),
+    ]
 
 
 def stages(spec: Spec) -> list[Stage]:
     return [
         *selection_stages(spec),
-        GenerateTasks(),
-        LeakageFilter(LEAKAGE_FIELDS),
-        final_size(spec),
+        GenerateTasks(spec.wavecoder, spec.generator.sampling, spec.generator.api),
+        LeakageFilter(LEAKAGE_FIELDS, spec.decontamination),
+        target_sample(spec),
     ]

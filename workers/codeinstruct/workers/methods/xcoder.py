@@ -7,8 +7,8 @@ from codeinstruct.workers.spec import Spec
 from codeinstruct.workers.stages.base import Stage
 from codeinstruct.workers.stages.complexity import ScoreComplexity
 from codeinstruct.workers.stages.embed import Embed
+from codeinstruct.workers.stages.instruction_pool import ReadInstructionPool
 from codeinstruct.workers.stages.leakage import LeakageFilter
-from codeinstruct.workers.stages.pool import ReadPool
 from codeinstruct.workers.stages.quality import MeasureQuality
 from codeinstruct.workers.stages.select import Select
 from codeinstruct.workers.stages.unit_tests import WriteUnitTests
@@ -19,17 +19,25 @@ LEAKAGE_FIELDS = ("instruction",)
 
 def stages(spec: Spec) -> list[Stage]:
     scoring = spec.scoring
-    complexity: list[Stage] = [ScoreComplexity()] if scoring.complexity_scorer == "llm" else []
+    sampling = spec.generator.sampling
+    complexity: list[Stage] = (
+        [ScoreComplexity(sampling)] if scoring.complexity_scorer == "llm" else []
+    )
     quality: list[Stage] = (
-        [WriteUnitTests(), MeasureQuality()] if scoring.quality_scorer == "unit_tests" else []
+        [
+            WriteUnitTests(sampling, scoring.unit_tests_per_sample, spec.generator.api),
+            MeasureQuality(),
+        ]
+        if scoring.quality_scorer == "unit_tests"
+        else []
     )
     # Leaked samples leave the pool before they cost LLM calls, so selection still fills
     # `targetSize` from clean samples.
     return [
-        ReadPool(),
-        LeakageFilter(LEAKAGE_FIELDS),
+        ReadInstructionPool(spec.source),
+        LeakageFilter(LEAKAGE_FIELDS, spec.decontamination),
         *complexity,
         *quality,
-        Embed(("instruction", "response")),
-        Select(),
+        Embed(("instruction", "response"), scoring.embedding_model),
+        Select(scoring, spec.target_size),
     ]

@@ -12,7 +12,7 @@ PYTHON_TAGS = frozenset({"", "python", "py", "python3"})
 
 
 @dataclass(frozen=True)
-class Failure:
+class ParseFailure:
     """Model output that could not be parsed; `reason` becomes the record's drop reason."""
 
     reason: str

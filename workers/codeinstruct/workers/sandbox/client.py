@@ -1,13 +1,15 @@
 """The pipeline's client of a `codeinstruct sandbox serve` service (`spec.sandbox.endpoint`).
 
 Jobs go in batches, a bounded number of batches in flight. Connection errors, 5xx answers and
-429 (the service's back-pressure; its Retry-After is honoured) are retried with exponential
-backoff; a batch that still fails ends as `infra_error` results, never as code verdicts.
+429 (the service's back-pressure; its Retry-After is honoured) are retried under the shared
+`RetryPolicy`; a batch that still fails ends as `infra_error` results, never as code verdicts.
 """
 
 from __future__ import annotations
 
 import logging
+import random
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from codeinstruct.workers.retry import RetryPolicy, parse_retry_after
 from codeinstruct.workers.sandbox.jobs import Job, Result
 from codeinstruct.workers.sandbox.verdict import infra_result
 
@@ -27,19 +30,17 @@ class SandboxClient:
         endpoint: str,
         concurrency: int = 2,
         batch_size: int = 32,
-        retries: int = 6,
-        backoff: float = 0.5,
-        max_backoff: float = 30.0,
+        retry: RetryPolicy | None = None,
         request_timeout: float = 600.0,
     ) -> None:
         self.url = endpoint.rstrip("/") + "/v1/execute"
         self.batch_size = batch_size
-        self.retries = retries
-        self.backoff = backoff
-        self.max_backoff = max_backoff
+        self.retry = retry or RetryPolicy(max_attempts=7)
         self.concurrency = concurrency
         self.http = httpx.Client(timeout=request_timeout)
         self.retried = 0
+        self._lock = threading.Lock()
+        self._rng = random.Random()
 
     def run(self, jobs: Sequence[Job]) -> list[Result]:
         batches = [jobs[i : i + self.batch_size] for i in range(0, len(jobs), self.batch_size)]
@@ -51,10 +52,11 @@ class SandboxClient:
         body = {"jobs": [job.to_dict() for job in batch]}
         started = time.monotonic()
         problem = ""
-        for attempt in range(self.retries + 1):
+        for attempt in range(self.retry.max_attempts):
             if attempt:
-                self.retried += 1
-            delay = min(self.max_backoff, self.backoff * 2**attempt)
+                with self._lock:
+                    self.retried += 1
+            retry_after = None
             try:
                 response = self.http.post(self.url, json=body)
             except httpx.TransportError as error:
@@ -64,10 +66,11 @@ class SandboxClient:
                     return self._results(batch, response.json())
                 problem = f"sandbox service answered {response.status_code}: {response.text[:200]}"
                 if response.status_code == 429:
-                    delay = max(delay, float(response.headers.get("Retry-After", delay)))
+                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 elif response.status_code < 500:
                     break  # our request is wrong: retrying will not help
-            if attempt < self.retries:
+            if attempt + 1 < self.retry.max_attempts:
+                delay = self.retry.delay(attempt, retry_after, self._rng)
                 log.warning("%s; retrying in %.1f s", problem, delay)
                 time.sleep(delay)
         waited = time.monotonic() - started

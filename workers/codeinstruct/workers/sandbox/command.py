@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from codeinstruct.workers.errors import UserError
+from codeinstruct.workers.records import jsonl_objects
 from codeinstruct.workers.spec import Isolation, Sandbox
 
 DEFAULTS = Sandbox()
@@ -64,23 +65,15 @@ def _limits(parser: argparse.ArgumentParser) -> None:
 def read_jobs(path: str) -> list[dict[str, Any]]:
     """Jobs of a JSONL file; UserError naming the line of a malformed one."""
     try:
-        lines = (
-            sys.stdin.read().splitlines() if path == "-" else Path(path).read_text().splitlines()
-        )
+        data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
     except OSError as error:
         raise UserError(f"{path}: cannot read the file: {error.strerror}") from None
-    jobs = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except ValueError:
-            raise UserError(f"{path}:{number}: not valid JSON") from None
-        if not isinstance(item, dict) or not isinstance(item.get("program"), str):
-            raise UserError(f'{path}:{number}: expected {{"id", "program", "timeout"?}}')
-        jobs.append(item)
-    return jobs
+    return jsonl_objects(
+        data,
+        path,
+        expected='{"id", "program", "timeout"?}',
+        accept=lambda item: isinstance(item.get("program"), str),
+    )
 
 
 def cmd_exec(args: argparse.Namespace) -> int:

@@ -3,34 +3,51 @@ after a fixed scoring prompt (weights 0-5, so scores lie in [0, 5])."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from typing import Any
 
-from codeinstruct.workers.llm import InfraFailure, LLMClient
+from codeinstruct.workers.llm import Completion
 from codeinstruct.workers.llm.logprobs import expected_digit_score
-from codeinstruct.workers.prompts import xcoder as prompts
+from codeinstruct.workers.prompts.parsing import ParseFailure
+from codeinstruct.workers.prompts.xcoder import format as prompts
 from codeinstruct.workers.records import Record
-from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext, StageKind
-from codeinstruct.workers.stages.generation import account, failure_drop, run_concurrently
+from codeinstruct.workers.stages.base import Drop, StageContext
+from codeinstruct.workers.stages.llm_stage import LLMStage, Prompt
 
 
-class ScoreComplexity(Stage):
-    kind = StageKind.GENERATE
+class ScoreComplexity(LLMStage[float]):
+    """A greedy completion of the scoring prompt, read through its digit-token logprobs; the
+    record keeps its id and gains `complexity`.
+
+    Input fields: instruction
+    Output fields: complexity
+    Drop reasons: complexity_no_digit_logprobs, llm_infra_error, llm_request_rejected
+    """
+
     name = "complexity"
+    inputs = ("instruction",)
+    outputs = ("complexity",)
+    complete_answers = False  # three tokens by design: only the first one's logprobs count
 
-    def run(self, records: list[Record], ctx: StageContext) -> Iterator[Output]:
-        async def work(record: Record, client: LLMClient) -> list[Output]:
-            result = await client.complete(
-                prompts.format_complexity(record["instruction"]),
-                max_tokens=prompts.COMPLEXITY_MAX_TOKENS,
-                temperature=0.0,
-                logprobs=prompts.COMPLEXITY_TOP_LOGPROBS,
-            )
-            account(ctx, result)
-            if isinstance(result, InfraFailure):
-                return [failure_drop(record, result)]
-            score = expected_digit_score(result.logprobs[0] if result.logprobs else None)
-            if score is None:
-                return [Drop(record, "complexity_no_digit_logprobs")]
-            return [{**record, "complexity": round(score, 6)}]
+    def format(self, record: Record, shots: list[Any]) -> Prompt:
+        return prompts.format_complexity(record["instruction"])
 
-        return run_concurrently(self.name, records, ctx, work)
+    def parse(self, text: str) -> float | ParseFailure:
+        # The score is the expectation over the digit logprobs; the text alone cannot give it.
+        return ParseFailure("complexity_no_digit_logprobs")
+
+    def params(self, record: Record, ctx: StageContext, *parts: str) -> dict[str, Any]:
+        return {
+            "max_tokens": prompts.COMPLEXITY_MAX_TOKENS,
+            "temperature": 0.0,
+            "logprobs": prompts.COMPLEXITY_TOP_LOGPROBS,
+        }
+
+    def parse_completion(self, result: Completion) -> float | ParseFailure:
+        score = expected_digit_score(result.logprobs[0] if result.logprobs else None)
+        return ParseFailure("complexity_no_digit_logprobs") if score is None else score
+
+    def parse_drop(self, record: Record, result: Completion, failure: ParseFailure) -> Drop:
+        return Drop(record, failure.reason)
+
+    def emit(self, record: Record, parsed: float) -> Record:
+        return {**record, "complexity": round(parsed, 6)}

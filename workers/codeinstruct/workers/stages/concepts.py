@@ -2,44 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Sequence
+from typing import Any
 
-from codeinstruct.workers.llm import LLMClient
-from codeinstruct.workers.prompts import selfcodealign as prompts
-from codeinstruct.workers.records import Record, derive
-from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext, StageKind
-from codeinstruct.workers.stages.generation import (
-    ask,
-    request_seed,
-    run_concurrently,
-    sampling,
-)
-
-SHOTS = 2
-MAX_TOKENS = 96
+from codeinstruct.workers.prompts.parsing import ParseFailure
+from codeinstruct.workers.prompts.selfcodealign import format as prompts
+from codeinstruct.workers.records import Record
+from codeinstruct.workers.stages.llm_stage import LLMStage, Prompt
 
 
-class ExtractConcepts(Stage):
-    kind = StageKind.GENERATE
+class ExtractConcepts(LLMStage[list[str]]):
+    """Asks for the concepts a seed exercises (a child record per seed).
+
+    Input fields: seed
+    Output fields: concepts
+    Drop reasons: concepts_unparsable, no_concepts, truncated, llm_infra_error,
+    llm_request_rejected
+    """
+
     name = "concepts"
+    inputs = ("seed",)
+    outputs = ("concepts",)
+    shots = 2
+    max_tokens = 96
+    stop = ("</concepts>",)
 
-    def run(self, records: list[Record], ctx: StageContext) -> Iterator[Output]:
-        async def work(record: Record, client: LLMClient) -> list[Output]:
-            shots = prompts.pick_examples(ctx.rng(record["id"], self.name), SHOTS)
-            parsed = await ask(
-                ctx,
-                client,
-                record,
-                prompts.format_concepts(record["seed"], shots),
-                prompts.parse_concepts,
-                **sampling(
-                    ctx.spec, max_tokens=min(MAX_TOKENS, ctx.spec.generator.sampling.max_tokens)
-                ),
-                stop=["</concepts>"],
-                seed=request_seed(ctx, record["id"], self.name),
-            )
-            if isinstance(parsed, Drop):
-                return [parsed]
-            return [derive(record, self.name, "", concepts=parsed)]
+    def examples(self) -> Sequence[Any]:
+        return prompts.examples()
 
-        return run_concurrently(self.name, records, ctx, work)
+    def format(self, record: Record, shots: list[Any]) -> Prompt:
+        return prompts.format_concepts(record["seed"], shots)
+
+    def parse(self, text: str) -> list[str] | ParseFailure:
+        return prompts.parse_concepts(text)

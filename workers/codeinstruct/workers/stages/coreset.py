@@ -12,22 +12,36 @@ from collections.abc import Iterator
 from codeinstruct.workers.coreset import kcenter_greedy, kcenter_greedy_ray
 from codeinstruct.workers.embeddings import load_vectors
 from codeinstruct.workers.records import Record
-from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext, StageKind
+from codeinstruct.workers.spec import Scoring
+from codeinstruct.workers.stages.base import Drop, Stage, StageContext, StageKind, StageOutput
 
 
 class Coreset(Stage):
+    """Keeps the `size` most diverse records (KCenterGreedy), in selection order; writes
+    `reports/coreset.json`.
+
+    Input fields: embedding_ref
+    Output fields: coreset_rank
+    Drop reasons: not_in_coreset
+    """
+
     kind = StageKind.SCORE
     name = "coreset"
     whole = True
+    inputs = ("embedding_ref",)
+    outputs = ("coreset_rank",)
 
-    def run(self, records: list[Record], ctx: StageContext) -> Iterator[Output]:
-        spec = ctx.spec
-        size = spec.wavecoder.coreset_size or spec.target_size
+    def __init__(self, size: int, scoring: Scoring) -> None:
+        self.size = size
+        self.scoring = scoring
+
+    def run(self, records: list[Record], ctx: StageContext) -> Iterator[StageOutput]:
+        size = self.size
         if not records:
             return
         vectors = load_vectors(ctx.services.ledger.store, records)
         first = ctx.rng("coreset", "first").randrange(len(records))
-        if spec.scoring.engine.value == "ray":
+        if self.scoring.engine.value == "ray":
             from codeinstruct.workers.ray_session import ray_for, ray_workers
 
             chosen = kcenter_greedy_ray(
@@ -43,8 +57,8 @@ class Coreset(Stage):
             "requested": size,
             "selected": len(chosen),
             "first_center": records[first]["id"],
-            "engine": spec.scoring.engine.value,
-            "embedding_model": spec.scoring.embedding_model,
+            "engine": self.scoring.engine.value,
+            "embedding_model": self.scoring.embedding_model,
         }
         ledger = ctx.services.ledger
         ledger.store.put(ledger.key("reports", "coreset.json"), json.dumps(report).encode())

@@ -5,32 +5,44 @@ from __future__ import annotations
 
 from codeinstruct.workers.benchmarks import load_benchmark
 from codeinstruct.workers.records import Record
-from codeinstruct.workers.stages.base import FilterStage, StageContext, StageKind
+from codeinstruct.workers.spec import Decontamination
+from codeinstruct.workers.stages.base import FilterStage, StageKind
 
 
 class SubstringDecontam(FilterStage):
+    """Drops a record whose text contains a benchmark snippet (the configured `fields`).
+
+    Input fields: (the configured fields)
+    Output fields: (none)
+    Drop reasons: benchmark_<name>
+    """
+
     kind = StageKind.PREPARE
 
-    def __init__(self, name: str, fields: tuple[str, ...]) -> None:
-        self.name = name  # type: ignore[misc]
+    def __init__(
+        self, name: str, fields: tuple[str, ...], decontamination: Decontamination
+    ) -> None:
+        self.name = name
         self.fields = fields
+        self.decontamination = decontamination
+        self.inputs = fields
         self._snippets: list[tuple[str, str]] | None = None
 
-    def _load(self, ctx: StageContext) -> list[tuple[str, str]]:
+    def _load(self) -> list[tuple[str, str]]:
         if self._snippets is None:
             self._snippets = [
                 (item.benchmark, snippet)
-                for benchmark in ctx.spec.decontamination.benchmarks
+                for benchmark in self.decontamination.benchmarks
                 for item in load_benchmark(benchmark)
                 for snippet in item.snippets
             ]
         return self._snippets
 
-    def check(self, record: Record, ctx: StageContext) -> str | None:
-        if not ctx.spec.decontamination.substring:
+    def check(self, record: Record) -> str | None:
+        if not self.decontamination.substring:
             return None
         text = "\n".join(str(record.get(f, "")) for f in self.fields)
-        for benchmark, snippet in self._load(ctx):
+        for benchmark, snippet in self._load():
             if snippet in text:
                 return f"benchmark_{benchmark}"
         return None

@@ -6,19 +6,29 @@ from collections.abc import Iterator
 
 from codeinstruct.workers.minhash import near_duplicates
 from codeinstruct.workers.records import Record
-from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext, StageKind
+from codeinstruct.workers.spec import Dedup
+from codeinstruct.workers.stages.base import Drop, Stage, StageContext, StageKind, StageOutput
 
 
 class NearDedup(Stage):
+    """Keeps the first record of each cluster of near-duplicates of `field`.
+
+    Input fields: (the configured field)
+    Output fields: (none)
+    Drop reasons: near_duplicate (with `duplicate_of`)
+    """
+
     kind = StageKind.PREPARE
     whole = True
 
-    def __init__(self, name: str, field: str) -> None:
-        self.name = name  # type: ignore[misc]
+    def __init__(self, name: str, field: str, dedup: Dedup) -> None:
+        self.name = name
         self.field = field
+        self.dedup = dedup
+        self.inputs = (field,)
 
-    def run(self, records: list[Record], ctx: StageContext) -> Iterator[Output]:
-        dedup = ctx.spec.mining.dedup
+    def run(self, records: list[Record], ctx: StageContext) -> Iterator[StageOutput]:
+        dedup = self.dedup
         texts = [str(r.get(self.field, "")) for r in records]
         clusters = near_duplicates(texts, dedup.threshold, dedup.num_perm, dedup.shingle_size)
         for index, record in enumerate(records):

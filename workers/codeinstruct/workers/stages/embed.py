@@ -14,7 +14,7 @@ from codeinstruct.workers.embeddings import (
     model_tag,
 )
 from codeinstruct.workers.records import Record, content_id
-from codeinstruct.workers.stages.base import Output, Stage, StageContext, StageKind
+from codeinstruct.workers.stages.base import Stage, StageContext, StageKind, StageOutput
 
 
 def record_text(record: Record, fields: tuple[str, ...]) -> str:
@@ -22,17 +22,27 @@ def record_text(record: Record, fields: tuple[str, ...]) -> str:
 
 
 class Embed(Stage):
+    """Adds a reference to the stored vector of each record's text (the configured fields).
+
+    Input fields: (the configured fields)
+    Output fields: embedding_ref
+    Drop reasons: (none)
+    """
+
     kind = StageKind.SCORE
+    outputs = ("embedding_ref",)
 
-    def __init__(self, fields: tuple[str, ...], name: str = "embed") -> None:
-        self.name = name  # type: ignore[misc]
+    def __init__(self, fields: tuple[str, ...], model: str, name: str = "embed") -> None:
+        self.name = name
         self.fields = fields
+        self.model = model
+        self.inputs = fields
 
-    def run(self, records: list[Record], ctx: StageContext) -> Iterator[Output]:
+    def run(self, records: list[Record], ctx: StageContext) -> Iterator[StageOutput]:
         if not records:
             return
         ledger = ctx.services.ledger
-        tag = model_tag(ctx.spec.scoring.embedding_model)
+        tag = model_tag(self.model)
         texts = [record_text(r, self.fields) for r in records]
         hashes = [content_id(tag, t) for t in texts]
         key = ledger.key("embeddings", tag, f"{content_id(*hashes)}.npy")

@@ -12,18 +12,26 @@ from collections.abc import Iterator
 from codeinstruct.workers.extraction import build_program
 from codeinstruct.workers.records import Record
 from codeinstruct.workers.sandbox import Job, sandbox_for
-from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext, StageKind
+from codeinstruct.workers.stages.base import Drop, Stage, StageContext, StageKind, StageOutput
 
 STDERR_KEPT = 2000
 
 
 class ExecuteTests(Stage):
-    """Adds `execution: {verdict, duration, exit_code, tests_passed, tests_failed, stderr}`."""
+    """Runs each response's code with its tests; the same program runs once.
+
+    Input fields: response, tests
+    Output fields: program, execution ({verdict, duration, exit_code, tests_passed,
+    tests_failed, stderr})
+    Drop reasons: no_code_block, no_assert, fail, error, timeout, infra_error
+    """
 
     kind = StageKind.EXECUTE
     name = "execute"
+    inputs = ("response", "tests")
+    outputs = ("program", "execution")
 
-    def run(self, records: list[Record], ctx: StageContext) -> Iterator[Output]:
+    def run(self, records: list[Record], ctx: StageContext) -> Iterator[StageOutput]:
         prepared = {
             r["id"]: build_program(str(r.get("response", "")), str(r.get("tests", "")))
             for r in records
@@ -58,13 +66,19 @@ class ExecuteTests(Stage):
 
 class PickResponse(Stage):
     """One passing response per `instruction_id`: the first after a shuffle seeded by the spec
-    seed and the instruction id (the same choice on every run, whatever the input order)."""
+    seed and the instruction id (the same choice on every run, whatever the input order).
+
+    Input fields: execution (and `instruction_id`)
+    Output fields: (none; `chosen` on drops)
+    Drop reasons: not_passing, other_response_chosen
+    """
 
     kind = StageKind.SCORE
     name = "pick_response"
     whole = True
+    inputs = ("execution",)
 
-    def run(self, records: list[Record], ctx: StageContext) -> Iterator[Output]:
+    def run(self, records: list[Record], ctx: StageContext) -> Iterator[StageOutput]:
         groups: dict[str, list[Record]] = defaultdict(list)
         for record in records:
             groups[str(record.get("instruction_id", record["id"]))].append(record)

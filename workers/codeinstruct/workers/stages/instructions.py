@@ -2,55 +2,44 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import random
+from collections.abc import Sequence
+from typing import Any
 
-from codeinstruct.workers.llm import LLMClient
-from codeinstruct.workers.prompts import selfcodealign as prompts
-from codeinstruct.workers.records import Record, derive
-from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext, StageKind
-from codeinstruct.workers.stages.generation import (
-    ask,
-    request_seed,
-    run_concurrently,
-    sampling,
-)
-
-SHOTS = 2
-MAX_TOKENS = 320
+from codeinstruct.workers.prompts.parsing import ParseFailure
+from codeinstruct.workers.prompts.selfcodealign import format as prompts
+from codeinstruct.workers.records import Record
+from codeinstruct.workers.stages.llm_stage import LLMStage, Prompt
 
 
-class WriteInstructions(Stage):
-    kind = StageKind.GENERATE
+class WriteInstructions(LLMStage[str]):
+    """Asks for a task that exercises the concepts, of a category and difficulty drawn per
+    record (function twice as likely as class or program).
+
+    Input fields: concepts
+    Output fields: instruction, category, difficulty
+    Drop reasons: instruction_unparsable, empty_instruction, instruction_too_long, truncated,
+    llm_infra_error, llm_request_rejected
+    """
+
     name = "instructions"
+    inputs = ("concepts",)
+    outputs = ("instruction", "category", "difficulty")
+    shots = 2
+    max_tokens = 320
+    stop = ("</instruction>",)
 
-    def run(self, records: list[Record], ctx: StageContext) -> Iterator[Output]:
-        async def work(record: Record, client: LLMClient) -> list[Output]:
-            rng = ctx.rng(record["id"], self.name)
-            category, difficulty = prompts.sample_task_kind(rng)
-            shots = prompts.pick_examples(rng, SHOTS)
-            parsed = await ask(
-                ctx,
-                client,
-                record,
-                prompts.format_instruction(record["concepts"], category, difficulty, shots),
-                prompts.parse_instruction,
-                **sampling(
-                    ctx.spec, max_tokens=min(MAX_TOKENS, ctx.spec.generator.sampling.max_tokens)
-                ),
-                stop=["</instruction>"],
-                seed=request_seed(ctx, record["id"], self.name),
-            )
-            if isinstance(parsed, Drop):
-                return [parsed]
-            return [
-                derive(
-                    record,
-                    self.name,
-                    "",
-                    instruction=parsed,
-                    category=category,
-                    difficulty=difficulty,
-                )
-            ]
+    def examples(self) -> Sequence[Any]:
+        return prompts.examples()
 
-        return run_concurrently(self.name, records, ctx, work)
+    def draw(self, record: Record, rng: random.Random) -> dict[str, Any]:
+        category, difficulty = prompts.sample_task_kind(rng)
+        return {"category": category, "difficulty": difficulty}
+
+    def format(self, record: Record, shots: list[Any]) -> Prompt:
+        return prompts.format_instruction(
+            record["concepts"], record["category"], record["difficulty"], shots
+        )
+
+    def parse(self, text: str) -> str | ParseFailure:
+        return prompts.parse_instruction(text)

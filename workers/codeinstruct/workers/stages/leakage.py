@@ -16,7 +16,8 @@ import numpy as np
 
 from codeinstruct.workers.benchmarks import load_benchmark
 from codeinstruct.workers.records import Record
-from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext, StageKind
+from codeinstruct.workers.spec import Decontamination
+from codeinstruct.workers.stages.base import Drop, Stage, StageContext, StageKind, StageOutput
 from codeinstruct.workers.stages.embed import record_text
 from codeinstruct.workers.tli import Leakage, TestIndex
 
@@ -24,15 +25,27 @@ MOST_LEAKED = 5
 
 
 class LeakageFilter(Stage):
+    """Drops records whose n-gram leakage (TLI) into a benchmark reaches the threshold, and
+    writes `reports/leakage.json`.
+
+    Input fields: (the configured fields)
+    Output fields: (none)
+    Drop reasons: leakage_<benchmark>
+    """
+
     kind = StageKind.SCORE
     whole = True
 
-    def __init__(self, fields: tuple[str, ...], name: str = "leakage") -> None:
-        self.name = name  # type: ignore[misc]
+    def __init__(
+        self, fields: tuple[str, ...], decontamination: Decontamination, name: str = "leakage"
+    ) -> None:
+        self.name = name
         self.fields = fields
+        self.decontamination = decontamination
+        self.inputs = fields
 
-    def run(self, records: list[Record], ctx: StageContext) -> Iterator[Output]:
-        decontam = ctx.spec.decontamination
+    def run(self, records: list[Record], ctx: StageContext) -> Iterator[StageOutput]:
+        decontam = self.decontamination
         texts = [record_text(r, self.fields) for r in records]
         reasons: list[str | None] = [None] * len(records)
         report: dict[str, Any] = {

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from codeinstruct.workers.records import Record
 from codeinstruct.workers.sandbox import Job, sandbox_for
-from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext, StageKind
+from codeinstruct.workers.stages.base import Drop, Stage, StageContext, StageKind, StageOutput
 from codeinstruct.workers.stages.unit_tests import unit_test_program
 
 
@@ -15,12 +15,18 @@ class MeasureQuality(Stage):
     """Adds `quality` (tests passed) and `quality_run: {verdict, tests_passed, tests_failed}`.
 
     A sandbox failure is not the sample's fault: it is dropped as `infra_error`, never scored 0.
+
+    Input fields: response, unit_tests
+    Output fields: quality, quality_run
+    Drop reasons: infra_error
     """
 
     kind = StageKind.EXECUTE
     name = "quality"
+    inputs = ("response", "unit_tests")
+    outputs = ("quality", "quality_run")
 
-    def run(self, records: list[Record], ctx: StageContext) -> Iterator[Output]:
+    def run(self, records: list[Record], ctx: StageContext) -> Iterator[StageOutput]:
         jobs = [Job(str(r["id"]), unit_test_program(r)) for r in records]
         results = sandbox_for(ctx.services).run(jobs) if jobs else []
         for record, result in zip(records, results, strict=True):

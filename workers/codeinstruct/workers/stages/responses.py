@@ -1,105 +1,133 @@
-"""SelfCodeAlign I->R: n responses per instruction, each with its own tests.
-
-One output record per sample: `instruction_id`, `sample`, `response` (the explanation and
-code as written), `code` (the solution's code blocks) and `tests` (the test code); a sample
-whose answer cannot be parsed is a drop with the parser's reason. An answer that has code but
-stopped before its `<tests>` part gets one follow-up turn asking for the tests.
-"""
+"""SelfCodeAlign I->R: n responses per instruction, each with its own tests."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Sequence
+from typing import Any
 
-from codeinstruct.workers.llm import InfraFailure, LLMClient
-from codeinstruct.workers.prompts import selfcodealign as prompts
+from codeinstruct.workers.llm import Completion, InfraFailure, LLMClient
+from codeinstruct.workers.prompts.parsing import ParseFailure
+from codeinstruct.workers.prompts.selfcodealign import format as prompts
 from codeinstruct.workers.records import Record, derive
-from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext, StageKind
-from codeinstruct.workers.stages.generation import (
+from codeinstruct.workers.spec import GeneratorApi, Sampling
+from codeinstruct.workers.stages.base import Drop, StageContext, StageOutput
+from codeinstruct.workers.stages.llm_stage import (
+    LLMStage,
+    Prompt,
     account,
+    complete_answer,
     failure_drop,
-    request_seed,
-    run_concurrently,
-    sampling,
+    first_text,
+    is_cut,
+    retry_longer,
 )
 
-SHOTS = 1
-FOLLOWUP_MAX_TOKENS = 192
 
+class WriteResponses(LLMStage[prompts.ParsedResponse]):
+    """`samplesPerInstruction` answers per instruction in one request; one output record per
+    sample (a child keyed by its index). An answer that has code but stopped before its
+    `<tests>` part gets one follow-up turn asking for the tests. A sample cut by the token limit
+    is asked again alone with twice the tokens; still cut, it is dropped as `truncated`.
 
-class WriteResponses(Stage):
-    kind = StageKind.GENERATE
+    Input fields: instruction
+    Output fields: instruction_id, sample, response, code, tests
+    Drop reasons: missing_tests, no_code, no_tests, tests_without_assert, truncated,
+    llm_infra_error, llm_request_rejected
+    """
+
     name = "responses"
+    inputs = ("instruction",)
+    outputs = ("instruction_id", "sample", "response", "code", "tests")
+    shots = 1
+    stop = tuple(prompts.RESPONSE_STOP)
+    followup_max_tokens = 192
 
-    def run(self, records: list[Record], ctx: StageContext) -> Iterator[Output]:
-        samples = ctx.spec.generator.sampling.samples_per_instruction
+    def __init__(self, sampling: Sampling, api: GeneratorApi = "chat") -> None:
+        super().__init__(sampling, api)
+        self.samples = sampling.samples_per_instruction
 
-        async def work(record: Record, client: LLMClient) -> list[Output]:
-            shots = prompts.pick_examples(ctx.rng(record["id"], self.name), SHOTS)
-            messages = prompts.format_response(record["instruction"], shots)
-            result = await client.chat(
-                messages,
-                **sampling(ctx.spec),
-                stop=prompts.RESPONSE_STOP,
-                n=samples,
-                seed=request_seed(ctx, record["id"], self.name),
+    def examples(self) -> Sequence[Any]:
+        return prompts.examples()
+
+    def format(self, record: Record, shots: list[Any]) -> Prompt:
+        return prompts.format_response(record["instruction"], shots)
+
+    def parse(self, text: str) -> prompts.ParsedResponse | ParseFailure:
+        return prompts.parse_response(text)
+
+    async def handle(
+        self, record: Record, client: LLMClient, ctx: StageContext
+    ) -> list[StageOutput]:
+        _, shots = self.prepare(record, ctx)
+        messages = prompts.format_response(record["instruction"], shots)
+        result = await self.ask(client, messages, **self.params(record, ctx), n=self.samples)
+        account(ctx, result)
+        if isinstance(result, InfraFailure):
+            return [failure_drop(record, result)]
+        ctx.count("samples", len(result.texts))
+        answers = await asyncio.gather(
+            *(
+                self._complete(record, index, result, messages, client, ctx)
+                for index in range(len(result.texts))
             )
-            account(ctx, result)
-            if isinstance(result, InfraFailure):
-                return [failure_drop(record, result)]
-            ctx.count("samples", len(result.texts))
-            texts = await asyncio.gather(
-                *(
-                    self._with_tests(record, index, text, messages, client, ctx)
-                    for index, text in enumerate(result.texts)
+        )
+        outputs: list[StageOutput] = []
+        for index, (text, cut) in enumerate(answers):
+            base = {"instruction_id": record["id"], "sample": index}
+            parsed = ParseFailure("truncated") if cut else self.parse(text)
+            if isinstance(parsed, ParseFailure):
+                dropped = derive(record, self.name, str(index), **base, llm_output=text)
+                outputs.append(Drop(dropped, parsed.reason))
+                continue
+            outputs.append(
+                derive(
+                    record,
+                    self.name,
+                    str(index),
+                    **base,
+                    response=parsed.response,
+                    code=parsed.code,
+                    tests=parsed.tests,
                 )
             )
-            outputs: list[Output] = []
-            for index, text in enumerate(texts):
-                base = {"instruction_id": record["id"], "sample": index}
-                parsed = prompts.parse_response(text)
-                if isinstance(parsed, prompts.Failure):
-                    dropped = derive(record, self.name, str(index), **base, llm_output=text)
-                    outputs.append(Drop(dropped, parsed.reason))
-                    continue
-                outputs.append(
-                    derive(
-                        record,
-                        self.name,
-                        str(index),
-                        **base,
-                        response=parsed.response,
-                        code=parsed.code,
-                        tests=parsed.tests,
-                    )
-                )
-            return outputs
+        return outputs
 
-        return run_concurrently(self.name, records, ctx, work)
-
-    async def _with_tests(
+    async def _complete(
         self,
         record: Record,
         index: int,
-        text: str,
+        result: Completion,
         messages: list[dict[str, str]],
         client: LLMClient,
         ctx: StageContext,
-    ) -> str:
-        """The answer, completed by a follow-up turn when it stopped before its tests."""
-        if not prompts.needs_tests_followup(text):
-            return text
+    ) -> tuple[str, bool]:
+        """(answer, still cut): a sample cut by the token limit asked again alone with more
+        tokens, then completed by a follow-up turn when it stopped before its tests."""
+        text = result.texts[index]
+        if is_cut(result, index):
+            ctx.count("llm_truncated")
+            params = self.params(record, ctx, "longer", str(index))
+            longer = await retry_longer(
+                lambda p: self.ask(client, messages, **p), params, self.sampling, ctx
+            )
+            if not isinstance(longer, Completion) or is_cut(longer):
+                return (first_text(longer) if isinstance(longer, Completion) else text), True
+            text = first_text(longer)
+        # A base model (`api: completion`) gets no follow-up turn, as in the reference: an answer
+        # without its tests is the wrong format.
+        if self.api == "completion" or not prompts.needs_tests_followup(text):
+            return text, False
         ctx.count("tests_followups")
-        result = await client.chat(
-            prompts.format_tests_followup(messages, text),
-            **sampling(
-                ctx.spec,
-                max_tokens=min(FOLLOWUP_MAX_TOKENS, ctx.spec.generator.sampling.max_tokens),
-            ),
-            stop=prompts.RESPONSE_STOP,
-            seed=request_seed(ctx, record["id"], self.name, "tests", str(index)),
+        params = self.params(record, ctx, "tests", str(index))
+        params["max_tokens"] = min(self.followup_max_tokens, self.sampling.max_tokens)
+        followup = await complete_answer(
+            lambda p: self.ask(client, prompts.format_tests_followup(messages, text), **p),
+            params,
+            self.sampling,
+            ctx,
         )
-        account(ctx, result)
-        if isinstance(result, InfraFailure) or not result.texts:
-            return text
-        return prompts.join_tests_followup(text, result.texts[0])
+        if isinstance(followup, InfraFailure) or not followup.texts:
+            return text, False
+        joined = prompts.join_tests_followup(text, followup.texts[0])
+        return joined, is_cut(followup)

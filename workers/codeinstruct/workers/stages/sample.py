@@ -3,24 +3,31 @@ every run, whatever the input order); the others are dropped with a reason."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from codeinstruct.workers.records import Record
 from codeinstruct.workers.spec import Spec
-from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext, StageKind
+from codeinstruct.workers.stages.base import Drop, Stage, StageContext, StageKind, StageOutput
 
 
 class TakeSample(Stage):
+    """Keeps `size` records drawn by a seeded shuffle.
+
+    Input fields: (none)
+    Output fields: (none)
+    Drop reasons: the configured reason (over_seed_budget, over_target_size)
+    """
+
     kind = StageKind.SCORE
     whole = True
 
-    def __init__(self, name: str, size: Callable[[Spec], int], reason: str) -> None:
-        self.name = name  # type: ignore[misc]
+    def __init__(self, name: str, size: int, reason: str) -> None:
+        self.name = name
         self.size = size
         self.reason = reason
 
-    def run(self, records: list[Record], ctx: StageContext) -> Iterator[Output]:
-        limit = self.size(ctx.spec)
+    def run(self, records: list[Record], ctx: StageContext) -> Iterator[StageOutput]:
+        limit = self.size
         order = sorted(range(len(records)), key=lambda i: str(records[i]["id"]))
         ctx.rng(self.name).shuffle(order)
         kept = set(order[:limit])
@@ -33,5 +40,6 @@ def seed_budget(spec: Spec) -> int:
     return spec.mining.max_seeds or 4 * spec.target_size
 
 
-def final_size(spec: Spec) -> TakeSample:
-    return TakeSample("target_size", lambda s: s.target_size, "over_target_size")
+def target_sample(spec: Spec) -> TakeSample:
+    """The last stage of a method: at most `targetSize` records."""
+    return TakeSample("target_size", spec.target_size, "over_target_size")

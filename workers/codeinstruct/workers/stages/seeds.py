@@ -1,30 +1,23 @@
 """SelfCodeAlign seed mining: top-level Python functions with a docstring and a valued return.
 
 Bad input never stops a run: every unreadable, binary, oversized or unparsable file is a counted
-drop. The extraction (`extract_seeds`) is pure and works on source text; the stage adds the I/O.
+drop. The extraction (`extract_seeds`, `decode_source`) is pure and works on source text; the
+stage reads the files through `sources`.
 """
 
 from __future__ import annotations
 
 import ast
-import fnmatch
-import json
-import os
 import re
-import sysconfig
 from collections.abc import Iterator
 from dataclasses import dataclass
-from glob import glob
-from pathlib import Path
 from typing import Any
 
-from codeinstruct.workers.errors import UserError
-from codeinstruct.workers.records import Record, content_id
+from codeinstruct.workers.records import Record, content_id, iter_jsonl
+from codeinstruct.workers.sources import is_s3, list_files, read_local
 from codeinstruct.workers.spec import Mining, Source, SourceFormat
-from codeinstruct.workers.stages.base import Drop, Output, SourceStage, StageContext, StageKind
+from codeinstruct.workers.stages.base import Drop, SourceStage, StageContext, StageKind, StageOutput
 from codeinstruct.workers.store import open_store
-
-_SKIPPED_DIRS = {"site-packages", "dist-packages", "__pycache__", ".git", ".venv", "node_modules"}
 
 
 @dataclass(frozen=True)
@@ -152,62 +145,36 @@ def decode_source(data: bytes, max_bytes: int) -> tuple[str | None, str | None]:
         return None, "not_utf8"
 
 
-def stdlib_root() -> Path:
-    return Path(sysconfig.get_paths()["stdlib"])
-
-
-def list_python_files(uri: str, max_files: int | None = None) -> list[str]:
-    """Python files under `stdlib`, a directory, a file or a glob, sorted; symlinks not followed."""
-    path = uri.removeprefix("file://")
-    if uri == "stdlib":
-        path = str(stdlib_root())
-    elif uri.startswith("stdlib/"):  # a file or glob inside the standard library
-        path = str(stdlib_root() / uri.removeprefix("stdlib/"))
-    if any(ch in path for ch in "*?["):
-        matches = sorted(p for p in glob(path, recursive=True) if os.path.isfile(p))
-        files = [p for p in matches if not _through_symlink(p)]
-    elif os.path.isdir(path):
-        files = []
-        for folder, dirs, names in os.walk(path, followlinks=False):
-            dirs[:] = sorted(d for d in dirs if d not in _SKIPPED_DIRS)
-            files.extend(os.path.join(folder, n) for n in names if fnmatch.fnmatch(n, "*.py"))
-        files.sort()
-    elif os.path.exists(path):
-        files = [path]
-    else:
-        raise UserError(f"source.uri: {uri!r} does not exist")
-    return files[:max_files] if max_files else files
-
-
-def _through_symlink(path: str) -> bool:
-    """Whether a folder on the way to `path` is a symlink (glob follows them, loops included)."""
-    folder = os.path.dirname(path)
-    while folder and folder != os.path.dirname(folder):
-        if os.path.islink(folder):
-            return True
-        folder = os.path.dirname(folder)
-    return False
-
-
 class MineSeeds(SourceStage):
-    """Reads Python files (or JSONL records of code) and yields seed functions."""
+    """Reads Python files (or JSONL records of code) and yields seed functions.
+
+    Input fields: (the source)
+    Output fields: seed, entry_point, docstring
+    Drop reasons: unreadable_file, file_too_large, empty_file, binary_file, not_utf8,
+    syntax_error, too_long, short_docstring, no_return, no_arguments, banned_import, todo_marker
+    """
 
     kind = StageKind.PREPARE
     name = "seeds"
+    outputs = ("seed", "entry_point", "docstring")
+
+    def __init__(self, source: Source, mining: Mining) -> None:
+        self.source = source
+        self.mining = mining
 
     def partitions(self, ctx: StageContext) -> list[Any]:
-        source = ctx.spec.source
+        source = self.source
         size = source.files_per_shard
-        if source.uri.startswith("s3://"):
-            keys = _s3_keys(source)
-            return [{"s3": keys[i : i + size]} for i in range(0, len(keys), size)]
-        files = list_python_files(source.uri, source.max_files)
-        if source.format is SourceFormat.JSONL:
+        jsonl = source.format is SourceFormat.JSONL
+        files = list_files(source.uri, (".jsonl",) if jsonl else (".py",), source.max_files)
+        if is_s3(source.uri):
+            return [{"s3": files[i : i + size]} for i in range(0, len(files), size)]
+        if jsonl:
             return [{"jsonl": f} for f in files]
         return [{"files": files[i : i + size]} for i in range(0, len(files), size)]
 
-    def read(self, partition: Any, ctx: StageContext) -> Iterator[Output]:
-        source = ctx.spec.source
+    def read(self, partition: Any, ctx: StageContext) -> Iterator[StageOutput]:
+        source = self.source
         for path, data in _partition_contents(partition, source):
             ctx.stats.counters["files"] += 1
             if data is None:
@@ -219,9 +186,9 @@ class MineSeeds(SourceStage):
                 continue
             yield from self._seeds_of(path, text, ctx)
 
-    def _seeds_of(self, path: str, text: str, ctx: StageContext) -> Iterator[Output]:
+    def _seeds_of(self, path: str, text: str, ctx: StageContext) -> Iterator[StageOutput]:
         try:
-            candidates = extract_seeds(text, ctx.spec.mining)
+            candidates = extract_seeds(text, self.mining)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             yield _file_drop(path, "syntax_error", ctx)
             return
@@ -252,7 +219,7 @@ def _partition_contents(
 ) -> Iterator[tuple[str, bytes | None]]:
     if "files" in partition:
         for path in partition["files"]:
-            yield path, _read_file(path, source.max_file_bytes)
+            yield path, read_local(path, source.max_file_bytes)
         return
     if "s3" in partition:
         store = open_store(source.uri)
@@ -264,38 +231,20 @@ def _partition_contents(
                 yield name, data
         return
     path = partition["jsonl"]
-    lines = _read_file(path, None)
+    lines = read_local(path)
     if lines is None:
         yield path, None
     else:
         yield from _jsonl_contents(path, lines, source)
 
 
-def _read_file(path: str, max_bytes: int | None) -> bytes | None:
-    """The file's bytes (at most one past `max_bytes`, enough to tell it is too large)."""
-    try:
-        with open(path, "rb") as handle:
-            return handle.read() if max_bytes is None else handle.read(max_bytes + 1)
-    except OSError:
-        return None
-
-
 def _jsonl_contents(path: str, data: bytes, source: Source) -> Iterator[tuple[str, bytes | None]]:
     """(name, code) per JSONL line; a line without the content field yields (name, None)."""
-    for number, line in enumerate(data.splitlines(), 1):
-        if not line.strip():
-            continue
+    for number, row in iter_jsonl(data):
         try:
-            row = json.loads(line)
             content = row[source.content_field]
-        except (ValueError, KeyError, TypeError):
+        except (KeyError, TypeError):  # not JSON (BadLine), not an object, no such field
             yield f"{path}:{number}", None
             continue
         name = row.get("path") if isinstance(row.get("path"), str) else f"{path}:{number}"
         yield name, content.encode("utf-8", "surrogatepass") if isinstance(content, str) else None
-
-
-def _s3_keys(source: Source) -> list[str]:
-    suffix = ".jsonl" if source.format is SourceFormat.JSONL else ".py"
-    keys = [k for k in open_store(source.uri).list("") if k.endswith(suffix)]
-    return keys[: source.max_files] if source.max_files else keys

@@ -15,7 +15,8 @@ from typing import Any
 from codeinstruct.workers.embeddings import load_vectors
 from codeinstruct.workers.records import Record
 from codeinstruct.workers.selection import combined_scores, diverse_greedy, score_order
-from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext, StageKind
+from codeinstruct.workers.spec import Scoring
+from codeinstruct.workers.stages.base import Drop, Stage, StageContext, StageKind, StageOutput
 
 
 def _number(value: Any) -> float | None:
@@ -25,12 +26,26 @@ def _number(value: Any) -> float | None:
 
 
 class Select(Stage):
+    """Keeps up to `targetSize` records in score order, each at most τ similar to the ones
+    already kept; writes `reports/selection.json`.
+
+    Input fields: instruction, embedding_ref (and `complexity`, `quality` when present)
+    Output fields: score, selection_rank
+    Drop reasons: too_similar, below_target
+    """
+
     kind = StageKind.SCORE
     name = "select"
     whole = True
+    inputs = ("instruction", "embedding_ref")
+    outputs = ("score", "selection_rank")
 
-    def run(self, records: list[Record], ctx: StageContext) -> Iterator[Output]:
-        scoring = ctx.spec.scoring
+    def __init__(self, scoring: Scoring, target_size: int) -> None:
+        self.scoring = scoring
+        self.target_size = target_size
+
+    def run(self, records: list[Record], ctx: StageContext) -> Iterator[StageOutput]:
+        scoring = self.scoring
         complexity = [_number(r.get("complexity")) for r in records]
         if scoring.complexity_scorer == "llm" and any(c is not None for c in complexity):
             complexity_source = "llm complexity scorer (`complexity` field)"
@@ -50,12 +65,12 @@ class Select(Stage):
         order = score_order(scores, [str(r["id"]) for r in records])
         vectors = load_vectors(ctx.services.ledger.store, records) if records else None
         accepted = (
-            diverse_greedy(vectors, order, scoring.tau, ctx.spec.target_size, progress=ctx.advance)
+            diverse_greedy(vectors, order, scoring.tau, self.target_size, progress=ctx.advance)
             if vectors is not None
             else []
         )
         chosen = set(accepted)
-        full = len(accepted) >= ctx.spec.target_size
+        full = len(accepted) >= self.target_size
         examined = order.index(accepted[-1]) + 1 if full and accepted else len(order)
         too_similar = examined - len(accepted)
         ctx.count("too_similar", too_similar)
@@ -65,7 +80,7 @@ class Select(Stage):
             "alpha": scoring.alpha,
             "normalization": scoring.normalization.value,
             "tau": scoring.tau,
-            "target_size": ctx.spec.target_size,
+            "target_size": self.target_size,
             "candidates": len(records),
             "selected": len(accepted),
             "rejected_too_similar": too_similar,

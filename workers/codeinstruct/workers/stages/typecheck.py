@@ -17,7 +17,7 @@ from pathlib import Path
 
 from codeinstruct.workers.errors import UserError
 from codeinstruct.workers.records import Record
-from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext, StageKind
+from codeinstruct.workers.stages.base import Drop, Stage, StageContext, StageKind, StageOutput
 
 MYPY = [
     sys.executable, "-m", "mypy", "--ignore-missing-imports", "--follow-imports=silent",
@@ -61,12 +61,20 @@ def check_batch(
 
 
 class TypeCheck(Stage):
+    """Drops seeds mypy reports an error in (`mining.typeCheck: true`).
+
+    Input fields: seed
+    Output fields: (none; `type_error` on drops)
+    Drop reasons: type_error, type_check_timeout, type_check_checker_failed
+    """
+
     kind = StageKind.PREPARE
     name = "seed_typecheck"
+    inputs = ("seed",)
     batch_size = 250
     timeout = 120.0
 
-    def run(self, records: list[Record], ctx: StageContext) -> Iterator[Output]:
+    def run(self, records: list[Record], ctx: StageContext) -> Iterator[StageOutput]:
         if find_spec("mypy") is None:
             raise UserError(
                 "mining.typeCheck: true needs mypy: pip install 'codeinstruct[typecheck]' "

@@ -4,18 +4,13 @@ counts the passed cases (quality)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from typing import Any
 
-from codeinstruct.workers.llm import LLMClient
-from codeinstruct.workers.prompts import xcoder as prompts
+from codeinstruct.workers.prompts.parsing import ParseFailure
+from codeinstruct.workers.prompts.xcoder import format as prompts
 from codeinstruct.workers.records import Record
-from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext, StageKind
-from codeinstruct.workers.stages.generation import (
-    ask,
-    request_seed,
-    run_concurrently,
-    sampling,
-)
+from codeinstruct.workers.spec import GeneratorApi, Sampling
+from codeinstruct.workers.stages.llm_stage import LLMStage, Prompt
 
 
 def unit_test_program(record: Record) -> str:
@@ -25,25 +20,30 @@ def unit_test_program(record: Record) -> str:
     )
 
 
-class WriteUnitTests(Stage):
-    kind = StageKind.GENERATE
+class WriteUnitTests(LLMStage[str]):
+    """Asks (greedily) for a script of `unitTestsPerSample` test cases of the response; the
+    record keeps its id.
+
+    Input fields: instruction, response
+    Output fields: unit_tests, unit_tests_requested
+    Drop reasons: no_test_script, test_script_without_case_lines, truncated, llm_infra_error,
+    llm_request_rejected
+    """
+
     name = "unit_tests"
+    inputs = ("instruction", "response")
+    outputs = ("unit_tests", "unit_tests_requested")
+    temperature = 0.0
 
-    def run(self, records: list[Record], ctx: StageContext) -> Iterator[Output]:
-        k = ctx.spec.scoring.unit_tests_per_sample
+    def __init__(self, sampling: Sampling, cases: int, api: GeneratorApi = "chat") -> None:
+        super().__init__(sampling, api)
+        self.cases = cases
 
-        async def work(record: Record, client: LLMClient) -> list[Output]:
-            script = await ask(
-                ctx,
-                client,
-                record,
-                prompts.format_unit_tests(record["instruction"], record["response"], k),
-                prompts.parse_unit_tests,
-                **sampling(ctx.spec, temperature=0.0),
-                seed=request_seed(ctx, record["id"], self.name),
-            )
-            if isinstance(script, Drop):
-                return [script]
-            return [{**record, "unit_tests": script, "unit_tests_requested": k}]
+    def format(self, record: Record, shots: list[Any]) -> Prompt:
+        return prompts.format_unit_tests(record["instruction"], record["response"], self.cases)
 
-        return run_concurrently(self.name, records, ctx, work)
+    def parse(self, text: str) -> str | ParseFailure:
+        return prompts.parse_unit_tests(text)
+
+    def emit(self, record: Record, parsed: str) -> Record:
+        return {**record, "unit_tests": parsed, "unit_tests_requested": self.cases}

@@ -16,16 +16,19 @@ from dataclasses import dataclass
 
 from codeinstruct.workers.llm import InfraFailure, LLMClient, llm_for
 from codeinstruct.workers.llm.client import current_stage
-from codeinstruct.workers.prompts import wavecoder as prompts
+from codeinstruct.workers.prompts.parsing import ParseFailure
+from codeinstruct.workers.prompts.wavecoder import format as prompts
 from codeinstruct.workers.records import Record, derive
-from codeinstruct.workers.spec import TaskType
-from codeinstruct.workers.stages.base import Drop, Output, Stage, StageContext, StageKind
-from codeinstruct.workers.stages.generation import (
-    account,
+from codeinstruct.workers.spec import GeneratorApi, Sampling, TaskType, WaveCoder
+from codeinstruct.workers.stages.base import Drop, Stage, StageContext, StageKind, StageOutput
+from codeinstruct.workers.stages.llm_stage import (
+    complete_answer,
     failure_drop,
     first_text,
+    is_cut,
     request_seed,
-    sampling,
+    sampling_params,
+    send,
 )
 
 JUDGE_MAX_TOKENS = 256
@@ -58,19 +61,36 @@ class ExamplePool:
 
 @dataclass
 class _Outcome:
-    output: Output
+    output: StageOutput
     task_type: str
     example: prompts.TaskExample | None = None
     accepted: bool = False
 
 
 class GenerateTasks(Stage):
+    """Per seed: a task type, a generated example, then the checklist judge's verdict.
+
+    Input fields: seed
+    Output fields: task_type, instruction, information, solution, target_language, judge
+    Drop reasons: generation_unparsable, empty_instruction, empty_solution, judge_unparsable,
+    judge_rejected, truncated, llm_infra_error, llm_request_rejected
+    """
+
     kind = StageKind.GENERATE
     name = "wavecoder_tasks"
     whole = True
+    inputs = ("seed",)
+    outputs = (
+        "task_type", "instruction", "information", "solution", "target_language", "judge",
+    )  # fmt: skip
 
-    def run(self, records: list[Record], ctx: StageContext) -> Iterator[Output]:
-        settings = ctx.spec.wavecoder
+    def __init__(self, settings: WaveCoder, sampling: Sampling, api: GeneratorApi = "chat") -> None:
+        self.settings = settings
+        self.sampling = sampling
+        self.api = api
+
+    def run(self, records: list[Record], ctx: StageContext) -> Iterator[StageOutput]:
+        settings = self.settings
         task_types = [TaskType(t).value for t in settings.task_types]
         good = {
             t: ExamplePool(prompts.task_definition(t).good, settings.example_pool_size)
@@ -128,21 +148,26 @@ class GenerateTasks(Stage):
         goods, bads = pools[task_type]
         good, bad = rng.choice(goods), rng.choice(bads)
         target = (
-            rng.choice(ctx.spec.wavecoder.translation_targets)
+            rng.choice(self.settings.translation_targets)
             if task_type == TaskType.TRANSLATION.value
             else None
         )
-        result = await client.chat(
-            prompts.format_generator(task, record["seed"], good, bad, target),
-            **sampling(ctx.spec),
-            seed=request_seed(ctx, record["id"], self.name),
+        messages = prompts.format_generator(task, record["seed"], good, bad, target)
+        result = await complete_answer(
+            lambda p: send(client, messages, self.api, **p),
+            sampling_params(
+                self.sampling, seed=request_seed(ctx, self.sampling, record["id"], self.name)
+            ),
+            self.sampling,
+            ctx,
         )
-        account(ctx, result)
         if isinstance(result, InfraFailure):
             return _Outcome(failure_drop(record, result), task_type)
         text = first_text(result)
+        if is_cut(result):
+            return _Outcome(Drop({**record, "llm_output": text}, "truncated"), task_type)
         generated = prompts.parse_generated(text)
-        if isinstance(generated, prompts.Failure):
+        if isinstance(generated, ParseFailure):
             return _Outcome(Drop({**record, "llm_output": text}, generated.reason), task_type)
         fields = {
             "task_type": task_type,
@@ -152,16 +177,25 @@ class GenerateTasks(Stage):
         }
         if target:
             fields["target_language"] = target
-        judged = await client.chat(
-            prompts.format_judge(task, generated),
-            **sampling(ctx.spec, temperature=0.0, max_tokens=JUDGE_MAX_TOKENS),
-            seed=request_seed(ctx, record["id"], self.name, "judge"),
+        judge = prompts.format_judge(task, generated)
+        judged = await complete_answer(
+            lambda p: send(client, judge, self.api, **p),
+            sampling_params(
+                self.sampling,
+                temperature=0.0,
+                max_tokens=JUDGE_MAX_TOKENS,
+                seed=request_seed(ctx, self.sampling, record["id"], self.name, "judge"),
+            ),
+            self.sampling,
+            ctx,
         )
-        account(ctx, judged)
         if isinstance(judged, InfraFailure):
             return _Outcome(failure_drop({**record, **fields}, judged), task_type)
+        if is_cut(judged):
+            dropped = {**record, **fields, "judge_output": first_text(judged)}
+            return _Outcome(Drop(dropped, "truncated"), task_type)
         judgement = prompts.parse_judgement(first_text(judged))
-        if isinstance(judgement, prompts.Failure):
+        if isinstance(judgement, ParseFailure):
             dropped = {**record, **fields, "judge_output": first_text(judged)}
             return _Outcome(Drop(dropped, judgement.reason), task_type)
         verdict = {

@@ -10,9 +10,9 @@ from typing import Any
 
 import yaml
 
-from codeinstruct.workers.prompts.parsing import Failure, fill, load_text
+from codeinstruct.workers.prompts.parsing import ParseFailure, fill, load_text
 
-PACKAGE = __name__
+PACKAGE = __name__.rpartition(".")[0]  # the data files sit next to this module
 
 Message = dict[str, str]
 
@@ -110,7 +110,7 @@ _LABEL = re.compile(
 )
 
 
-def parse_generated(text: str) -> TaskExample | Failure:
+def parse_generated(text: str) -> TaskExample | ParseFailure:
     """`Instruction:`/`Information:`/`Solution:` sections (the first of each label wins)."""
     found: dict[str, str] = {}
     matches = list(_LABEL.finditer(text))
@@ -120,11 +120,11 @@ def parse_generated(text: str) -> TaskExample | Failure:
         if label not in found:
             found[label] = text[match.end() : end].strip()
     if "instruction" not in found or "solution" not in found:
-        return Failure("generation_unparsable")
+        return ParseFailure("generation_unparsable")
     if not found["instruction"]:
-        return Failure("empty_instruction")
+        return ParseFailure("empty_instruction")
     if not found["solution"]:
-        return Failure("empty_solution")
+        return ParseFailure("empty_solution")
     information = found.get("information", "") or "<noinput>"
     return TaskExample(found["instruction"], information, found["solution"])
 
@@ -147,11 +147,11 @@ _OVERALL = re.compile(
 )
 
 
-def parse_judgement(text: str) -> Judgement | Failure:
+def parse_judgement(text: str) -> Judgement | ParseFailure:
     """The overall yes/no (its last mention wins) and the per-question answers before it."""
     overall = list(_OVERALL.finditer(text))
     if not overall:
-        return Failure("judge_unparsable")
+        return ParseFailure("judge_unparsable")
     last = overall[-1]
     answers = [m for m in _ANSWER.finditer(text[: last.start()])]
     return Judgement(

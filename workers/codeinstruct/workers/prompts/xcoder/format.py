@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 
-from codeinstruct.workers.prompts.parsing import Failure, code_blocks, fill, load_text
+from codeinstruct.workers.prompts.parsing import ParseFailure, code_blocks, fill, load_text
 
-PACKAGE = __name__
+PACKAGE = __name__.rpartition(".")[0]  # the data files sit next to this module
 COMPLEXITY_MAX_TOKENS = 3
 COMPLEXITY_TOP_LOGPROBS = 20
 _CASE_LINE = re.compile(r"Test case", re.IGNORECASE)
@@ -33,15 +33,15 @@ def format_unit_tests(instruction: str, response: str, k: int) -> list[dict[str,
     return [{"role": "user", "content": prompt.rstrip() + "\n"}]
 
 
-def parse_unit_tests(text: str) -> str | Failure:
+def parse_unit_tests(text: str) -> str | ParseFailure:
     """The first code block that prints test-case lines (an unclosed fence runs to the end)."""
     blocks = code_blocks(text)
     if not blocks:
-        return Failure("no_test_script")
+        return ParseFailure("no_test_script")
     for block in blocks:
         if _CASE_LINE.search(block) and "print" in block:
             return block
-    return Failure("test_script_without_case_lines")
+    return ParseFailure("test_script_without_case_lines")
 
 
 def unit_test_program(instruction_response_code: str, unit_tests: str) -> str:

@@ -8,19 +8,14 @@ that are not JSON, lack both, or hold non-text are counted drops. Numeric `compl
 
 from __future__ import annotations
 
-import io
-import json
-import os
 from collections.abc import Iterator
-from glob import glob
-from pathlib import Path
 from typing import Any
 
 from codeinstruct.workers.errors import UserError
 from codeinstruct.workers.records import Record, content_id
+from codeinstruct.workers.sources import BadRow, iter_rows, list_files, read_source_file
 from codeinstruct.workers.spec import Source, SourceFormat
-from codeinstruct.workers.stages.base import Drop, Output, SourceStage, StageContext, StageKind
-from codeinstruct.workers.store import open_store
+from codeinstruct.workers.stages.base import Drop, SourceStage, StageContext, StageKind, StageOutput
 
 SUFFIXES = {
     SourceFormat.JSONL: (".jsonl", ".json", ".jsonl.gz"),
@@ -36,22 +31,10 @@ def pool_files(source: Source) -> list[str]:
         raise UserError(
             f"source.format: XCoder reads `jsonl` or `parquet` pools, got {source.format.value!r}"
         )
-    if source.uri.startswith("s3://"):
-        keys = [k for k in open_store(source.uri).list("") if k.endswith(suffixes)]
-        files = keys
-    else:
-        path = source.uri.removeprefix("file://")
-        if any(ch in path for ch in "*?["):
-            files = sorted(p for p in glob(path, recursive=True) if os.path.isfile(p))
-        elif os.path.isdir(path):
-            files = sorted(str(p) for p in Path(path).rglob("*") if p.name.endswith(suffixes))
-        elif os.path.isfile(path):
-            files = [path]
-        else:
-            raise UserError(f"source.uri: {source.uri!r} does not exist")
+    files = list_files(source.uri, suffixes, source.max_files)
     if not files:
         raise UserError(f"source.uri: no {'/'.join(suffixes)} files under {source.uri!r}")
-    return files[: source.max_files] if source.max_files else files
+    return files
 
 
 def pool_record(row: Any, source: Source) -> tuple[Record | None, str | None]:
@@ -87,21 +70,35 @@ def pool_record(row: Any, source: Source) -> tuple[Record | None, str | None]:
     return record, None
 
 
-class ReadPool(SourceStage):
+class ReadInstructionPool(SourceStage):
+    """Reads the pool's rows as (instruction, response) records.
+
+    Input fields: (the source)
+    Output fields: instruction, response (and `complexity`, `quality` when the pool has them)
+    Drop reasons: bad_json, bad_parquet, not_an_object, bad_messages, missing_instruction,
+    missing_response
+    """
+
     kind = StageKind.PREPARE
     name = "pool"
+    outputs = ("instruction", "response")
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
 
     def partitions(self, ctx: StageContext) -> list[Any]:
-        return [{"file": f} for f in pool_files(ctx.spec.source)]
+        return [{"file": f} for f in pool_files(self.source)]
 
-    def read(self, partition: Any, ctx: StageContext) -> Iterator[Output]:
-        source = ctx.spec.source
+    def read(self, partition: Any, ctx: StageContext) -> Iterator[StageOutput]:
+        source = self.source
         path = partition["file"]
         ctx.count("files")
-        for number, row in _rows(path, source):
+        data = read_source_file(source.uri, path)
+        rows = iter_rows(path, data, parquet=source.format is SourceFormat.PARQUET)
+        for number, row in rows:
             ctx.stats.records_in += 1
             where = {"source": path, "row": number}
-            if isinstance(row, _BadRow):
+            if isinstance(row, BadRow):
                 yield Drop({"id": content_id("row", path, str(number)), "meta": where}, row.reason)
                 continue
             record, reason = pool_record(row, source)
@@ -109,43 +106,3 @@ class ReadPool(SourceStage):
                 yield Drop({"id": content_id("row", path, str(number)), "meta": where}, str(reason))
             else:
                 yield {**record, "meta": where}
-
-
-class _BadRow:
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-
-
-def _read_bytes(path: str, source: Source) -> bytes:
-    if source.uri.startswith("s3://"):
-        return open_store(source.uri).get(path)
-    try:
-        return Path(path).read_bytes()
-    except OSError as error:
-        raise UserError(f"source.uri: cannot read {path}: {error.strerror}") from None
-
-
-def _rows(path: str, source: Source) -> Iterator[tuple[int, Any]]:
-    data = _read_bytes(path, source)
-    if path.endswith(".gz"):
-        import gzip
-
-        data = gzip.decompress(data)
-    if source.format is SourceFormat.PARQUET:
-        import pyarrow.parquet as pq
-
-        try:
-            table = pq.read_table(io.BytesIO(data))
-        except Exception:  # a broken file is one drop, not a crash
-            yield 0, _BadRow("bad_parquet")
-            return
-        for number, row in enumerate(table.to_pylist(), 1):
-            yield number, row
-        return
-    for number, line in enumerate(data.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            yield number, json.loads(line)
-        except ValueError:
-            yield number, _BadRow("bad_json")

