@@ -3,25 +3,32 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
 
 from codeinstruct.operator import kube as kube_api
 from codeinstruct.operator import metrics
+from codeinstruct.operator.builders.desired import desired_children
 from codeinstruct.operator.builders.meta import Target
-from codeinstruct.operator.constants import FINALIZER, GROUP, PLURAL, VERSION, Phase, Reason
+from codeinstruct.operator.constants import (
+    ANNOTATION_SIGNATURE,
+    FINALIZER,
+    GROUP,
+    PLURAL,
+    VERSION,
+)
 from codeinstruct.operator.ledger_view import read_ledger
 from codeinstruct.operator.reconcile import (
     Observed,
     Plan,
-    children,
+    invalid_spec,
     key,
     needs_rerun,
     reconcile,
 )
 from codeinstruct.operator.settings import Settings
-from codeinstruct.operator.stages import scoring_boundary, stage_names
 from codeinstruct.operator.status import Status
 from codeinstruct.workers.spec import InstructionDataset, SpecError, parse_spec, run_signature
 
@@ -62,11 +69,12 @@ def observe(
     dataset: InstructionDataset, namespace: str, generation: int, terminal: bool
 ) -> Observed:
     kube = client()
-    names = stage_names(dataset.spec)
-    observed = Observed(children={}, stage_names=names, generation=generation)
+    observed = Observed(children={}, generation=generation)
     observed.rayjob_available = kube.rayjob_available()
     target = Target(dataset, namespace, SETTINGS)
-    for manifest in children(target, scoring_boundary(names), observed.rayjob_available).values():
+    names = [stage.name for stage in target.stages] if target.stages else None
+    wanted = desired_children(target, observed.rayjob_available)
+    for manifest in wanted.values():
         found = kube.get(
             manifest["apiVersion"], manifest["kind"], namespace, manifest["metadata"]["name"]
         )
@@ -75,9 +83,13 @@ def observe(
     if terminal:
         return observed
     observed.pods = kube.pods(namespace, dataset.metadata.name)
-    observed.runtime_class_exists = kube.runtime_class_exists(SETTINGS.runtime_class)
+    handler = kube.runtime_class_handler(SETTINGS.runtime_class)
+    observed.runtime_class_exists = handler is not None
+    observed.runtime_class_handler = handler
+    driver = observed.children.get(key(wanted["driver"]))
+    pinned = ((driver or {}).get("metadata") or {}).get("annotations", {}).get(ANNOTATION_SIGNATURE)
     try:
-        observed.ledger = read_ledger(dataset, names)
+        observed.ledger = read_ledger(dataset, names, pinned)
     except Exception as error:  # unreachable storage is a condition, not a crash
         observed.storage_error = f"{dataset.spec.output.uri}: {type(error).__name__}: {error}"
     return observed
@@ -110,17 +122,10 @@ def tick(
         try:
             dataset = _dataset(body)
         except SpecError as error:
-            if current.phase is not Phase.FAILED:
-                kopf.event(
-                    body, type="Warning", reason=Reason.INVALID_SPEC.value, message=str(error)
-                )
-            patch.status.update(
-                {
-                    "phase": Phase.FAILED.value,
-                    "reason": Reason.INVALID_SPEC.value,
-                    "message": str(error),
-                }
-            )
+            generation = int(body.metadata.get("generation") or 1)
+            plan = invalid_spec(current, str(error), generation, datetime.now(UTC))
+            apply(plan, body, namespace)
+            patch.status.update(plan.status.to_patch())
             return
         generation = int(body.metadata.get("generation") or 1)
         signature = run_signature(dataset.spec)

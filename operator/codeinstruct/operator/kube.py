@@ -162,8 +162,10 @@ class Kube:
             if (p.get("metadata") or {}).get("labels", {}).get(LABEL_DATASET) == dataset
         ]
 
-    def runtime_class_exists(self, name: str) -> bool:
-        return self.get("node.k8s.io/v1", "RuntimeClass", None, name) is not None
+    def runtime_class_handler(self, name: str) -> str | None:
+        """The handler of a RuntimeClass (None: it does not exist)."""
+        found = self.get("node.k8s.io/v1", "RuntimeClass", None, name)
+        return None if found is None else str(found.get("handler") or "")
 
     def rayjob_available(self) -> bool:
         crd = self.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, RAYJOB_CRD)

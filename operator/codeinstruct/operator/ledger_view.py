@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from codeinstruct.operator.status import StageProgress
-from codeinstruct.workers.ledger import Ledger
-from codeinstruct.workers.runner import run_prefix
-from codeinstruct.workers.spec import InstructionDataset
+from codeinstruct.workers.ledger import Ledger, StageStats
+from codeinstruct.workers.spec import InstructionDataset, run_signature
 from codeinstruct.workers.store import open_store
 
 
@@ -20,10 +19,15 @@ class LedgerView:
     exported: bool = False
 
 
-def read_ledger(dataset: InstructionDataset, names: list[str] | None) -> LedgerView:
-    """Counts of each stage; raises StoreError (or any client error) when storage fails."""
+def read_ledger(
+    dataset: InstructionDataset, names: list[str] | None, signature: str | None = None
+) -> LedgerView:
+    """Counts of each stage under the run prefix of `signature` (default: the spec's own; a
+    running Job pins the one it was created with). Raises StoreError (or any client error)
+    when storage fails."""
     store = open_store(dataset.spec.output.uri)
-    ledger = Ledger(store, run_prefix(dataset))
+    prefix = f"{dataset.metadata.name}-{signature or run_signature(dataset.spec)}"
+    ledger = Ledger(store, prefix)
     known = list(names or [])
     for key in store.list(ledger.key("stages") + "/"):
         stage = key[len(ledger.key("stages")) + 1 :].split("/", 1)[0]
@@ -40,27 +44,26 @@ def _stage(ledger: Ledger, name: str) -> StageProgress:
     """A complete stage costs one read (its summary); a running one reads its shard markers."""
     completion = ledger.completion(name)
     if completion is not None:
-        stats = completion.get("stats", {})
-        return StageProgress(
-            name=name,
-            shards=int(completion.get("shards", 0)),
-            records_in=int(stats.get("records_in", 0)),
-            records_out=int(stats.get("records_out", 0)),
-            dropped=sum(int(n) for n in stats.get("dropped", {}).values()),
-            complete=True,
-            seconds=float(stats.get("seconds", 0.0)),
-        )
+        stats = StageStats.from_json(completion.get("stats") or _EMPTY)
+        shards = int(completion.get("shards", 0))
+        return _progress(name, shards, stats, complete=True)
     markers = ledger.done(name)
-    records_in = records_out = dropped = 0
-    for marker in markers.values():
-        stats = marker.get("stats", {})
-        records_in += int(stats.get("records_in", 0))
-        records_out += int(stats.get("records_out", marker.get("records", 0)))
-        dropped += sum(int(n) for n in stats.get("dropped", {}).values())
+    total = StageStats()
+    for marker in markers.values():  # read once: Ledger.stats() would list them again
+        total.merge(StageStats.from_json(marker["stats"]))
+    return _progress(name, len(markers), total, complete=False)
+
+
+_EMPTY = {"records_in": 0, "records_out": 0}
+
+
+def _progress(name: str, shards: int, stats: StageStats, complete: bool) -> StageProgress:
     return StageProgress(
         name=name,
-        shards=len(markers),
-        records_in=records_in,
-        records_out=records_out,
-        dropped=dropped,
+        shards=shards,
+        records_in=stats.records_in,
+        records_out=stats.records_out,
+        dropped=sum(stats.dropped.values()),
+        complete=complete,
+        seconds=stats.seconds if complete else None,
     )

@@ -28,17 +28,15 @@ def cmd_operator(args: argparse.Namespace) -> int:
 def render(path: str, namespace: str, rayjob: bool) -> str:
     import yaml
 
+    from codeinstruct.operator.builders.desired import desired_children
     from codeinstruct.operator.builders.meta import Target
-    from codeinstruct.operator.reconcile import children
     from codeinstruct.operator.settings import Settings
-    from codeinstruct.operator.stages import scoring_boundary, stage_names
     from codeinstruct.workers.spec import load_spec
 
     dataset = load_spec(path)
     namespace = dataset.metadata.namespace or namespace
     target = Target(dataset, namespace, Settings.from_env())
-    boundary = scoring_boundary(stage_names(dataset.spec))
-    manifests = children(target, boundary, rayjob).values()
+    manifests = desired_children(target, rayjob).values()
     return yaml.dump_all(list(manifests), Dumper=_manifest_dumper(), sort_keys=False)
 
 

@@ -12,12 +12,21 @@ from typing import Any
 import yaml
 
 from codeinstruct.operator.builders import sandbox, vllm
-from codeinstruct.operator.builders.meta import Target, metadata, restricted_security
-from codeinstruct.operator.constants import SPEC_FILE, SPEC_MOUNT, Component
+from codeinstruct.operator.builders.meta import (
+    Target,
+    metadata,
+    pod_security,
+    restricted_security,
+)
+from codeinstruct.operator.constants import (
+    ANNOTATION_SIGNATURE,
+    SPEC_FILE,
+    SPEC_MOUNT,
+    Component,
+)
 from codeinstruct.workers.spec import InstructionDataset
 
 BACKOFF_LIMIT = 2
-RUN_AS_USER = 65532
 
 
 def cluster_dataset(target: Target) -> InstructionDataset:
@@ -92,7 +101,7 @@ def pod_spec(target: Target, command: list[str], image: str) -> dict[str, Any]:
     return {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
-        "securityContext": {"runAsNonRoot": True, "runAsUser": RUN_AS_USER, "fsGroup": RUN_AS_USER},
+        "securityContext": pod_security(),
         "containers": [container],
         "volumes": [
             {"name": "spec", "configMap": {"name": metadata(target, Component.SPEC)["name"]}},
@@ -101,18 +110,25 @@ def pod_spec(target: Target, command: list[str], image: str) -> dict[str, Any]:
     }
 
 
-def job(target: Target, until: str | None = None) -> dict[str, Any]:
-    meta = metadata(target, Component.DRIVER)
+def batch_job(target: Target, component: Component, pod: dict[str, Any]) -> dict[str, Any]:
+    """A Job pinned to the run signature it was created for (an annotation, never a pod label),
+    with a deadline so that a pod stuck before running cannot hold the run forever."""
+    meta = metadata(target, component)
+    meta["annotations"] = {ANNOTATION_SIGNATURE: target.signature}
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": meta,
         "spec": {
             "backoffLimit": BACKOFF_LIMIT,
+            "activeDeadlineSeconds": target.settings.job_deadline_seconds,
             "suspend": target.suspended,
-            "template": {
-                "metadata": {"labels": meta["labels"]},
-                "spec": pod_spec(target, run_command(until), target.settings.image),
-            },
+            "template": {"metadata": {"labels": meta["labels"]}, "spec": pod},
         },
     }
+
+
+def job(target: Target, until: str | None = None) -> dict[str, Any]:
+    """The driver; `until` only when a scoring child runs the stages after it."""
+    pod = pod_spec(target, run_command(until), target.settings.image)
+    return batch_job(target, Component.DRIVER, pod)
