@@ -1,0 +1,187 @@
+"""The emulated cluster is as strict as a real one where the operator depends on it: RBAC from
+the chart on every call, OwnerReferencesPermissionEnforcement, Pod Security Admission, a
+kubelet that reports real pod states. Each strictness is tested here, then the operator runs
+through it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from codeinstruct.operator.kube import Kube, KubeError
+from tests.integration.kube_cluster import FakeCluster, eventually
+from tests.integration.rbac import Authorizer
+
+pytestmark = [pytest.mark.timeout(120)]
+NS = "data"
+OWNER = {
+    "apiVersion": "codeinstruct.dev/v1alpha1",
+    "kind": "InstructionDataset",
+    "name": "x",
+    "uid": "u-1",
+    "controller": True,
+    "blockOwnerDeletion": True,
+}
+
+
+def kube_client(cluster: FakeCluster) -> Kube:
+    from kubernetes import client
+
+    configuration = client.Configuration()
+    configuration.host = cluster.url
+    return Kube(client.ApiClient(configuration))
+
+
+def config_map(name: str, **meta: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": NS, **meta},
+        "data": {},
+    }
+
+
+def deployment(name: str, pod_spec: dict[str, Any]) -> dict[str, Any]:
+    labels = {"app.kubernetes.io/component": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+        },
+    }
+
+
+RESTRICTED_POD = {
+    "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+    "containers": [
+        {
+            "name": "c",
+            "image": "i",
+            "securityContext": {
+                "allowPrivilegeEscalation": False,
+                "capabilities": {"drop": ["ALL"]},
+            },
+        }
+    ],
+}
+
+
+async def test_a_call_outside_the_role_is_forbidden(cluster: FakeCluster) -> None:
+    auth = cluster.enforce_rbac()
+    kube = kube_client(cluster)
+    with pytest.raises(KubeError) as refused:
+        await asyncio.to_thread(kube._call, "GET", f"/api/v1/namespaces/{NS}/secrets")
+    assert refused.value.status == 403 and "Forbidden" in str(refused.value)
+    assert 'cannot list resource "secrets"' in auth.denied[0]
+    # allowed: a 404, not a 403
+    assert await asyncio.to_thread(kube.get, "v1", "ConfigMap", NS, "absent") is None
+    assert len(auth.denied) == 1
+
+
+def test_blocking_owner_deletion_needs_the_finalizers_subresource() -> None:
+    """OwnerReferencesPermissionEnforcement, against a role with and without the grant."""
+    rule = {"apiGroups": ["", "codeinstruct.dev"], "resources": ["configmaps"], "verbs": ["*"]}
+    grant = {
+        "apiGroups": ["codeinstruct.dev"],
+        "resources": ["instructiondatasets/finalizers"],
+        "verbs": ["update"],
+    }
+    binding = {
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": "b"},
+        "roleRef": {"kind": "ClusterRole", "name": "r"},
+        "subjects": [{"kind": "ServiceAccount", "name": "sa", "namespace": "x"}],
+    }
+    for rules, allowed in (([rule], False), ([rule, grant], True)):
+        role = {"kind": "ClusterRole", "metadata": {"name": "r"}, "rules": rules}
+        auth = Authorizer.from_objects([role, binding])
+        refused = auth.check_owner_references(config_map("c", ownerReferences=[OWNER]), NS)
+        assert (refused is None) is allowed
+
+
+async def test_the_chart_lets_the_operator_own_its_children(cluster: FakeCluster) -> None:
+    """Audit #3: every child carries blockOwnerDeletion; the chart must allow it."""
+    cluster.enforce_rbac()
+    kube = kube_client(cluster)
+    await asyncio.to_thread(kube.create, config_map("owned", ownerReferences=[OWNER]))
+    assert cluster.get("v1/configmaps", NS, "owned") is not None
+
+
+async def test_pod_security_admission_refuses_a_root_pod(cluster: FakeCluster) -> None:
+    restricted = {"pod-security.kubernetes.io/enforce": "restricted"}
+    cluster.put(
+        "v1/namespaces",
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS, "labels": restricted}},
+    )
+    cluster.put("apps/v1/deployments", deployment("root", {"containers": [{"name": "c"}]}))
+    cluster.put("apps/v1/deployments", deployment("ok", RESTRICTED_POD))
+    cluster.play_controllers()
+    cluster.play_controllers()
+    refused = cluster.get("apps/v1/deployments", NS, "root") or {}
+    condition = refused["status"]["conditions"][-1]
+    assert (condition["type"], condition["reason"]) == ("ReplicaFailure", "FailedCreate")
+    assert 'violates PodSecurity "restricted:latest"' in condition["message"]
+    pods = [
+        p["metadata"]["labels"]["app.kubernetes.io/component"] for p in cluster.items("v1/pods")
+    ]
+    assert pods == ["ok"]
+    assert (cluster.get("apps/v1/deployments", NS, "ok") or {})["status"]["availableReplicas"] == 1
+    assert cluster.events("FailedCreate")
+
+
+@pytest.mark.parametrize(
+    ("state", "reason"),
+    [
+        ("ImagePullBackOff", "ImagePullBackOff"),
+        ("CrashLoopBackOff", "CrashLoopBackOff"),
+        ("OOMKilled", "CrashLoopBackOff"),
+        ("ContainerCreating", "ContainerCreating"),
+    ],
+)
+async def test_the_kubelet_plays_waiting_states(
+    cluster: FakeCluster, state: str, reason: str
+) -> None:
+    cluster.pod_states["ok"] = state
+    cluster.put("apps/v1/deployments", deployment("ok", RESTRICTED_POD))
+    cluster.play_controllers()
+    cluster.play_controllers()
+    (pod,) = cluster.items("v1/pods")
+    container = pod["status"]["containerStatuses"][0]
+    assert container["state"]["waiting"]["reason"] == reason
+    if state == "OOMKilled":
+        assert container["lastState"]["terminated"]["reason"] == "OOMKilled"
+    status = (cluster.get("apps/v1/deployments", NS, "ok") or {})["status"]
+    assert status["availableReplicas"] == 0
+
+
+async def test_a_missing_secret_is_create_container_config_error(cluster: FakeCluster) -> None:
+    spec = {
+        **RESTRICTED_POD,
+        "containers": [
+            {**RESTRICTED_POD["containers"][0], "envFrom": [{"secretRef": {"name": "s3"}}]}
+        ],
+    }
+    cluster.put("apps/v1/deployments", deployment("ok", spec))
+    await eventually(lambda: cluster.play_controllers() or cluster.items("v1/pods"))
+    cluster.play_controllers()
+    (pod,) = cluster.items("v1/pods")
+    waiting = pod["status"]["containerStatuses"][0]["state"]["waiting"]
+    assert waiting == {"reason": "CreateContainerConfigError", "message": 'secret "s3" not found'}
+
+
+def test_watch_namespaces_gives_namespaced_roles_only() -> None:
+    """Audit #11: with watchNamespaces the operator can create Jobs there and nowhere else."""
+    auth = Authorizer.from_chart({"watchNamespaces": ["team-a"]})
+    assert auth.allowed("create", "batch", "jobs", "team-a")
+    assert not auth.allowed("create", "batch", "jobs", "kube-system")
+    assert auth.allowed("get", "node.k8s.io", "runtimeclasses", None)
+    everywhere = Authorizer.from_chart()
+    assert everywhere.allowed("create", "batch", "jobs", "kube-system")
+    assert not everywhere.allowed("delete", "", "configmaps", "team-a"), "unused verb"
+    assert not everywhere.allowed("get", "", "secrets", "team-a")
