@@ -87,6 +87,8 @@ class Emulator(kmock.KubernetesEmulator):
     def authorize(self, request: Any) -> None:
         if self.authorizer is None or request.resource is None or request.action is None:
             return
+        if not request.resource.plural:  # discovery (/api/v1, /apis/g/v): system:discovery
+            return
         verb = VERB_OF_ACTION[request.action.name]
         if request.method is not None and request.method.name == "PUT":
             verb = "update"
