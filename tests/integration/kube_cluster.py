@@ -171,6 +171,15 @@ class FakeCluster:
         # The state the kubelet puts the pods of each component in (e.g. "vllm").
         self.pod_states: dict[str, str] = {}
 
+    @contextmanager
+    def as_user(self) -> Iterator[None]:
+        """Requests made meanwhile come from a cluster admin (a user), not the operator."""
+        authorizer, self.k.authorizer = self.k.authorizer, None
+        try:
+            yield
+        finally:
+            self.k.authorizer = authorizer
+
     def enforce_rbac(self, values: dict[str, Any] | None = None) -> Authorizer:
         """From now on, every API request must be allowed by the chart's RBAC (with `values`)."""
         self.k.authorizer = Authorizer.from_chart(values)
