@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -110,7 +111,26 @@ def apply(plan: Plan, body: kopf.Body, namespace: str) -> None:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)
 
 
-@kopf.timer(GROUP, VERSION, PLURAL, interval=SETTINGS.interval, id="reconcile")
+def should_tick(meta: dict[str, Any], status: dict[str, Any]) -> bool:
+    """Finished datasets cost no API calls until their spec changes (a new generation)."""
+    if status.get("phase") not in {"Succeeded", "Failed"}:
+        return True
+    return int(meta.get("generation") or 1) > int(status.get("observedGeneration") or 0)
+
+
+def _ticking(body: kopf.Body, **_: Any) -> bool:
+    return should_tick(dict(body.metadata), dict(body.get("status") or {}))
+
+
+@kopf.timer(
+    GROUP,
+    VERSION,
+    PLURAL,
+    interval=SETTINGS.interval,
+    initial_delay=lambda **_: random.uniform(0, SETTINGS.interval),  # jittered start
+    id="reconcile",
+    when=_ticking,
+)
 def tick(
     body: kopf.Body, status: kopf.Status, patch: kopf.Patch, namespace: str | None, **_: Any
 ) -> None:
@@ -125,7 +145,7 @@ def tick(
             generation = int(body.metadata.get("generation") or 1)
             plan = invalid_spec(current, str(error), generation, datetime.now(UTC))
             apply(plan, body, namespace)
-            patch.status.update(plan.status.to_patch())
+            patch.status.update(plan.status.changes(dict(status)))
             return
         generation = int(body.metadata.get("generation") or 1)
         signature = run_signature(dataset.spec)
@@ -133,7 +153,7 @@ def tick(
         observed = observe(dataset, namespace, generation, terminal)
         plan = reconcile(dataset, namespace, current, observed, SETTINGS)
         apply(plan, body, namespace)
-        patch.status.update(plan.status.to_patch())
+        patch.status.update(plan.status.changes(dict(status)))
         metrics.observe(namespace, name, dataset.spec.method.value, plan.status)
     except kube_api.KubeError as error:
         metrics.RECONCILE_ERRORS.labels(namespace, name).inc()

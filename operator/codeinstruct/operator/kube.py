@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from typing import Any
 
 from codeinstruct.operator.builders.meta import content_hash, owner_reference
@@ -28,6 +29,8 @@ PLURALS = {
 }
 # Fields a running Job or RayJob accepts changes to; the rest of their spec is immutable.
 JOB_MUTABLE = ("suspend",)
+# Seconds the answer "is KubeRay's RayJob v1 served" is reused (the CRD is ~450 KB).
+CRD_CACHE_SECONDS = 300.0
 
 
 class KubeError(Exception):
@@ -48,6 +51,7 @@ def resource_path(
 class Kube:
     def __init__(self, api_client: Any) -> None:
         self.api = api_client
+        self._rayjob: tuple[float, bool] | None = None
 
     @classmethod
     def connect(cls, settings: Settings) -> Kube:
@@ -168,5 +172,11 @@ class Kube:
         return None if found is None else str(found.get("handler") or "")
 
     def rayjob_available(self) -> bool:
-        crd = self.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, RAYJOB_CRD)
-        return crd is not None
+        """Whether KubeRay serves RayJob `v1`; cached for CRD_CACHE_SECONDS."""
+        now = time.monotonic()
+        if self._rayjob is None or now - self._rayjob[0] > CRD_CACHE_SECONDS:
+            crd = self.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, RAYJOB_CRD)
+            versions = ((crd or {}).get("spec") or {}).get("versions") or []
+            served = any(v.get("name") == "v1" and v.get("served") for v in versions)
+            self._rayjob = (now, served)
+        return self._rayjob[1]

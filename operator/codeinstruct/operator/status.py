@@ -67,6 +67,10 @@ class Status(_Model):
     def to_patch(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)
 
+    def changes(self, previous: dict[str, Any]) -> dict[str, Any]:
+        """The top-level status fields that differ from `previous` (an empty patch: no PATCH)."""
+        return {k: v for k, v in self.to_patch().items() if previous.get(k) != v}
+
 
 def set_condition(
     conditions: list[Condition],
