@@ -14,6 +14,7 @@ controllers; `stamp_metadata` adds the former. On top of it:
 from __future__ import annotations
 
 import asyncio
+import collections
 import copy
 import datetime
 import itertools
@@ -83,6 +84,8 @@ class Emulator(kmock.KubernetesEmulator):
     request and OwnerReferencesPermissionEnforcement when an authorizer is set."""
 
     authorizer: Authorizer | None = None
+    # Requests served, by (HTTP method, Kubernetes action, resource plural): for benchmarks.
+    requests: collections.Counter[tuple[str, str, str]]
 
     def authorize(self, request: Any) -> None:
         if self.authorizer is None or request.resource is None or request.action is None:
@@ -104,6 +107,12 @@ class Emulator(kmock.KubernetesEmulator):
             raise Forbidden(message=refused)
 
     async def _handle(self, request: Any) -> Any:
+        if request.resource is not None and request.action is not None:
+            method = request.method.name if request.method is not None else "?"
+            plural = request.resource.plural or ""
+            if request.subresource:
+                plural = f"{plural}/{request.subresource}"
+            self.requests[(method, request.action.name, plural)] += 1
         self.authorize(request)
         data = getattr(request, "data", None)
         if request.action == kmock.action.CREATE and isinstance(data, dict):
@@ -170,6 +179,7 @@ class FakeCluster:
         self.url = url
         # The state the kubelet puts the pods of each component in (e.g. "vllm").
         self.pod_states: dict[str, str] = {}
+        self._publishing: set[asyncio.Task[None]] = set()
 
     @contextmanager
     def as_user(self) -> Iterator[None]:
@@ -206,15 +216,36 @@ class FakeCluster:
 
     def put(self, resource: str, body: dict[str, Any]) -> None:
         meta = body["metadata"]
-        self.k.objects[self._key(resource, meta.get("namespace"), meta["name"])] = body
+        key = self._key(resource, meta.get("namespace"), meta["name"])
+        existed = key in self.k.objects and not self.k.objects[key].deleted
+        self.k.objects[key] = body
+        self._publish(resource, "MODIFIED" if existed else "ADDED", key)
 
     def patch(
         self, resource: str, namespace: str | None, name: str, changes: dict[str, Any]
     ) -> None:
-        self.k.objects[self._key(resource, namespace, name)].patch(changes)
+        key = self._key(resource, namespace, name)
+        self.k.objects[key].patch(changes)
+        self._publish(resource, "MODIFIED", key)
 
     def remove(self, resource: str, namespace: str | None, name: str) -> None:
-        self.k.objects[self._key(resource, namespace, name)].delete()
+        key = self._key(resource, namespace, name)
+        self.k.objects[key].delete()
+        self._publish(resource, "DELETED", key)
+
+    def _publish(self, resource: str, kind: str, key: tuple[str, str | None, str]) -> None:
+        """Changes made by the controllers reach watchers like those made over the API."""
+        parts = resource.split("/")
+        group, version, plural = ("", *parts) if len(parts) == 2 else parts
+        raw = copy.deepcopy(dict(self.k.objects[key].last.raw))
+        bus = self.k._buses[kmock.resource(group, version, plural)]
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no watcher can exist outside the event loop
+        task = loop.create_task(bus.put({"type": kind, "object": raw}))
+        self._publishing.add(task)
+        task.add_done_callback(self._publishing.discard)
 
     def events(self, reason: str | None = None) -> list[dict[str, Any]]:
         events = self.items("v1/events")
@@ -370,9 +401,7 @@ class FakeCluster:
             state = "CreateContainerConfigError"
         status = _pod_status(pod, state, self._missing_secret(pod))
         if (pod.get("status") or {}) != status:
-            self.k.objects[self._key("v1/pods", meta["namespace"], meta["name"])].patch(
-                {"status": status}
-            )
+            self.patch("v1/pods", meta["namespace"], meta["name"], {"status": status})
 
     def _missing_secret(self, pod: dict[str, Any]) -> str | None:
         namespace = pod["metadata"]["namespace"]
@@ -424,6 +453,7 @@ async def emulated_cluster() -> AsyncIterator[FakeCluster]:
     with stamp_metadata():
         emulator = Emulator()
         emulator.authorizer = None
+        emulator.requests = collections.Counter()
         for path, (kind, namespaced, subresources) in RESOURCES.items():
             emulator.resources[path] = kmock.ResourceInfo(
                 kind=kind, namespaced=namespaced, verbs=VERBS, subresources=subresources

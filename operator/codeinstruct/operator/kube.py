@@ -52,6 +52,7 @@ class Kube:
     def __init__(self, api_client: Any) -> None:
         self.api = api_client
         self._rayjob: tuple[float, bool] | None = None
+        self._runtime_classes: dict[str, tuple[float, str | None]] = {}
 
     @classmethod
     def connect(cls, settings: Settings) -> Kube:
@@ -122,14 +123,26 @@ class Kube:
             if error.status != 404:
                 raise
 
-    def ensure(self, manifest: dict[str, Any], owner: dict[str, Any]) -> dict[str, Any]:
-        """Create the child, or adopt it and patch it when its desired content changed."""
+    def ensure(
+        self,
+        manifest: dict[str, Any],
+        owner: dict[str, Any],
+        existing: dict[str, Any] | None = None,
+        observed: bool = False,
+    ) -> dict[str, Any]:
+        """Create the child, or adopt it and patch it when its desired content changed.
+
+        With `observed`, `existing` is what the watch cache holds (None: absent) and no GET is
+        made; otherwise the child is read first."""
         desired = copy.deepcopy(manifest)
         meta = desired["metadata"]
         digest = content_hash(manifest)
         meta.setdefault("annotations", {})[ANNOTATION_SPEC_HASH] = digest
         meta["ownerReferences"] = [owner_reference(owner)]
-        existing = self.get(desired["apiVersion"], desired["kind"], meta["namespace"], meta["name"])
+        if not observed:
+            existing = self.get(
+                desired["apiVersion"], desired["kind"], meta["namespace"], meta["name"]
+            )
         if existing is None:
             return self.create(desired)
         current = existing.get("metadata") or {}
@@ -151,10 +164,7 @@ class Kube:
         else:
             patch.update({k: v for k, v in desired.items() if k in {"spec", "data"}})
         self.patch(desired["apiVersion"], desired["kind"], meta["namespace"], meta["name"], patch)
-        return (
-            self.get(desired["apiVersion"], desired["kind"], meta["namespace"], meta["name"])
-            or existing
-        )
+        return existing
 
     def pods(self, namespace: str, dataset: str) -> list[dict[str, Any]]:
         """Pods of a dataset (filtered here as well: not every API server applies selectors)."""
@@ -167,9 +177,14 @@ class Kube:
         ]
 
     def runtime_class_handler(self, name: str) -> str | None:
-        """The handler of a RuntimeClass (None: it does not exist)."""
-        found = self.get("node.k8s.io/v1", "RuntimeClass", None, name)
-        return None if found is None else str(found.get("handler") or "")
+        """The handler of a RuntimeClass (None: it does not exist); cached like the CRD."""
+        now = time.monotonic()
+        cached = self._runtime_classes.get(name)
+        if cached is None or now - cached[0] > CRD_CACHE_SECONDS:
+            found = self.get("node.k8s.io/v1", "RuntimeClass", None, name)
+            handler = None if found is None else str(found.get("handler") or "")
+            cached = self._runtime_classes[name] = (now, handler)
+        return cached[1]
 
     def rayjob_available(self) -> bool:
         """Whether KubeRay serves RayJob `v1`; cached for CRD_CACHE_SECONDS."""
