@@ -13,7 +13,12 @@ import time
 from typing import Any
 
 from codeinstruct.operator.builders.meta import content_hash, owner_reference
-from codeinstruct.operator.constants import ANNOTATION_SPEC_HASH, LABEL_DATASET, RAYJOB_CRD
+from codeinstruct.operator.constants import (
+    ANNOTATION_SPEC_HASH,
+    LABEL_DATASET,
+    MANAGER,
+    RAYJOB_CRD,
+)
 from codeinstruct.operator.settings import Settings
 
 PLURALS = {
@@ -148,6 +153,16 @@ class Kube:
         current = existing.get("metadata") or {}
         owners = current.get("ownerReferences") or []
         owned = any(ref.get("uid") == owner["metadata"]["uid"] for ref in owners)
+        foreign = [
+            r for r in owners if r.get("controller") and r.get("uid") != owner["metadata"]["uid"]
+        ]
+        if foreign:
+            ref = foreign[0]
+            raise KubeError(
+                409,
+                f"{desired['kind']} {meta['namespace']}/{meta['name']} is controlled by another "
+                f"controller ({ref.get('kind')} {ref.get('name')!r}); rename or delete it",
+            )
         same = (current.get("annotations") or {}).get(ANNOTATION_SPEC_HASH) == digest
         if owned and same:
             return existing
@@ -161,10 +176,22 @@ class Kube:
         if desired["kind"] in {"Job", "RayJob"}:
             spec = desired["spec"]
             patch["spec"] = {field: spec[field] for field in JOB_MUTABLE if field in spec}
+            self.patch(
+                desired["apiVersion"], desired["kind"], meta["namespace"], meta["name"], patch
+            )
         else:
-            patch.update({k: v for k, v in desired.items() if k in {"spec", "data"}})
-        self.patch(desired["apiVersion"], desired["kind"], meta["namespace"], meta["name"], patch)
+            self.apply(desired)
         return existing
+
+    def apply(self, manifest: dict[str, Any]) -> None:
+        """Server-side apply as the operator's field manager: fields it no longer sets go,
+        fields others manage stay."""
+        meta = manifest["metadata"]
+        path = resource_path(
+            manifest["apiVersion"], manifest["kind"], meta["namespace"], meta["name"]
+        )
+        query = f"?fieldManager={MANAGER}&force=true"
+        self._call("PATCH", path + query, json.dumps(manifest), "application/apply-patch+yaml")
 
     def pods(self, namespace: str, dataset: str) -> list[dict[str, Any]]:
         """Pods of a dataset (filtered here as well: not every API server applies selectors)."""
