@@ -6,12 +6,14 @@ through it."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from codeinstruct.operator.kube import Kube, KubeError
 from tests.integration.kube_cluster import FakeCluster, eventually
+from tests.integration.rbac import CHART as CHART_DIR
 from tests.integration.rbac import Authorizer
 
 pytestmark = [pytest.mark.timeout(120)]
@@ -185,3 +187,35 @@ def test_watch_namespaces_gives_namespaced_roles_only() -> None:
     assert everywhere.allowed("create", "batch", "jobs", "kube-system")
     assert not everywhere.allowed("delete", "", "configmaps", "team-a"), "unused verb"
     assert not everywhere.allowed("get", "", "secrets", "team-a")
+
+
+def chart_objects(values: dict[str, Any]) -> list[dict[str, Any]]:
+    import helm_python
+    import yaml
+
+    from tests.integration.rbac import CHART, RELEASE_NAMESPACE
+
+    out = helm_python.Chart.load(str(CHART)).render(values, name="ci", namespace=RELEASE_NAMESPACE)
+    return [d for p, t in out.items() if p.endswith(".yaml") for d in yaml.safe_load_all(t) if d]
+
+
+@pytest.mark.parametrize("watch", [[], ["team-a"]], ids=["clusterwide", "namespaced"])
+def test_two_replicas_meet_in_a_kopf_peering(watch: list[str]) -> None:
+    """Audit #22: with replicas > 1 the operator runs with kopf peering (never --standalone),
+    its peering object exists and the RBAC lets it take part."""
+    values = {"replicaCount": 2, "watchNamespaces": watch}
+    objects = chart_objects(values)
+    deployment = next(o for o in objects if o["kind"] == "Deployment")
+    command = deployment["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert "--standalone" not in command and command[command.index("--peering") + 1]
+    kind = "KopfPeering" if watch else "ClusterKopfPeering"
+    peering = [o for o in objects if o["kind"] == kind]
+    assert [p["metadata"]["name"] for p in peering] == [command[command.index("--peering") + 1]]
+    auth = Authorizer.from_chart(values)
+    plural = "kopfpeerings" if watch else "clusterkopfpeerings"
+    assert auth.allowed("patch", "kopf.dev", plural, watch[0] if watch else None)
+    crds = (Path(CHART_DIR) / "crds" / "kopf-peering.yaml").read_text()
+    assert f"name: {plural}.kopf.dev" in crds
+    single = chart_objects({"replicaCount": 1})
+    one = next(o for o in single if o["kind"] == "Deployment")
+    assert "--standalone" in one["spec"]["template"]["spec"]["containers"][0]["command"]

@@ -19,6 +19,7 @@ def cmd_operator(args: argparse.Namespace) -> int:
             clusterwide=not namespaces,
             namespaces=namespaces,
             standalone=args.standalone,
+            peering_name=args.peering,
             liveness_endpoint=args.liveness,
         )
     )
@@ -64,6 +65,13 @@ def cmd_render(args: argparse.Namespace) -> int:
 def add_parser(commands: Any) -> None:
     operator = commands.add_parser("operator", help="run the Kubernetes operator (kopf)")
     operator.add_argument("--standalone", action="store_true", help="no peering (one replica)")
+    operator.add_argument(
+        "--peering",
+        default=None,
+        metavar="NAME",
+        help="kopf peering object: of several replicas only the one with the highest priority "
+        "(or the first) reconciles, the others wait",
+    )
     operator.add_argument(
         "--liveness", default="http://0.0.0.0:8081/healthz", help="kopf liveness endpoint"
     )
