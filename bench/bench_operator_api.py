@@ -139,6 +139,9 @@ async def main() -> None:
             )
             setup_cluster(cluster, rayjob=False)
             bodies = datasets(args.datasets)
+            from codeinstruct.workers.store import open_store
+
+            open_store("s3://bench/datasets")  # the user's bucket: the operator never creates one
             for body in bodies:
                 cluster.put(IDS, body)
             stop = asyncio.Event()

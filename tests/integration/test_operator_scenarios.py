@@ -33,6 +33,9 @@ def load(path: Path) -> dict[str, Any]:
     body = yaml.safe_load(path.read_text())
     body["metadata"]["namespace"] = NS
     body["spec"]["output"]["uri"] = f"s3://t-{uuid.uuid4().hex[:12]}/datasets"
+    open_store(
+        body["spec"]["output"]["uri"]
+    )  # the user creates the bucket; the operator never does
     return body
 
 

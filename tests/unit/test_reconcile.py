@@ -481,3 +481,16 @@ def test_failed_create_on_a_deployment_is_reported() -> None:
     generator = conditions(plan)["GeneratorReady"]
     assert generator.status == "False" and generator.reason == "FailedCreate"
     assert "PodSecurity" in generator.message
+
+
+def test_invalid_spec_goes_through_the_failure_path() -> None:
+    """Audit #8: InvalidSpec sets Failed (not only the phase), Ready False, observedGeneration."""
+    from codeinstruct.operator.reconcile import invalid_spec
+
+    running = Status(phase=Phase.GENERATING, observed_generation=1)
+    plan = invalid_spec(running, "spec.generator.model: required", 2, NOW)
+    cond = conditions(plan)
+    assert plan.status.phase is Phase.FAILED and plan.status.reason == "InvalidSpec"
+    assert cond["Failed"].status == "True" and cond["Ready"].status == "False"
+    assert cond["Failed"].observed_generation == 2 and plan.status.observed_generation == 2
+    assert [e.type for e in plan.events] == ["Warning"]

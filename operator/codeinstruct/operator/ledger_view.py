@@ -7,7 +7,34 @@ from dataclasses import dataclass, field
 from codeinstruct.operator.status import StageProgress
 from codeinstruct.workers.ledger import Ledger, StageStats
 from codeinstruct.workers.spec import InstructionDataset, run_signature
-from codeinstruct.workers.store import open_store
+from codeinstruct.workers.store import S3Store, Store, StoreError, open_store
+
+
+class ReadOnlyS3Store(S3Store):
+    """The operator's view of a bucket: it reads ledgers, it never creates buckets."""
+
+    def _ensure_bucket(self) -> None:
+        try:
+            exists = self.client.bucket_exists(self.bucket)
+        except Exception as error:  # connection refused, DNS, TLS: all mean unreachable
+            raise StoreError(
+                f"s3://{self.bucket}: storage unreachable ({type(error).__name__}: {error}); "
+                "check S3_ENDPOINT_URL and the credentials"
+            ) from None
+        if not exists:
+            raise StoreError(
+                f"s3://{self.bucket}: the bucket does not exist; create it (the operator only "
+                "reads it) or fix spec.output.uri"
+            )
+
+
+def ledger_store(uri: str) -> Store:
+    """A read-only store for s3:// URIs (local paths only in tests and local runs)."""
+    if uri.startswith("s3://"):
+        bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+        if bucket:
+            return ReadOnlyS3Store(bucket, prefix)
+    return open_store(uri)
 
 
 @dataclass
@@ -25,7 +52,7 @@ def read_ledger(
     """Counts of each stage under the run prefix of `signature` (default: the spec's own; a
     running Job pins the one it was created with). Raises StoreError (or any client error)
     when storage fails."""
-    store = open_store(dataset.spec.output.uri)
+    store = ledger_store(dataset.spec.output.uri)
     prefix = f"{dataset.metadata.name}-{signature or run_signature(dataset.spec)}"
     ledger = Ledger(store, prefix)
     known = list(names or [])
