@@ -152,10 +152,10 @@ async def main() -> None:
             async def controllers() -> None:
                 while True:
                     cluster.play_controllers()
-                    await asyncio.sleep(1)
+                    await asyncio.sleep(2)
 
             playing = asyncio.create_task(controllers())
-            await wait_for(cluster, "Generating", args.datasets, timeout=600)
+            await wait_for(cluster, "Generating", args.datasets, timeout=1200)
             await asyncio.sleep(args.interval * 2)  # every timer has ticked since
             n, w = args.datasets, args.window
             running = report("running (watch cache)", await measure(cluster, w), n, w)
@@ -164,7 +164,7 @@ async def main() -> None:
             reference = report("running (reference: GET per tick)", await measure(cluster, w), n, w)
             handlers.Cache.from_indexes = original  # type: ignore[method-assign]
             finish_all(cluster, bodies)
-            await wait_for(cluster, "Succeeded", args.datasets, timeout=600)
+            await wait_for(cluster, "Succeeded", args.datasets, timeout=1200)
             await asyncio.sleep(args.interval * 2)
             finished = report("finished", await measure(cluster, w), n, w)
             ratio = reference / running if running else float("inf")

@@ -179,6 +179,7 @@ class FakeCluster:
         self.url = url
         # The state the kubelet puts the pods of each component in (e.g. "vllm").
         self.pod_states: dict[str, str] = {}
+        self._pods_by_owner: dict[str, list[dict[str, Any]]] = {}
         self._publishing: set[asyncio.Task[None]] = set()
 
     @contextmanager
@@ -253,6 +254,10 @@ class FakeCluster:
 
     def play_controllers(self) -> None:
         """One pass of the Deployment and Job controllers, the kubelet and the GC."""
+        self._pods_by_owner = collections.defaultdict(list)
+        for pod in self.items("v1/pods"):
+            for ref in pod["metadata"].get("ownerReferences") or []:
+                self._pods_by_owner[ref.get("uid")].append(pod)
         for deployment in self.items("apps/v1/deployments"):
             self._play_deployment(deployment)
         for job in self.items("batch/v1/jobs"):
@@ -264,12 +269,8 @@ class FakeCluster:
     # -- controllers ------------------------------------------------------------------------
 
     def _pods_of(self, owner: dict[str, Any]) -> list[dict[str, Any]]:
-        uid = owner["metadata"]["uid"]
-        return [
-            p
-            for p in self.items("v1/pods")
-            if any(ref.get("uid") == uid for ref in p["metadata"].get("ownerReferences") or [])
-        ]
+        """The owner's pods as of the start of this pass (plus those created in it)."""
+        return list(self._pods_by_owner.get(owner["metadata"]["uid"], []))
 
     def _admit_pod(self, owner: dict[str, Any], spec: dict[str, Any]) -> str | None:
         """Pod Security Admission for a pod the owner's controller would create."""
@@ -303,6 +304,7 @@ class FakeCluster:
             "status": {"phase": "Pending"},
         }
         self.put("v1/pods", pod)
+        self._pods_by_owner.setdefault(meta["uid"], []).append(pod)
 
     def _failed_create(self, resource: str, owner: dict[str, Any], message: str) -> None:
         meta = owner["metadata"]
