@@ -77,6 +77,8 @@ VERB_OF_ACTION = {
     "DELETE": "delete",
 }
 POD_SECURITY_LABEL = "pod-security.kubernetes.io/enforce"
+# Controller passes a RayJob stays Retrying (KubeRay deleting the failed RayCluster).
+RAY_TEARDOWN_PASSES = 20
 
 
 class Emulator(kmock.KubernetesEmulator):
@@ -180,6 +182,8 @@ class FakeCluster:
         # The state the kubelet puts the pods of each component in (e.g. "vllm").
         self.pod_states: dict[str, str] = {}
         self._pods_by_owner: dict[str, list[dict[str, Any]]] = {}
+        self._rayjob_outcomes: dict[tuple[str, str], str] = {}
+        self._teardown: dict[tuple[str, str], int] = {}
         self._publishing: set[asyncio.Task[None]] = set()
 
     @contextmanager
@@ -262,6 +266,8 @@ class FakeCluster:
             self._play_deployment(deployment)
         for job in self.items("batch/v1/jobs"):
             self._play_job(job)
+        for rayjob in self.items("ray.io/v1/rayjobs"):
+            self._play_rayjob(rayjob)
         for pod in self.items("v1/pods"):
             self._play_kubelet(pod)
         self._collect_garbage()
@@ -394,6 +400,58 @@ class FakeCluster:
         meta = job["metadata"]
         self.patch("batch/v1/jobs", meta["namespace"], meta["name"], {"status": {"active": 1}})
 
+    def finish_rayjob(self, namespace: str, name: str, ok: bool = True) -> None:
+        """The Ray job's current attempt ends (the KubeRay controller plays the rest)."""
+        self._rayjob_outcomes[(namespace, name)] = "SUCCEEDED" if ok else "FAILED"
+
+    def _play_rayjob(self, rayjob: dict[str, Any]) -> None:
+        """KubeRay's RayJob sequence (rayjob_controller.go): ValidationFailed for a spec it
+        rejects; else Initializing -> Running (jobStatus RUNNING) -> Complete/SUCCEEDED, or on a
+        failed attempt Retrying with jobStatus FAILED (a new RayCluster, then Initializing
+        again) until backoffLimit is spent, then Failed."""
+        meta, spec = rayjob["metadata"], rayjob["spec"]
+        status = dict(rayjob.get("status") or {})
+        state = status.get("jobDeploymentStatus")
+        key = (meta["namespace"], meta["name"])
+        if state in {"Complete", "Failed", "ValidationFailed"} or spec.get("suspend"):
+            return
+        update: dict[str, Any] = {}
+        if state is None:
+            problem = _rayjob_problem(spec)
+            update = (
+                {
+                    "jobDeploymentStatus": "ValidationFailed",
+                    "reason": "ValidationFailed",
+                    "message": problem,
+                }
+                if problem
+                else {"jobDeploymentStatus": "Initializing", "failed": status.get("failed", 0)}
+            )
+        elif state == "Retrying":
+            # KubeRay tears the RayCluster down before the next attempt: that takes a while.
+            waited = self._teardown[key] = self._teardown.get(key, 0) + 1
+            if waited >= RAY_TEARDOWN_PASSES:
+                del self._teardown[key]
+                update = {"jobDeploymentStatus": "Initializing", "jobStatus": None}
+        elif state == "Initializing":
+            update = {"jobDeploymentStatus": "Running", "jobStatus": "RUNNING"}
+        elif state == "Running" and key in self._rayjob_outcomes:
+            outcome = self._rayjob_outcomes.pop(key)
+            if outcome == "SUCCEEDED":
+                update = {"jobDeploymentStatus": "Complete", "jobStatus": "SUCCEEDED"}
+            else:
+                failed = int(status.get("failed") or 0) + 1
+                retry = failed <= int(spec.get("backoffLimit") or 0)
+                update = {
+                    "jobDeploymentStatus": "Retrying" if retry else "Failed",
+                    "jobStatus": "FAILED",
+                    "failed": failed,
+                    "reason": "AppFailed",
+                    "message": "the Ray job failed",
+                }
+        if update:
+            self.patch("ray.io/v1/rayjobs", meta["namespace"], meta["name"], {"status": update})
+
     def _play_kubelet(self, pod: dict[str, Any]) -> None:
         """Move a pod to the state its component is told to be in (default: Running, Ready)."""
         meta = pod["metadata"]
@@ -488,6 +546,20 @@ POD_STATES = {
     "Succeeded",
     "Failed",
 }
+
+
+def _rayjob_problem(spec: dict[str, Any]) -> str | None:
+    """A few of KubeRay's ValidateRayJobSpec checks."""
+    if not spec.get("entrypoint") and spec.get("submissionMode", "K8sJobMode") == "K8sJobMode":
+        return "The RayJob spec is invalid: entrypoint is required in K8sJobMode"
+    if int(spec.get("backoffLimit") or 0) < 0:
+        return "The RayJob spec is invalid: backoffLimit must be a positive integer"
+    submitter = (spec.get("submitterPodTemplate") or {}).get("spec") or {}
+    if submitter and submitter.get("restartPolicy") not in {None, "Never"}:
+        return "The RayJob spec is invalid: submitterPodTemplate restartPolicy must be Never"
+    if spec.get("shutdownAfterJobFinishes") and spec.get("clusterSelector"):
+        return "The RayJob spec is invalid: shutdownAfterJobFinishes with clusterSelector"
+    return None
 
 
 def _ready(pod: dict[str, Any]) -> bool:

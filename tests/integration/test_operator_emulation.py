@@ -219,3 +219,84 @@ def test_two_replicas_meet_in_a_kopf_peering(watch: list[str]) -> None:
     single = chart_objects({"replicaCount": 1})
     one = next(o for o in single if o["kind"] == "Deployment")
     assert "--standalone" in one["spec"]["template"]["spec"]["containers"][0]["command"]
+
+
+async def test_kuberay_sequence_retrying_and_validation(cluster: FakeCluster) -> None:
+    """The emulated KubeRay: a failed attempt is Retrying with jobStatus FAILED; a spec it
+    rejects is ValidationFailed."""
+    base = {"apiVersion": "ray.io/v1", "kind": "RayJob"}
+    spec = {"entrypoint": "x", "backoffLimit": 1, "submissionMode": "K8sJobMode"}
+    cluster.put(
+        "ray.io/v1/rayjobs", {**base, "metadata": {"name": "r", "namespace": NS}, "spec": spec}
+    )
+    cluster.put(
+        "ray.io/v1/rayjobs",
+        {**base, "metadata": {"name": "bad", "namespace": NS}, "spec": {**spec, "entrypoint": ""}},
+    )
+
+    def state(name: str) -> tuple[Any, Any]:
+        status = (cluster.get("ray.io/v1/rayjobs", NS, name) or {}).get("status") or {}
+        return status.get("jobDeploymentStatus"), status.get("jobStatus")
+
+    seen = []
+    for outcome in (False, False):
+        for _ in range(30):
+            cluster.play_controllers()
+            seen.append(state("r"))
+            if state("r")[0] == "Running":
+                break
+        cluster.finish_rayjob(NS, "r", ok=outcome)
+        cluster.play_controllers()
+        seen.append(state("r"))
+    assert ("Retrying", "FAILED") in seen and seen[-1] == ("Failed", "FAILED")
+    assert seen.index(("Retrying", "FAILED")) < seen.index(("Running", "RUNNING"), 2)
+    assert state("bad")[0] == "ValidationFailed"
+
+
+async def test_a_ray_retry_does_not_fail_the_dataset(
+    cluster: FakeCluster, operator_factory: Any, s3_env: dict[str, str]
+) -> None:
+    """Audit #6 end to end: KubeRay retries a failed scoring attempt; the dataset stays
+    Scoring and succeeds when the retry does."""
+    from codeinstruct.operator.stages import pipeline, scoring_boundary
+    from tests.integration.test_operator_scenarios import (
+        IDS,
+        SAMPLES,
+        dataset_of,
+        load,
+        phase_is,
+        setup_cluster,
+        status,
+        write_card,
+        write_stage,
+    )
+
+    body = load(next(p for p in SAMPLES if "xcoder" in p.name))
+    dataset, name = dataset_of(body), body["metadata"]["name"]
+    stages = pipeline(dataset.spec) or []
+    boundary = scoring_boundary(stages)
+    setup_cluster(cluster, rayjob=True)
+    cluster.put(IDS, body)
+    async with operator_factory():
+        await eventually(phase_is(cluster, name, "Generating"))
+        names = [s.name for s in stages]
+        for stage in names[: names.index(str(boundary)) + 1]:
+            write_stage(dataset, stage, 5)
+        cluster.finish_job(NS, f"{name}-driver")
+        await eventually(phase_is(cluster, name, "Scoring"))
+        running = lambda: (  # noqa: E731
+            (
+                (cluster.get("ray.io/v1/rayjobs", NS, f"{name}-scoring") or {}).get("status") or {}
+            ).get("jobDeploymentStatus")
+        )
+        await eventually(lambda: running() == "Running")
+        cluster.finish_rayjob(NS, f"{name}-scoring", ok=False)
+        await eventually(lambda: running() == "Retrying")
+        await eventually(lambda: running() != "Retrying")  # ticks saw the retry meanwhile
+        assert status(cluster, name)["phase"] == "Scoring"
+        await eventually(lambda: running() == "Running")
+        for stage in names[names.index(str(boundary)) + 1 :]:
+            write_stage(dataset, stage, 5)
+        write_card(dataset)
+        cluster.finish_rayjob(NS, f"{name}-scoring", ok=True)
+        await eventually(phase_is(cluster, name, "Succeeded"))

@@ -494,3 +494,16 @@ def test_invalid_spec_goes_through_the_failure_path() -> None:
     assert cond["Failed"].status == "True" and cond["Ready"].status == "False"
     assert cond["Failed"].observed_generation == 2 and plan.status.observed_generation == 2
     assert [e.type for e in plan.events] == ["Warning"]
+
+
+def test_a_runtime_class_that_is_not_gvisor_is_refused() -> None:
+    """Audit #10: a `gvisor` RuntimeClass whose handler is runc would run generated code
+    without a sandbox; the sandbox is never deployed on it."""
+    dataset = vllm_dataset()
+    plan = run(dataset, children=ready_children(dataset), runtime_class_handler="runc")
+    sandbox_ready = conditions(plan)["SandboxReady"]
+    assert sandbox_ready.status == "False" and sandbox_ready.reason == "RuntimeClassNotGVisor"
+    assert not any(m["kind"] == "Job" for m in plan.apply)
+    assert not any(m["metadata"]["name"] == "test-sandbox" for m in plan.apply)
+    ok = run(dataset, children=ready_children(dataset), runtime_class_handler="runsc")
+    assert conditions(ok)["SandboxReady"].status == "True"
