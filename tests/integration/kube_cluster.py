@@ -18,6 +18,7 @@ import collections
 import copy
 import datetime
 import itertools
+import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -107,6 +108,18 @@ class Emulator(kmock.KubernetesEmulator):
             refused = self.authorizer.check_owner_references(data, request.namespace)
         if refused:
             raise Forbidden(message=refused)
+
+    async def _serve_list(self, request: Any) -> Any:
+        """kmock's list, with `labelSelector` applied like the API server does."""
+        payload = await super()._serve_list(request)
+        selector = (request.params or {}).get("labelSelector")
+        if selector:
+            payload["items"] = [
+                item
+                for item in payload["items"]
+                if selector_matches(selector, (item.get("metadata") or {}).get("labels") or {})
+            ]
+        return payload
 
     async def _handle(self, request: Any) -> Any:
         if request.resource is not None and request.action is not None:
@@ -546,6 +559,34 @@ POD_STATES = {
     "Succeeded",
     "Failed",
 }
+
+
+_REQUIREMENT = re.compile(
+    r"\s*(?:(?P<key>[\w./-]+)\s*(?P<op>==|=|!=|\s+in\s+|\s+notin\s+)\s*"
+    r"(?P<value>\([^)]*\)|[\w./-]*)|(?P<neg>!)?(?P<exists>[\w./-]+))\s*(?:,|$)"
+)
+
+
+def selector_matches(selector: str, labels: dict[str, str]) -> bool:
+    """A Kubernetes label selector (equality- and set-based) against `labels`."""
+    position = 0
+    while position < len(selector):
+        match = _REQUIREMENT.match(selector, position)
+        if not match or match.end() == position:
+            raise ValueError(f"invalid label selector {selector!r}")
+        position = match.end()
+        if match["exists"]:
+            if (match["exists"] in labels) == bool(match["neg"]):
+                return False
+            continue
+        key, op, value = match["key"], match["op"].strip(), match["value"]
+        values = (
+            {v.strip() for v in value.strip("()").split(",")} if op in {"in", "notin"} else {value}
+        )
+        present = key in labels and labels[key] in values
+        if (op in {"=", "==", "in"}) != present:
+            return False
+    return True
 
 
 def _rayjob_problem(spec: dict[str, Any]) -> str | None:

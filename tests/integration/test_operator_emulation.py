@@ -300,3 +300,28 @@ async def test_a_ray_retry_does_not_fail_the_dataset(
         write_card(dataset)
         cluster.finish_rayjob(NS, f"{name}-scoring", ok=True)
         await eventually(phase_is(cluster, name, "Succeeded"))
+
+
+@pytest.mark.parametrize(
+    ("selector", "expected"),
+    [
+        ("app=a", ["a1"]),
+        ("app!=a", ["b1", "none"]),
+        ("app in (a, b)", ["a1", "b1"]),
+        ("app notin (a)", ["b1", "none"]),
+        ("app", ["a1", "b1"]),
+        ("!app", ["none"]),
+        ("app=b,tier=x", ["b1"]),
+    ],
+)
+async def test_lists_apply_label_selectors(
+    cluster: FakeCluster, selector: str, expected: list[str]
+) -> None:
+    for name, labels in (("a1", {"app": "a"}), ("b1", {"app": "b", "tier": "x"}), ("none", {})):
+        cluster.put("v1/configmaps", config_map(name, labels=labels))
+    kube = kube_client(cluster)
+    from urllib.parse import quote
+
+    path = f"/api/v1/namespaces/{NS}/configmaps?labelSelector={quote(selector)}"
+    found = await asyncio.to_thread(kube._call, "GET", path)
+    assert sorted(i["metadata"]["name"] for i in found["items"]) == expected

@@ -194,14 +194,9 @@ class Kube:
         self._call("PATCH", path + query, json.dumps(manifest), "application/apply-patch+yaml")
 
     def pods(self, namespace: str, dataset: str) -> list[dict[str, Any]]:
-        """Pods of a dataset (filtered here as well: not every API server applies selectors)."""
+        """Pods of a dataset (a label selector; used when no watch cache is available)."""
         path = resource_path("v1", "Pod", namespace) + f"?labelSelector={LABEL_DATASET}%3D{dataset}"
-        items = (self._call("GET", path) or {}).get("items") or []
-        return [
-            p
-            for p in items
-            if (p.get("metadata") or {}).get("labels", {}).get(LABEL_DATASET) == dataset
-        ]
+        return list((self._call("GET", path) or {}).get("items") or [])
 
     def runtime_class_handler(self, name: str) -> str | None:
         """The handler of a RuntimeClass (None: it does not exist); cached like the CRD."""
