@@ -121,3 +121,26 @@ def test_wavecoder_gets_no_sandbox() -> None:
     wavecoder = next(p for p in SAMPLES if "wavecoder" in p.name)
     names = [m["metadata"]["name"] for m in rendered(wavecoder, False)]
     assert not any(n.endswith("-sandbox") for n in names), names
+
+
+def test_vllm_requires_the_datasets_api_key_and_the_driver_sends_it() -> None:
+    """Audit #7: with generator.apiKeySecret, vLLM serves only callers with that key
+    (VLLM_API_KEY) and the driver's cluster spec names the variable holding it."""
+    from codeinstruct.operator.builders import driver, vllm
+    from codeinstruct.operator.builders.meta import Target
+    from codeinstruct.operator.settings import Settings
+    from tests.conftest import make_dataset
+
+    ref = {"name": "ids-key", "key": "token"}
+    dataset = make_dataset(
+        generator={"backend": "vllm", "model": "org/m", "apiKeySecret": ref},
+        output={"uri": "s3://b/p"},
+    )
+    target = Target(dataset, "ml", Settings())
+    container = vllm.deployment(target)["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["VLLM_API_KEY"]["valueFrom"]["secretKeyRef"] == ref
+    cluster_spec = yaml.safe_load(driver.config_map(target)["data"]["spec.yaml"])["spec"]
+    variable = cluster_spec["generator"]["apiKeyEnv"]
+    job_env = driver.job(target)["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert any(e["name"] == variable and "valueFrom" in e for e in job_env)

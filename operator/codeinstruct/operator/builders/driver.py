@@ -27,6 +27,7 @@ from codeinstruct.operator.constants import (
 from codeinstruct.workers.spec import InstructionDataset
 
 BACKOFF_LIMIT = 2
+API_KEY_ENV = "OPENAI_API_KEY"
 
 
 def cluster_dataset(target: Target) -> InstructionDataset:
@@ -34,6 +35,9 @@ def cluster_dataset(target: Target) -> InstructionDataset:
     generator = spec.generator
     if vllm.wanted(target):
         generator = generator.model_copy(update={"endpoint": vllm.endpoint(target)})
+    if generator.api_key_secret and not generator.api_key_env:
+        # The pod gets the Secret's key in this variable (storage_env); the client reads it.
+        generator = generator.model_copy(update={"api_key_env": API_KEY_ENV})
     box = spec.sandbox
     if sandbox.wanted(target):
         box = box.model_copy(update={"endpoint": sandbox.endpoint(target)})
@@ -74,7 +78,7 @@ def storage_env(target: Target) -> tuple[list[dict[str, Any]], list[dict[str, An
     generator = target.spec.generator
     if generator.api_key_secret:
         ref = {"name": generator.api_key_secret.name, "key": generator.api_key_secret.key}
-        key_env = generator.api_key_env or "OPENAI_API_KEY"
+        key_env = generator.api_key_env or API_KEY_ENV
         env.append({"name": key_env, "valueFrom": {"secretKeyRef": ref}})
     return env, env_from
 

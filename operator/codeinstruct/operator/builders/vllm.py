@@ -51,6 +51,9 @@ def deployment(target: Target) -> dict[str, Any]:
         {"name": "HF_HOME", "value": MODEL_CACHE},
         {"name": "HOME", "value": "/tmp"},
     ]
+    if generator.api_key_secret:  # vLLM then answers only requests bearing the dataset's key
+        key = {"name": generator.api_key_secret.name, "key": generator.api_key_secret.key}
+        env.append({"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": key}})
     if vllm.hf_token_secret:
         ref = {"name": vllm.hf_token_secret.name, "key": vllm.hf_token_secret.key}
         env.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": ref}})
