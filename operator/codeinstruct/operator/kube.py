@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 import time
 from typing import Any
 
@@ -58,6 +59,7 @@ class Kube:
         self.api = api_client
         self._rayjob: tuple[float, bool] | None = None
         self._runtime_classes: dict[str, tuple[float, str | None]] = {}
+        self._refreshing = threading.Lock()  # handlers run in threads: one refresh at a time
 
     @classmethod
     def connect(cls, settings: Settings) -> Kube:
@@ -200,6 +202,10 @@ class Kube:
 
     def runtime_class_handler(self, name: str) -> str | None:
         """The handler of a RuntimeClass (None: it does not exist); cached like the CRD."""
+        with self._refreshing:
+            return self._runtime_class_handler(name)
+
+    def _runtime_class_handler(self, name: str) -> str | None:
         now = time.monotonic()
         cached = self._runtime_classes.get(name)
         if cached is None or now - cached[0] > CRD_CACHE_SECONDS:
@@ -210,6 +216,10 @@ class Kube:
 
     def rayjob_available(self) -> bool:
         """Whether KubeRay serves RayJob `v1`; cached for CRD_CACHE_SECONDS."""
+        with self._refreshing:
+            return self._rayjob_served()
+
+    def _rayjob_served(self) -> bool:
         now = time.monotonic()
         if self._rayjob is None or now - self._rayjob[0] > CRD_CACHE_SECONDS:
             crd = self.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, RAYJOB_CRD)
