@@ -86,6 +86,15 @@ async def measure(cluster: Any, window: float) -> Counter[tuple[str, str, str]]:
     return Counter(cluster.k.requests)
 
 
+async def settle(cluster: Any, interval: float, limit: float = 600) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        cluster.k.requests.clear()
+        await asyncio.sleep(interval * 2)
+        if not any(p.startswith("instructiondatasets") for _, _, p in cluster.k.requests):
+            return
+
+
 def finish_all(cluster: Any, bodies: list[dict[str, Any]]) -> None:
     from codeinstruct.operator.stages import stage_names
     from codeinstruct.workers.ledger import Ledger, StageStats
@@ -165,7 +174,9 @@ async def main() -> None:
             handlers.Cache.from_indexes = original  # type: ignore[method-assign]
             finish_all(cluster, bodies)
             await wait_for(cluster, "Succeeded", args.datasets, timeout=1200)
-            await asyncio.sleep(args.interval * 2)
+            # The last tick of each dataset (servers released, kopf's own bookkeeping) may come
+            # a while after its phase on a loaded machine: wait until a quiet interval.
+            await settle(cluster, args.interval)
             finished = report("finished", await measure(cluster, w), n, w)
             ratio = reference / running if running else float("inf")
             print(
