@@ -1,16 +1,24 @@
-"""An in-process Kubernetes API (kmock) that kopf can drive, plus the controllers tests play.
+"""An in-process Kubernetes API (kmock) that kopf can drive, as strict as a real cluster where
+the operator depends on it, plus the controllers tests play.
 
 kmock stores objects but assigns no uid/resourceVersion/generation/creationTimestamp and runs no
-controllers; `stamp_metadata` adds the former, `FakeCluster` plays the kubelet, the Deployment
-and Job controllers and the garbage collector by patching objects directly.
+controllers; `stamp_metadata` adds the former. On top of it:
+- RBAC: every request the operator makes is checked against the chart's ClusterRole/Roles
+  (`rbac.Authorizer`), with OwnerReferencesPermissionEnforcement; a refusal is a 403.
+- Controllers (`FakeCluster.play_controllers`): Deployments and Jobs create pods; Pod Security
+  Admission refuses pods violating `restricted` in namespaces labelled for it (FailedCreate on
+  the owner); a kubelet moves pods through real states (`FakeCluster.pod_states`), and a pod
+  referring to a missing Secret is CreateContainerConfigError; the garbage collector.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import copy
 import datetime
 import itertools
+import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -21,6 +29,9 @@ import jsonpatch
 import kmock
 from kmock._internal import k8s_dicts
 
+from tests.integration import pod_security
+from tests.integration.rbac import Authorizer
+
 RESOURCES: dict[str, tuple[str, bool, set[str]]] = {
     "codeinstruct.dev/v1alpha1/instructiondatasets": ("InstructionDataset", True, {"status"}),
     "v1/configmaps": ("ConfigMap", True, set()),
@@ -28,6 +39,7 @@ RESOURCES: dict[str, tuple[str, bool, set[str]]] = {
     "v1/pods": ("Pod", True, {"status"}),
     "v1/events": ("Event", True, set()),
     "v1/namespaces": ("Namespace", False, set()),
+    "v1/secrets": ("Secret", True, set()),
     "apps/v1/deployments": ("Deployment", True, {"status"}),
     "batch/v1/jobs": ("Job", True, {"status"}),
     "networking.k8s.io/v1/networkpolicies": ("NetworkPolicy", True, set()),
@@ -48,10 +60,75 @@ class ConflictingPatch(kmock.KubernetesError):
     message: str = "the object has been modified"
 
 
+@attrs.frozen
+class Forbidden(kmock.KubernetesError):
+    """What the RBAC authorizer or an admission plugin answers to a refused request."""
+
+    status: int = 403
+    reason: str = "Forbidden"
+    message: str = "forbidden"
+
+
+VERB_OF_ACTION = {
+    "FETCH": "get",
+    "LIST": "list",
+    "WATCH": "watch",
+    "CREATE": "create",
+    "UPDATE": "patch",
+    "DELETE": "delete",
+}
+POD_SECURITY_LABEL = "pod-security.kubernetes.io/enforce"
+# Controller passes a RayJob stays Retrying (KubeRay deleting the failed RayCluster).
+RAY_TEARDOWN_PASSES = 20
+
+
 class Emulator(kmock.KubernetesEmulator):
-    """kmock plus `metadata.generateName` (kopf names its Events that way)."""
+    """kmock plus `metadata.generateName` (kopf names its Events that way), RBAC on every
+    request and OwnerReferencesPermissionEnforcement when an authorizer is set."""
+
+    authorizer: Authorizer | None = None
+    # Requests served, by (HTTP method, Kubernetes action, resource plural): for benchmarks.
+    requests: collections.Counter[tuple[str, str, str]]
+
+    def authorize(self, request: Any) -> None:
+        if self.authorizer is None or request.resource is None or request.action is None:
+            return
+        if not request.resource.plural:  # discovery (/api/v1, /apis/g/v): system:discovery
+            return
+        verb = VERB_OF_ACTION[request.action.name]
+        if request.method is not None and request.method.name == "PUT":
+            verb = "update"
+        plural = request.resource.plural or ""
+        if request.subresource:
+            plural = f"{plural}/{request.subresource}"
+        group = request.resource.group or ""
+        refused = self.authorizer.check(verb, group, plural, request.namespace)
+        data = getattr(request, "data", None)
+        if refused is None and verb in {"create", "patch", "update"} and isinstance(data, dict):
+            refused = self.authorizer.check_owner_references(data, request.namespace)
+        if refused:
+            raise Forbidden(message=refused)
+
+    async def _serve_list(self, request: Any) -> Any:
+        """kmock's list, with `labelSelector` applied like the API server does."""
+        payload = await super()._serve_list(request)
+        selector = (request.params or {}).get("labelSelector")
+        if selector:
+            payload["items"] = [
+                item
+                for item in payload["items"]
+                if selector_matches(selector, (item.get("metadata") or {}).get("labels") or {})
+            ]
+        return payload
 
     async def _handle(self, request: Any) -> Any:
+        if request.resource is not None and request.action is not None:
+            method = request.method.name if request.method is not None else "?"
+            plural = request.resource.plural or ""
+            if request.subresource:
+                plural = f"{plural}/{request.subresource}"
+            self.requests[(method, request.action.name, plural)] += 1
+        self.authorize(request)
         data = getattr(request, "data", None)
         if request.action == kmock.action.CREATE and isinstance(data, dict):
             meta = data.setdefault("metadata", {})
@@ -112,9 +189,29 @@ def stamp_metadata() -> Iterator[None]:
 class FakeCluster:
     """Typed access to the emulator's objects and the controllers a test plays."""
 
-    def __init__(self, emulator: kmock.KubernetesEmulator, url: str) -> None:
+    def __init__(self, emulator: Emulator, url: str) -> None:
         self.k = emulator
         self.url = url
+        # The state the kubelet puts the pods of each component in (e.g. "vllm").
+        self.pod_states: dict[str, str] = {}
+        self._pods_by_owner: dict[str, list[dict[str, Any]]] = {}
+        self._rayjob_outcomes: dict[tuple[str, str], str] = {}
+        self._teardown: dict[tuple[str, str], int] = {}
+        self._publishing: set[asyncio.Task[None]] = set()
+
+    @contextmanager
+    def as_user(self) -> Iterator[None]:
+        """Requests made meanwhile come from a cluster admin (a user), not the operator."""
+        authorizer, self.k.authorizer = self.k.authorizer, None
+        try:
+            yield
+        finally:
+            self.k.authorizer = authorizer
+
+    def enforce_rbac(self, values: dict[str, Any] | None = None) -> Authorizer:
+        """From now on, every API request must be allowed by the chart's RBAC (with `values`)."""
+        self.k.authorizer = Authorizer.from_chart(values)
+        return self.k.authorizer
 
     def _key(self, resource: str, namespace: str | None, name: str) -> tuple[str, str | None, str]:
         return (resource, namespace, name)
@@ -137,35 +234,264 @@ class FakeCluster:
 
     def put(self, resource: str, body: dict[str, Any]) -> None:
         meta = body["metadata"]
-        self.k.objects[self._key(resource, meta.get("namespace"), meta["name"])] = body
+        key = self._key(resource, meta.get("namespace"), meta["name"])
+        existed = key in self.k.objects and not self.k.objects[key].deleted
+        self.k.objects[key] = body
+        self._publish(resource, "MODIFIED" if existed else "ADDED", key)
 
     def patch(
         self, resource: str, namespace: str | None, name: str, changes: dict[str, Any]
     ) -> None:
-        self.k.objects[self._key(resource, namespace, name)].patch(changes)
+        key = self._key(resource, namespace, name)
+        self.k.objects[key].patch(changes)
+        self._publish(resource, "MODIFIED", key)
 
     def remove(self, resource: str, namespace: str | None, name: str) -> None:
-        self.k.objects[self._key(resource, namespace, name)].delete()
+        key = self._key(resource, namespace, name)
+        self.k.objects[key].delete()
+        self._publish(resource, "DELETED", key)
+
+    def _publish(self, resource: str, kind: str, key: tuple[str, str | None, str]) -> None:
+        """Changes made by the controllers reach watchers like those made over the API."""
+        parts = resource.split("/")
+        group, version, plural = ("", *parts) if len(parts) == 2 else parts
+        raw = copy.deepcopy(dict(self.k.objects[key].last.raw))
+        bus = self.k._buses[kmock.resource(group, version, plural)]
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no watcher can exist outside the event loop
+        task = loop.create_task(bus.put({"type": kind, "object": raw}))
+        self._publishing.add(task)
+        task.add_done_callback(self._publishing.discard)
 
     def events(self, reason: str | None = None) -> list[dict[str, Any]]:
         events = self.items("v1/events")
         return [e for e in events if reason is None or e.get("reason") == reason]
 
     def play_controllers(self) -> None:
-        """One pass of the Deployment controller + kubelet and of the garbage collector."""
+        """One pass of the Deployment and Job controllers, the kubelet and the GC."""
+        self._pods_by_owner = collections.defaultdict(list)
+        for pod in self.items("v1/pods"):
+            for ref in pod["metadata"].get("ownerReferences") or []:
+                self._pods_by_owner[ref.get("uid")].append(pod)
         for deployment in self.items("apps/v1/deployments"):
-            meta = deployment["metadata"]
-            replicas = int(deployment["spec"].get("replicas", 1))
-            if (deployment.get("status") or {}).get("unschedulable"):
-                continue
-            available = int((deployment.get("status") or {}).get("availableReplicas", -1))
-            if available != replicas:
-                self.patch(
-                    "apps/v1/deployments",
-                    meta["namespace"],
-                    meta["name"],
-                    {"status": {"replicas": replicas, "availableReplicas": replicas}},
-                )
+            self._play_deployment(deployment)
+        for job in self.items("batch/v1/jobs"):
+            self._play_job(job)
+        for rayjob in self.items("ray.io/v1/rayjobs"):
+            self._play_rayjob(rayjob)
+        for pod in self.items("v1/pods"):
+            self._play_kubelet(pod)
+        self._collect_garbage()
+
+    # -- controllers ------------------------------------------------------------------------
+
+    def _pods_of(self, owner: dict[str, Any]) -> list[dict[str, Any]]:
+        """The owner's pods as of the start of this pass (plus those created in it)."""
+        return list(self._pods_by_owner.get(owner["metadata"]["uid"], []))
+
+    def _admit_pod(self, owner: dict[str, Any], spec: dict[str, Any]) -> str | None:
+        """Pod Security Admission for a pod the owner's controller would create."""
+        namespace = owner["metadata"]["namespace"]
+        ns = self.get("v1/namespaces", None, namespace) or {}
+        level = ((ns.get("metadata") or {}).get("labels") or {}).get(POD_SECURITY_LABEL)
+        if level != "restricted":
+            return None
+        return pod_security.message(f"{owner['metadata']['name']}-x", spec)
+
+    def _create_pod(self, owner: dict[str, Any], template: dict[str, Any]) -> None:
+        meta = owner["metadata"]
+        name = f"{meta['name']}-{uuid.uuid4().hex[:5]}"
+        ref = {
+            "apiVersion": owner["apiVersion"],
+            "kind": owner["kind"],
+            "name": meta["name"],
+            "uid": meta["uid"],
+            "controller": True,
+        }
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": name,
+                "namespace": meta["namespace"],
+                "labels": dict((template.get("metadata") or {}).get("labels") or {}),
+                "ownerReferences": [ref],
+            },
+            "spec": copy.deepcopy(template.get("spec") or {}),
+            "status": {"phase": "Pending"},
+        }
+        self.put("v1/pods", pod)
+        self._pods_by_owner.setdefault(meta["uid"], []).append(pod)
+
+    def _failed_create(self, resource: str, owner: dict[str, Any], message: str) -> None:
+        meta = owner["metadata"]
+        condition = {
+            "type": "ReplicaFailure",
+            "status": "True",
+            "reason": "FailedCreate",
+            "message": message,
+        }
+        if resource == "apps/v1/deployments":
+            conditions = [
+                c
+                for c in (owner.get("status") or {}).get("conditions") or []
+                if c.get("type") != "ReplicaFailure"
+            ]
+            status = {"replicas": 0, "availableReplicas": 0, "conditions": [*conditions, condition]}
+            if (owner.get("status") or {}).get("conditions") != status["conditions"]:
+                self.patch(resource, meta["namespace"], meta["name"], {"status": status})
+        self.record_event(owner, "Warning", "FailedCreate", message)
+
+    def record_event(self, owner: dict[str, Any], kind: str, reason: str, message: str) -> None:
+        meta = owner["metadata"]
+        for event in self.events(reason):
+            if (event.get("involvedObject") or {}).get("uid") == meta["uid"]:
+                return
+        self.put(
+            "v1/events",
+            {
+                "apiVersion": "v1",
+                "kind": "Event",
+                "metadata": {
+                    "name": f"{meta['name']}.{uuid.uuid4().hex[:8]}",
+                    "namespace": meta["namespace"],
+                },
+                "involvedObject": {"kind": owner["kind"], "name": meta["name"], "uid": meta["uid"]},
+                "type": kind,
+                "reason": reason,
+                "message": message,
+            },
+        )
+
+    def _play_deployment(self, deployment: dict[str, Any]) -> None:
+        meta, spec = deployment["metadata"], deployment["spec"]
+        if (deployment.get("status") or {}).get("unschedulable"):
+            return
+        replicas = int(spec.get("replicas", 1))
+        pods = self._pods_of(deployment)
+        for pod in pods[replicas:]:
+            self.remove("v1/pods", meta["namespace"], pod["metadata"]["name"])
+        if len(pods) < replicas:
+            refused = self._admit_pod(deployment, spec["template"].get("spec") or {})
+            if refused:
+                self._failed_create("apps/v1/deployments", deployment, refused)
+                return
+            for _ in range(replicas - len(pods)):
+                self._create_pod(deployment, spec["template"])
+        ready = sum(1 for p in self._pods_of(deployment) if _ready(p))
+        status = deployment.get("status") or {}
+        if (status.get("replicas"), status.get("availableReplicas")) != (replicas, ready):
+            available = {"type": "Available", "status": "True" if ready else "False"}
+            self.patch(
+                "apps/v1/deployments",
+                meta["namespace"],
+                meta["name"],
+                {
+                    "status": {
+                        "replicas": replicas,
+                        "availableReplicas": ready,
+                        "conditions": [available],
+                    }
+                },
+            )
+
+    def _play_job(self, job: dict[str, Any]) -> None:
+        status = job.get("status") or {}
+        if job["spec"].get("suspend") or any(
+            c.get("status") == "True" for c in status.get("conditions") or []
+        ):
+            return
+        if self._pods_of(job):
+            return
+        refused = self._admit_pod(job, job["spec"]["template"].get("spec") or {})
+        if refused:
+            self._failed_create("batch/v1/jobs", job, refused)
+            return
+        self._create_pod(job, job["spec"]["template"])
+        meta = job["metadata"]
+        self.patch("batch/v1/jobs", meta["namespace"], meta["name"], {"status": {"active": 1}})
+
+    def finish_rayjob(self, namespace: str, name: str, ok: bool = True) -> None:
+        """The Ray job's current attempt ends (the KubeRay controller plays the rest)."""
+        self._rayjob_outcomes[(namespace, name)] = "SUCCEEDED" if ok else "FAILED"
+
+    def _play_rayjob(self, rayjob: dict[str, Any]) -> None:
+        """KubeRay's RayJob sequence (rayjob_controller.go): ValidationFailed for a spec it
+        rejects; else Initializing -> Running (jobStatus RUNNING) -> Complete/SUCCEEDED, or on a
+        failed attempt Retrying with jobStatus FAILED (a new RayCluster, then Initializing
+        again) until backoffLimit is spent, then Failed."""
+        meta, spec = rayjob["metadata"], rayjob["spec"]
+        status = dict(rayjob.get("status") or {})
+        state = status.get("jobDeploymentStatus")
+        key = (meta["namespace"], meta["name"])
+        if state in {"Complete", "Failed", "ValidationFailed"} or spec.get("suspend"):
+            return
+        update: dict[str, Any] = {}
+        if state is None:
+            problem = _rayjob_problem(spec)
+            update = (
+                {
+                    "jobDeploymentStatus": "ValidationFailed",
+                    "reason": "ValidationFailed",
+                    "message": problem,
+                }
+                if problem
+                else {"jobDeploymentStatus": "Initializing", "failed": status.get("failed", 0)}
+            )
+        elif state == "Retrying":
+            # KubeRay tears the RayCluster down before the next attempt: that takes a while.
+            waited = self._teardown[key] = self._teardown.get(key, 0) + 1
+            if waited >= RAY_TEARDOWN_PASSES:
+                del self._teardown[key]
+                update = {"jobDeploymentStatus": "Initializing", "jobStatus": None}
+        elif state == "Initializing":
+            update = {"jobDeploymentStatus": "Running", "jobStatus": "RUNNING"}
+        elif state == "Running" and key in self._rayjob_outcomes:
+            outcome = self._rayjob_outcomes.pop(key)
+            if outcome == "SUCCEEDED":
+                update = {"jobDeploymentStatus": "Complete", "jobStatus": "SUCCEEDED"}
+            else:
+                failed = int(status.get("failed") or 0) + 1
+                retry = failed <= int(spec.get("backoffLimit") or 0)
+                update = {
+                    "jobDeploymentStatus": "Retrying" if retry else "Failed",
+                    "jobStatus": "FAILED",
+                    "failed": failed,
+                    "reason": "AppFailed",
+                    "message": "the Ray job failed",
+                }
+        if update:
+            self.patch("ray.io/v1/rayjobs", meta["namespace"], meta["name"], {"status": update})
+
+    def _play_kubelet(self, pod: dict[str, Any]) -> None:
+        """Move a pod to the state its component is told to be in (default: Running, Ready)."""
+        meta = pod["metadata"]
+        component = (meta.get("labels") or {}).get("app.kubernetes.io/component", "")
+        state = self.pod_states.get(component, "Running")
+        if state == "Running" and self._missing_secret(pod):
+            state = "CreateContainerConfigError"
+        status = _pod_status(pod, state, self._missing_secret(pod))
+        if (pod.get("status") or {}) != status:
+            self.patch("v1/pods", meta["namespace"], meta["name"], {"status": status})
+
+    def _missing_secret(self, pod: dict[str, Any]) -> str | None:
+        namespace = pod["metadata"]["namespace"]
+        for container in (pod.get("spec") or {}).get("containers") or []:
+            names = [
+                (ref.get("secretRef") or {}).get("name") for ref in container.get("envFrom") or []
+            ]
+            names += [
+                ((e.get("valueFrom") or {}).get("secretKeyRef") or {}).get("name")
+                for e in container.get("env") or []
+            ]
+            for name in filter(None, names):
+                if self.get("v1/secrets", namespace, name) is None:
+                    return str(name)
+        return None
+
+    def _collect_garbage(self) -> None:
         uids = {
             (o.get("metadata") or {}).get("uid")
             for resource in RESOURCES
@@ -199,6 +525,8 @@ class FakeCluster:
 async def emulated_cluster() -> AsyncIterator[FakeCluster]:
     with stamp_metadata():
         emulator = Emulator()
+        emulator.authorizer = None
+        emulator.requests = collections.Counter()
         for path, (kind, namespaced, subresources) in RESOURCES.items():
             emulator.resources[path] = kmock.ResourceInfo(
                 kind=kind, namespaced=namespaced, verbs=VERBS, subresources=subresources
@@ -217,3 +545,132 @@ async def eventually(check: Any, timeout: float = 20.0, interval: float = 0.05) 
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s (last: {last!r})")
+
+
+POD_STATES = {
+    "Pending",
+    "Unschedulable",
+    "ContainerCreating",
+    "ImagePullBackOff",
+    "CreateContainerConfigError",
+    "CrashLoopBackOff",
+    "OOMKilled",
+    "Running",
+    "Succeeded",
+    "Failed",
+}
+
+
+_REQUIREMENT = re.compile(
+    r"\s*(?:(?P<key>[\w./-]+)\s*(?P<op>==|=|!=|\s+in\s+|\s+notin\s+)\s*"
+    r"(?P<value>\([^)]*\)|[\w./-]*)|(?P<neg>!)?(?P<exists>[\w./-]+))\s*(?:,|$)"
+)
+
+
+def selector_matches(selector: str, labels: dict[str, str]) -> bool:
+    """A Kubernetes label selector (equality- and set-based) against `labels`."""
+    position = 0
+    while position < len(selector):
+        match = _REQUIREMENT.match(selector, position)
+        if not match or match.end() == position:
+            raise ValueError(f"invalid label selector {selector!r}")
+        position = match.end()
+        if match["exists"]:
+            if (match["exists"] in labels) == bool(match["neg"]):
+                return False
+            continue
+        key, op, value = match["key"], match["op"].strip(), match["value"]
+        values = (
+            {v.strip() for v in value.strip("()").split(",")} if op in {"in", "notin"} else {value}
+        )
+        present = key in labels and labels[key] in values
+        if (op in {"=", "==", "in"}) != present:
+            return False
+    return True
+
+
+def _rayjob_problem(spec: dict[str, Any]) -> str | None:
+    """A few of KubeRay's ValidateRayJobSpec checks."""
+    if not spec.get("entrypoint") and spec.get("submissionMode", "K8sJobMode") == "K8sJobMode":
+        return "The RayJob spec is invalid: entrypoint is required in K8sJobMode"
+    if int(spec.get("backoffLimit") or 0) < 0:
+        return "The RayJob spec is invalid: backoffLimit must be a positive integer"
+    submitter = (spec.get("submitterPodTemplate") or {}).get("spec") or {}
+    if submitter and submitter.get("restartPolicy") not in {None, "Never"}:
+        return "The RayJob spec is invalid: submitterPodTemplate restartPolicy must be Never"
+    if spec.get("shutdownAfterJobFinishes") and spec.get("clusterSelector"):
+        return "The RayJob spec is invalid: shutdownAfterJobFinishes with clusterSelector"
+    return None
+
+
+def _ready(pod: dict[str, Any]) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def _pod_status(pod: dict[str, Any], state: str, missing_secret: str | None) -> dict[str, Any]:
+    """The status a kubelet reports for a pod in `state`."""
+    assert state in POD_STATES, state
+    containers = [c["name"] for c in (pod.get("spec") or {}).get("containers") or []]
+    if state in {"Pending", "Unschedulable"}:
+        conditions = [{"type": "PodScheduled", "status": "False"}]
+        if state == "Unschedulable":
+            conditions[0] |= {
+                "reason": "Unschedulable",
+                "message": "0/3 nodes are available: 3 Insufficient nvidia.com/gpu.",
+            }
+        return {"phase": "Pending", "conditions": conditions}
+    scheduled = {"type": "PodScheduled", "status": "True"}
+    not_ready = {"type": "Ready", "status": "False"}
+    if state in {"Running", "Succeeded", "Failed"}:
+        terminated = {"Succeeded": (0, "Completed"), "Failed": (1, "Error")}
+        if state == "Running":
+            container_state: dict[str, Any] = {"running": {"startedAt": "2026-01-01T00:00:00Z"}}
+        else:
+            code, why = terminated[state]
+            container_state = {"terminated": {"exitCode": code, "reason": why}}
+        ready = {"type": "Ready", "status": "True" if state == "Running" else "False"}
+        return {
+            "phase": state,
+            "conditions": [scheduled, ready],
+            "containerStatuses": [
+                {
+                    "name": c,
+                    "ready": state == "Running",
+                    "restartCount": 0,
+                    "state": container_state,
+                }
+                for c in containers
+            ],
+        }
+    waiting = {
+        "ContainerCreating": ("ContainerCreating", ""),
+        "ImagePullBackOff": ("ImagePullBackOff", 'Back-off pulling image "x"'),
+        "CreateContainerConfigError": (
+            "CreateContainerConfigError",
+            f'secret "{missing_secret}" not found',
+        ),
+        "CrashLoopBackOff": ("CrashLoopBackOff", "back-off 5m0s restarting failed container"),
+        "OOMKilled": ("CrashLoopBackOff", "back-off 5m0s restarting failed container"),
+    }[state]
+    last: dict[str, Any] = {}
+    restarts = 0
+    if state in {"CrashLoopBackOff", "OOMKilled"}:
+        restarts = 5
+        why = "OOMKilled" if state == "OOMKilled" else "Error"
+        last = {"terminated": {"exitCode": 137 if why == "OOMKilled" else 1, "reason": why}}
+    phase = "Running" if restarts else "Pending"
+    return {
+        "phase": phase,
+        "conditions": [scheduled, not_ready],
+        "containerStatuses": [
+            {
+                "name": c,
+                "ready": False,
+                "restartCount": restarts,
+                "state": {"waiting": {"reason": waiting[0], "message": waiting[1]}},
+                "lastState": last,
+            }
+            for c in containers
+        ],
+    }

@@ -65,7 +65,8 @@ async def test_restart_resumes_without_duplicates(
     write_stage(dataset, "seed_decontam", 20)  # the driver goes on while the operator is down
     async with operator_factory():
         await eventually(lambda: status(cluster, name).get("progress") == f"2/{total}")
-        write_stage(dataset, "seed_dedup", 10)
+        for stage in (stage_names(dataset.spec) or [])[2:]:  # the driver runs to the last one
+            write_stage(dataset, stage, 10)
         write_card(dataset)
         cluster.finish_job(NS, f"{name}-driver")
         await eventually(phase_is(cluster, name, "Succeeded"))
@@ -152,13 +153,18 @@ async def test_delete_removes_children_and_keeps_data(
         await eventually(phase_is(cluster, name, "Generating"))
         write_stage(dataset, "seeds", 30)
         await eventually(lambda: children_of(cluster, name))
-        cluster.k.objects[(IDS, NS, name)]  # exists
+        parent = cluster.get(IDS, NS, name)
+        assert parent is not None
+        for resource, child_name in children_of(cluster, name):
+            owner = (cluster.get(resource, NS, child_name) or {})["metadata"]["ownerReferences"][0]
+            assert owner["uid"] == parent["metadata"]["uid"]
         import aiohttp
 
         async with aiohttp.ClientSession() as session:
             url = f"{cluster.url}/apis/codeinstruct.dev/v1alpha1/namespaces/{NS}/instructiondatasets/{name}"
-            async with session.delete(url) as response:
-                assert response.status < 300
+            with cluster.as_user():  # the user deletes it, not the operator
+                async with session.delete(url) as response:
+                    assert response.status < 300
         await eventually(lambda: cluster.get(IDS, NS, name) is None)
         await eventually(lambda: not children_of(cluster, name))
     ledger = Ledger(open_store(dataset.spec.output.uri), run_prefix(dataset))

@@ -160,6 +160,7 @@ def test_render_prints_every_child() -> None:
         "Deployment",
         "Job",
         "NetworkPolicy",
+        "NetworkPolicy",
         "Service",
         "Service",
     ]

@@ -153,3 +153,54 @@ def test_crd_shape() -> None:
     assert spec["properties"]["generator"]["default"] == {}
     text = render_crd()
     assert "$ref" not in text and "anyOf" not in text  # structural
+
+
+def root_rule_errors(name: str) -> list[str]:
+    """The CRD's root CEL rules (they see metadata.name) on a dataset named `name`."""
+    schema = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    env = celpy.Environment()
+    activation = {"self": celpy.json_to_cel({"metadata": {"name": name}, "spec": base()["spec"]})}
+    return [
+        rule["message"]
+        for rule in schema.get("x-kubernetes-validations", [])
+        if not env.program(env.compile(rule["rule"])).evaluate(activation)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "ok"),
+    [("sca-v2", True), ("1st-run", False), ("sca.v2", False), ("a" * 63, True), ("a" * 64, False)],
+)
+def test_names_that_make_invalid_children_are_rejected(name: str, ok: bool) -> None:
+    """Audit #14: `1st-run-vllm` is not a valid Service name; a dotted or long name is not a
+    valid label value."""
+    errors = root_rule_errors(name)
+    assert (errors == []) is ok, errors
+
+
+def test_rules_name_their_field_and_reason() -> None:
+    """Audit #25: every CEL rule carries fieldPath and reason; endpoints may not be empty;
+    kubectl shows Ready and Reason."""
+    version = build_crd()["spec"]["versions"][0]
+    schema = version["schema"]["openAPIV3Schema"]
+    found = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            found.extend(node.get("x-kubernetes-validations", []))
+            for child in node.values():
+                walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    walk(schema)
+    assert found and all("reason" in r for r in found)
+    # A rule on a scalar (the immutability rules) is reported at that field already.
+    assert all("fieldPath" in r for r in found if "oldSelf" not in r["rule"])
+    spec = schema["properties"]["spec"]["properties"]
+    assert spec["generator"]["properties"]["endpoint"]["minLength"] == 1
+    assert spec["sandbox"]["properties"]["endpoint"]["minLength"] == 1
+    assert cel_errors({**base()["spec"], "generator": {"backend": "openai", "endpoint": ""}})
+    columns = [c["name"] for c in version["additionalPrinterColumns"]]
+    assert "Ready" in columns and "Reason" in columns

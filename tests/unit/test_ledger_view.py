@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 from codeinstruct.operator.ledger_view import read_ledger
@@ -36,3 +37,20 @@ def test_unknown_plan_lists_stages_found_in_storage(tmp_path: Path) -> None:
     ledger = Ledger(LocalStore(tmp_path), run_prefix(dataset))
     ledger.commit("pool", 0, [{"id": "x"}], StageStats(records_in=1, records_out=1))
     assert [s.name for s in read_ledger(dataset, None).stages] == ["pool"]
+
+
+def test_the_operator_never_creates_a_bucket(s3_env: dict[str, str]) -> None:
+    """Audit #11: reading a ledger must not create the bucket a dataset names."""
+    import pytest
+
+    from codeinstruct.workers.store import StoreError
+
+    name = f"nobucket-{uuid.uuid4().hex[:8]}"
+    dataset = make_dataset(output={"uri": f"s3://{name}/datasets"})
+    with pytest.raises(StoreError, match="does not exist"):
+        read_ledger(dataset, None)
+    from minio import Minio
+
+    endpoint = s3_env["S3_ENDPOINT_URL"].removeprefix("http://")
+    client = Minio(endpoint, "testing", "testing-secret", secure=False)
+    assert not client.bucket_exists(name)

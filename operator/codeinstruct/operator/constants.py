@@ -23,7 +23,7 @@ LABEL_INSTANCE = "app.kubernetes.io/instance"
 LABEL_COMPONENT = "app.kubernetes.io/component"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_DATASET = f"{GROUP}/dataset"
-LABEL_SIGNATURE = f"{GROUP}/signature"
+ANNOTATION_SIGNATURE = f"{GROUP}/signature"  # on Jobs: the run signature they were created for
 ANNOTATION_SPEC_HASH = f"{GROUP}/spec-hash"
 APP_NAME = "codeinstruct"
 MANAGER = "codeinstruct-operator"
@@ -34,6 +34,7 @@ VLLM_PORT = 8000
 SANDBOX_PORT = 8080
 SPEC_FILE = "spec.yaml"
 SPEC_MOUNT = "/etc/codeinstruct"
+RUN_AS_USER = 65532  # every child pod runs as this non-root UID
 
 
 class Component(StrEnum):
@@ -64,6 +65,7 @@ class ConditionType(StrEnum):
     GENERATOR_READY = "GeneratorReady"
     SANDBOX_READY = "SandboxReady"
     STORAGE_READY = "StorageReady"
+    WORKLOAD_HEALTHY = "WorkloadHealthy"
     COMPLETE = "Complete"
     FAILED = "Failed"
 
@@ -78,6 +80,11 @@ class Reason(StrEnum):
     NOT_NEEDED = "NotNeeded"
     UNSCHEDULABLE = "Unschedulable"
     RUNTIME_CLASS_MISSING = "RuntimeClassMissing"
+    RUNTIME_CLASS_NOT_GVISOR = "RuntimeClassNotGVisor"
+    RUNNING = "Running"
+    INCOMPLETE_RUN = "IncompleteRun"
+    SPEC_CHANGED = "SpecChanged"
+    RERUN = "Rerun"
     STORAGE_REACHABLE = "StorageReachable"
     STORAGE_UNREACHABLE = "StorageUnreachable"
     WAITING = "WaitingForDependencies"

@@ -9,10 +9,17 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
+import time
 from typing import Any
 
 from codeinstruct.operator.builders.meta import content_hash, owner_reference
-from codeinstruct.operator.constants import ANNOTATION_SPEC_HASH, LABEL_DATASET, RAYJOB_CRD
+from codeinstruct.operator.constants import (
+    ANNOTATION_SPEC_HASH,
+    LABEL_DATASET,
+    MANAGER,
+    RAYJOB_CRD,
+)
 from codeinstruct.operator.settings import Settings
 
 PLURALS = {
@@ -28,6 +35,8 @@ PLURALS = {
 }
 # Fields a running Job or RayJob accepts changes to; the rest of their spec is immutable.
 JOB_MUTABLE = ("suspend",)
+# Seconds the answer "is KubeRay's RayJob v1 served" is reused (the CRD is ~450 KB).
+CRD_CACHE_SECONDS = 300.0
 
 
 class KubeError(Exception):
@@ -48,6 +57,9 @@ def resource_path(
 class Kube:
     def __init__(self, api_client: Any) -> None:
         self.api = api_client
+        self._rayjob: tuple[float, bool] | None = None
+        self._runtime_classes: dict[str, tuple[float, str | None]] = {}
+        self._refreshing = threading.Lock()  # handlers run in threads: one refresh at a time
 
     @classmethod
     def connect(cls, settings: Settings) -> Kube:
@@ -118,19 +130,41 @@ class Kube:
             if error.status != 404:
                 raise
 
-    def ensure(self, manifest: dict[str, Any], owner: dict[str, Any]) -> dict[str, Any]:
-        """Create the child, or adopt it and patch it when its desired content changed."""
+    def ensure(
+        self,
+        manifest: dict[str, Any],
+        owner: dict[str, Any],
+        existing: dict[str, Any] | None = None,
+        observed: bool = False,
+    ) -> dict[str, Any]:
+        """Create the child, or adopt it and patch it when its desired content changed.
+
+        With `observed`, `existing` is what the watch cache holds (None: absent) and no GET is
+        made; otherwise the child is read first."""
         desired = copy.deepcopy(manifest)
         meta = desired["metadata"]
         digest = content_hash(manifest)
         meta.setdefault("annotations", {})[ANNOTATION_SPEC_HASH] = digest
         meta["ownerReferences"] = [owner_reference(owner)]
-        existing = self.get(desired["apiVersion"], desired["kind"], meta["namespace"], meta["name"])
+        if not observed:
+            existing = self.get(
+                desired["apiVersion"], desired["kind"], meta["namespace"], meta["name"]
+            )
         if existing is None:
             return self.create(desired)
         current = existing.get("metadata") or {}
         owners = current.get("ownerReferences") or []
         owned = any(ref.get("uid") == owner["metadata"]["uid"] for ref in owners)
+        foreign = [
+            r for r in owners if r.get("controller") and r.get("uid") != owner["metadata"]["uid"]
+        ]
+        if foreign:
+            ref = foreign[0]
+            raise KubeError(
+                409,
+                f"{desired['kind']} {meta['namespace']}/{meta['name']} is controlled by another "
+                f"controller ({ref.get('kind')} {ref.get('name')!r}); rename or delete it",
+            )
         same = (current.get("annotations") or {}).get(ANNOTATION_SPEC_HASH) == digest
         if owned and same:
             return existing
@@ -144,27 +178,52 @@ class Kube:
         if desired["kind"] in {"Job", "RayJob"}:
             spec = desired["spec"]
             patch["spec"] = {field: spec[field] for field in JOB_MUTABLE if field in spec}
+            self.patch(
+                desired["apiVersion"], desired["kind"], meta["namespace"], meta["name"], patch
+            )
         else:
-            patch.update({k: v for k, v in desired.items() if k in {"spec", "data"}})
-        self.patch(desired["apiVersion"], desired["kind"], meta["namespace"], meta["name"], patch)
-        return (
-            self.get(desired["apiVersion"], desired["kind"], meta["namespace"], meta["name"])
-            or existing
+            self.apply(desired)
+        return existing
+
+    def apply(self, manifest: dict[str, Any]) -> None:
+        """Server-side apply as the operator's field manager: fields it no longer sets go,
+        fields others manage stay."""
+        meta = manifest["metadata"]
+        path = resource_path(
+            manifest["apiVersion"], manifest["kind"], meta["namespace"], meta["name"]
         )
+        query = f"?fieldManager={MANAGER}&force=true"
+        self._call("PATCH", path + query, json.dumps(manifest), "application/apply-patch+yaml")
 
     def pods(self, namespace: str, dataset: str) -> list[dict[str, Any]]:
-        """Pods of a dataset (filtered here as well: not every API server applies selectors)."""
+        """Pods of a dataset (a label selector; used when no watch cache is available)."""
         path = resource_path("v1", "Pod", namespace) + f"?labelSelector={LABEL_DATASET}%3D{dataset}"
-        items = (self._call("GET", path) or {}).get("items") or []
-        return [
-            p
-            for p in items
-            if (p.get("metadata") or {}).get("labels", {}).get(LABEL_DATASET) == dataset
-        ]
+        return list((self._call("GET", path) or {}).get("items") or [])
 
-    def runtime_class_exists(self, name: str) -> bool:
-        return self.get("node.k8s.io/v1", "RuntimeClass", None, name) is not None
+    def runtime_class_handler(self, name: str) -> str | None:
+        """The handler of a RuntimeClass (None: it does not exist); cached like the CRD."""
+        with self._refreshing:
+            return self._runtime_class_handler(name)
+
+    def _runtime_class_handler(self, name: str) -> str | None:
+        now = time.monotonic()
+        cached = self._runtime_classes.get(name)
+        if cached is None or now - cached[0] > CRD_CACHE_SECONDS:
+            found = self.get("node.k8s.io/v1", "RuntimeClass", None, name)
+            handler = None if found is None else str(found.get("handler") or "")
+            cached = self._runtime_classes[name] = (now, handler)
+        return cached[1]
 
     def rayjob_available(self) -> bool:
-        crd = self.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, RAYJOB_CRD)
-        return crd is not None
+        """Whether KubeRay serves RayJob `v1`; cached for CRD_CACHE_SECONDS."""
+        with self._refreshing:
+            return self._rayjob_served()
+
+    def _rayjob_served(self) -> bool:
+        now = time.monotonic()
+        if self._rayjob is None or now - self._rayjob[0] > CRD_CACHE_SECONDS:
+            crd = self.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, RAYJOB_CRD)
+            versions = ((crd or {}).get("spec") or {}).get("versions") or []
+            served = any(v.get("name") == "v1" and v.get("served") for v in versions)
+            self._rayjob = (now, served)
+        return self._rayjob[1]

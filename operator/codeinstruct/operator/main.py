@@ -19,6 +19,7 @@ def cmd_operator(args: argparse.Namespace) -> int:
             clusterwide=not namespaces,
             namespaces=namespaces,
             standalone=args.standalone,
+            peering_name=args.peering,
             liveness_endpoint=args.liveness,
         )
     )
@@ -28,17 +29,15 @@ def cmd_operator(args: argparse.Namespace) -> int:
 def render(path: str, namespace: str, rayjob: bool) -> str:
     import yaml
 
+    from codeinstruct.operator.builders.desired import desired_children
     from codeinstruct.operator.builders.meta import Target
-    from codeinstruct.operator.reconcile import children
     from codeinstruct.operator.settings import Settings
-    from codeinstruct.operator.stages import scoring_boundary, stage_names
     from codeinstruct.workers.spec import load_spec
 
     dataset = load_spec(path)
     namespace = dataset.metadata.namespace or namespace
     target = Target(dataset, namespace, Settings.from_env())
-    boundary = scoring_boundary(stage_names(dataset.spec))
-    manifests = children(target, boundary, rayjob).values()
+    manifests = desired_children(target, rayjob).values()
     return yaml.dump_all(list(manifests), Dumper=_manifest_dumper(), sort_keys=False)
 
 
@@ -66,6 +65,13 @@ def cmd_render(args: argparse.Namespace) -> int:
 def add_parser(commands: Any) -> None:
     operator = commands.add_parser("operator", help="run the Kubernetes operator (kopf)")
     operator.add_argument("--standalone", action="store_true", help="no peering (one replica)")
+    operator.add_argument(
+        "--peering",
+        default=None,
+        metavar="NAME",
+        help="kopf peering object: of several replicas only the one with the highest priority "
+        "(or the first) reconciles, the others wait",
+    )
     operator.add_argument(
         "--liveness", default="http://0.0.0.0:8081/healthz", help="kopf liveness endpoint"
     )

@@ -10,20 +10,35 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from codeinstruct.operator.builders import driver, sandbox, scoring, vllm
+from codeinstruct.operator.builders import sandbox
+from codeinstruct.operator.builders.desired import desired_children
 from codeinstruct.operator.builders.meta import Target
 from codeinstruct.operator.constants import (
-    LABEL_COMPONENT,
-    LABEL_DATASET,
+    ANNOTATION_SIGNATURE,
     ConditionType,
     Phase,
     Reason,
 )
 from codeinstruct.operator.ledger_view import LedgerView
+from codeinstruct.operator.observed import (
+    Problem,
+    deployment_problem,
+    job_state,
+    observed_available,
+    pod_problem,
+)
+from codeinstruct.operator.progress import driver_phase, final_stage_complete, update_progress
 from codeinstruct.operator.settings import Settings
-from codeinstruct.operator.stages import scoring_boundary, stage_phase
-from codeinstruct.operator.status import StageProgress, Status, set_condition
-from codeinstruct.workers.spec import InstructionDataset
+from codeinstruct.operator.status import Status, set_condition
+from codeinstruct.workers.spec import InstructionDataset, Spec
+
+# Conditions whose False reason, held past a grace period, fails the run.
+_HEALTH = (
+    ConditionType.GENERATOR_READY,
+    ConditionType.SANDBOX_READY,
+    ConditionType.WORKLOAD_HEALTHY,
+)
+_NOT_STUCK = {Reason.RUNTIME_CLASS_MISSING.value, Reason.RUNTIME_CLASS_NOT_GVISOR.value}
 
 
 @dataclass
@@ -33,10 +48,10 @@ class Observed:
     children: dict[str, dict[str, Any]]  # "Kind/name" -> object, for children that exist
     pods: list[dict[str, Any]] = field(default_factory=list)  # this dataset's pods
     runtime_class_exists: bool = True
+    runtime_class_handler: str | None = "runsc"
     rayjob_available: bool = False
     ledger: LedgerView | None = None
     storage_error: str | None = None
-    stage_names: list[str] | None = None
     generation: int = 1
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -64,20 +79,19 @@ def timestamp(now: datetime) -> str:
     return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def children(target: Target, boundary: str | None, rayjob: bool) -> dict[str, dict[str, Any]]:
-    """Every child the dataset can own, by role (`render` prints all of them)."""
-    out: dict[str, dict[str, Any]] = {"spec": driver.config_map(target)}
-    if vllm.wanted(target):
-        out["vllm"] = vllm.deployment(target)
-        out["vllm-service"] = vllm.service(target)
-    if sandbox.wanted(target):
-        out["sandbox"] = sandbox.deployment(target)
-        out["sandbox-service"] = sandbox.service(target)
-        out["sandbox-policy"] = sandbox.network_policy(target)
-    out["driver"] = driver.job(target, until=boundary)
-    if scoring.wanted(target, boundary):
-        out["scoring"] = scoring.manifest(target, rayjob)
-    return out
+def cluster_spec_problem(spec: Spec) -> str | None:
+    """What a spec valid for a local run cannot do in the cluster (no pod shares a disk)."""
+    if not spec.output.uri.startswith("s3://"):
+        return (
+            f"spec.output.uri {spec.output.uri!r}: in the cluster the dataset must go to object "
+            "storage; use s3://bucket/prefix"
+        )
+    if spec.source.uri != "stdlib" and not spec.source.uri.startswith(("s3://", "stdlib/")):
+        return (
+            f"spec.source.uri {spec.source.uri!r}: in the cluster the source must be `stdlib` "
+            "or s3://bucket/prefix"
+        )
+    return None
 
 
 def reconcile(
@@ -91,7 +105,60 @@ def reconcile(
     return _Tick(dataset, namespace, current, observed, settings).run()
 
 
-class _Tick:
+def invalid_spec(current: Status, message: str, generation: int, now: datetime) -> Plan:
+    """A spec the API server accepted but the operator cannot run: the failure path."""
+    plan = Plan(status=current.model_copy(deep=True))
+    tick = _Failure(plan, timestamp(now), generation)
+    tick.fail(Reason.INVALID_SPEC, message)
+    plan.status.observed_generation = generation
+    return plan
+
+
+class _Failure:
+    """Conditions, phase transitions and failure, shared by a tick and an invalid spec."""
+
+    def __init__(self, plan: Plan, now: str, generation: int) -> None:
+        self.plan = plan
+        self.status = plan.status
+        self.now = now
+        self.generation = generation
+
+    def condition(
+        self,
+        kind: ConditionType,
+        ok: bool | None,
+        reason: str,
+        message: str,
+        event: str | None = "Warning",
+    ) -> None:
+        """Set a condition; an event (Warning unless told) when it turns False or changes its
+        reason while False."""
+        before = self.status.condition(kind)
+        self.status.conditions = set_condition(
+            self.status.conditions, kind, ok, reason, message, self.now, self.generation
+        )
+        changed = before is None or (before.status, before.reason) != ("False", str(reason))
+        if ok is False and changed and event:
+            self.plan.events.append(Event(event, str(reason), f"{kind.value}: {message}"))
+
+    def transition(self, phase: Phase, reason: str, message: str) -> None:
+        if self.status.phase is not phase:
+            kind = "Warning" if phase is Phase.FAILED else "Normal"
+            text = f"{self.status.phase.value} -> {phase.value}: {message}"
+            self.plan.events.append(Event(kind, str(reason), text))
+            self.status.phase = phase
+
+    def fail(self, reason: str, message: str) -> Plan:
+        status = self.status
+        status.reason, status.message, status.completion_time = str(reason), message, self.now
+        self.condition(ConditionType.FAILED, True, reason, message, event=None)
+        self.condition(ConditionType.COMPLETE, False, reason, "the run failed", event=None)
+        self.condition(ConditionType.READY, False, reason, message, event=None)
+        self.transition(Phase.FAILED, reason, message)
+        return self.plan
+
+
+class _Tick(_Failure):
     """The state of one reconcile step; each method handles one situation."""
 
     def __init__(
@@ -102,45 +169,54 @@ class _Tick:
         observed: Observed,
         settings: Settings,
     ) -> None:
+        super().__init__(
+            Plan(status=current.model_copy(deep=True)), timestamp(observed.now), observed.generation
+        )
         self.spec = dataset.spec
         self.current = current
         self.observed = observed
         self.settings = settings
-        self.now = timestamp(observed.now)
         self.target = Target(dataset, namespace, settings, suspended=self.spec.suspend)
-        boundary = scoring_boundary(observed.stage_names)
-        self.wanted = children(self.target, boundary, observed.rayjob_available)
-        self.plan = Plan(status=current.model_copy(deep=True))
-        self.status = self.plan.status
+        self.wanted = desired_children(self.target, observed.rayjob_available)
         self.status.target = self.spec.target_size
 
     def run(self) -> Plan:
         if self.current.phase.is_terminal():
             if needs_rerun(self.current, self.observed.generation, self.target.signature):
-                return self.rerun()
+                return self.rerun(Reason.RESUMED, "the spec changed: running again")
             self.status.observed_generation = self.observed.generation
+            self.terminal_ready()
             return self.release_servers()
-        self.status.signature = self.target.signature
+        edited = self.observed.generation > (self.current.observed_generation or 0)
         self.status.observed_generation = self.observed.generation
+        problem = cluster_spec_problem(self.spec)
+        if problem:
+            return self.fail(Reason.INVALID_SPEC, problem)
+        pinned = self.pinned_signature()
+        if pinned and pinned != self.target.signature:
+            if edited:
+                message = "the spec changed during the run: restarting it with the new spec"
+                return self.rerun(Reason.SPEC_CHANGED, message)
+            # Same spec, another signature: a new operator. The running Job keeps its own.
+            self.status.signature = pinned
+        else:
+            self.status.signature = self.target.signature
         missing = self.check_dependencies()
-        failure = _unschedulable_too_long(self.status, self.settings, self.observed.now)
-        if failure:
-            return self.fail(Reason.UNSCHEDULABLE, failure)
+        self.check_workload()
+        stuck = self.stuck_too_long()
+        if stuck:
+            return self.fail(*stuck)
         if self.spec.suspend:
             return self.suspend()
         return self.advance(missing)
 
-    # -- conditions -------------------------------------------------------------------------
+    def pinned_signature(self) -> str | None:
+        """The signature the existing driver Job was created with."""
+        job = self.observed.children.get(key(self.wanted["driver"]))
+        annotations = ((job or {}).get("metadata") or {}).get("annotations") or {}
+        return annotations.get(ANNOTATION_SIGNATURE)
 
-    def condition(self, kind: ConditionType, ok: bool | None, reason: Reason, message: str) -> None:
-        """Set a condition; a Warning event when it turns False (or changes its reason)."""
-        before = self.status.condition(kind)
-        self.status.conditions = set_condition(
-            self.status.conditions, kind, ok, reason, message, self.now, self.observed.generation
-        )
-        changed = before is None or (before.status, before.reason) != ("False", reason.value)
-        if ok is False and changed:
-            self.plan.events.append(Event("Warning", reason.value, f"{kind.value}: {message}"))
+    # -- conditions -------------------------------------------------------------------------
 
     def check_dependencies(self) -> list[str]:
         """Storage, generator and sandbox conditions (applying the servers); what is missing."""
@@ -152,70 +228,127 @@ class _Tick:
             self.condition(
                 ConditionType.STORAGE_READY, True, Reason.STORAGE_REACHABLE, "ledger readable"
             )
-            _progress(self.status, ledger, self.observed.stage_names, self.observed.now)
+            update_progress(self.status, ledger, self.target.stages, self.observed.now)
         self.plan.apply.append(self.wanted["spec"])
         generator_ok = self.server("vllm", ConditionType.GENERATOR_READY)
-        if sandbox.wanted(self.target) and not self.observed.runtime_class_exists:
-            message = (
-                f"RuntimeClass {self.settings.runtime_class!r} does not exist; install gVisor "
-                "and its RuntimeClass (the sandbox never runs without it)"
-            )
-            self.condition(
-                ConditionType.SANDBOX_READY, False, Reason.RUNTIME_CLASS_MISSING, message
-            )
-            sandbox_ok = False
-        else:
-            sandbox_ok = self.server("sandbox", ConditionType.SANDBOX_READY)
+        sandbox_ok = self.sandbox_server()
         checks = (("generator", generator_ok), ("sandbox", sandbox_ok), ("storage", bool(ledger)))
         missing = [name for name, ok in checks if not ok]
         if missing:
             message = "waiting for " + ", ".join(missing)
-            self.condition(ConditionType.READY, False, Reason.WAITING, message)
+            self.condition(ConditionType.READY, False, Reason.WAITING, message, event="Normal")
         else:
             message = "generator, sandbox and storage are ready"
             self.condition(ConditionType.READY, True, Reason.ALL_READY, message)
         return missing
 
+    def sandbox_server(self) -> bool:
+        if not sandbox.wanted(self.target):
+            return self.server("sandbox", ConditionType.SANDBOX_READY)
+        name = self.settings.runtime_class
+        if not self.observed.runtime_class_exists:
+            message = (
+                f"RuntimeClass {name!r} does not exist; install gVisor and its RuntimeClass "
+                "(the sandbox never runs without it)"
+            )
+            reason = Reason.RUNTIME_CLASS_MISSING
+        elif self.observed.runtime_class_handler not in self.settings.sandbox_handlers:
+            message = (
+                f"RuntimeClass {name!r} has handler {self.observed.runtime_class_handler!r}, "
+                f"not gVisor ({', '.join(self.settings.sandbox_handlers)}); generated code "
+                "would run without a sandbox"
+            )
+            reason = Reason.RUNTIME_CLASS_NOT_GVISOR
+        else:
+            return self.server("sandbox", ConditionType.SANDBOX_READY)
+        self.condition(ConditionType.SANDBOX_READY, False, reason, message)
+        return False
+
     def server(self, role: str, kind: ConditionType) -> bool:
         """Apply a server Deployment (+ Service, policy) and say whether it is available."""
         if role not in self.wanted:
             reason = Reason.EXTERNAL_ENDPOINT if role == "vllm" else Reason.NOT_NEEDED
-            self.condition(
-                kind, True, reason, "the spec names an endpoint or runs it in the driver"
+            message = (
+                "the spec names an endpoint or runs it in the driver"
+                if role == "vllm" or self.target.executes_code
+                else "the method executes no code"
             )
+            self.condition(kind, True, reason, message)
             return True
         for name, manifest in self.wanted.items():
             if name == role or name.startswith(role + "-"):
                 self.plan.apply.append(manifest)
         deployment = self.wanted[role]
         name = deployment["metadata"]["name"]
-        if observed_available(self.observed.children.get(key(deployment))):
+        observed = self.observed.children.get(key(deployment))
+        if observed_available(observed):
             self.condition(kind, True, Reason.AVAILABLE, f"{name} is available")
             return True
-        unschedulable = _unschedulable(self.observed.pods, deployment["metadata"]["labels"])
-        if unschedulable:
-            self.condition(kind, False, Reason.UNSCHEDULABLE, unschedulable)
+        problem = deployment_problem(observed) or self.pod_problem(role)
+        if problem:
+            self.condition(kind, False, problem.reason, problem.message)
         else:
             self.condition(kind, None, Reason.DEPLOYING, f"waiting for {name}")
         return False
 
+    def pod_problem(self, component: str) -> Problem | None:
+        return pod_problem(
+            self.observed.pods, self.target.name, component, self.settings.crash_loop_restarts
+        )
+
+    def check_workload(self) -> None:
+        """The driver's and the scoring child's pods, once those exist."""
+        roles = [r for r in ("driver", "scoring") if r in self.wanted]
+        if not any(key(self.wanted[r]) in self.observed.children for r in roles):
+            return
+        for role in roles:
+            problem = self.pod_problem(role)
+            if problem:
+                self.condition(
+                    ConditionType.WORKLOAD_HEALTHY, False, problem.reason, problem.message
+                )
+                return
+        self.condition(ConditionType.WORKLOAD_HEALTHY, True, Reason.RUNNING, "no pod is stuck")
+
+    def stuck_too_long(self) -> tuple[str, str] | None:
+        for kind in _HEALTH:
+            cond = self.status.condition(kind)
+            if not cond or cond.status != "False" or cond.reason in _NOT_STUCK:
+                continue
+            if cond.reason == Reason.UNSCHEDULABLE.value:
+                grace = self.settings.unschedulable_grace_seconds
+            else:
+                grace = self.settings.stuck_grace_seconds
+            since = datetime.strptime(cond.last_transition_time, "%Y-%m-%dT%H:%M:%SZ")
+            waited = (self.observed.now - since.replace(tzinfo=UTC)).total_seconds()
+            if waited > grace:
+                return cond.reason, f"{cond.message} (for {int(waited)} s)"
+        return None
+
+    def terminal_ready(self) -> None:
+        if self.status.phase is Phase.FAILED:
+            reason = self.status.reason or Reason.DRIVER_FAILED.value
+            message = self.status.message or "the run failed"
+            self.condition(ConditionType.READY, False, reason, message, event=None)
+        else:
+            self.condition(ConditionType.READY, True, Reason.SUCCEEDED, "the dataset is written")
+
     # -- phases -----------------------------------------------------------------------------
 
-    def transition(self, phase: Phase, reason: Reason, message: str) -> None:
-        if self.status.phase is not phase:
-            kind = "Warning" if phase is Phase.FAILED else "Normal"
-            text = f"{self.status.phase.value} -> {phase.value}: {message}"
-            self.plan.events.append(Event(kind, reason.value, text))
-            self.status.phase = phase
-
-    def rerun(self) -> Plan:
+    def rerun(self, reason: Reason, message: str) -> Plan:
+        """Delete the Jobs and start again (they are immutable); Complete and Failed reset."""
         for role in ("driver", "scoring"):
             manifest = self.wanted.get(role)
             if manifest and key(manifest) in self.observed.children:
                 self.plan.delete.append(_ref(manifest))
         self.status.start_time = self.status.completion_time = None
-        self.status.reason = self.status.message = None
-        self.transition(Phase.PENDING, Reason.RESUMED, "the spec changed: running again")
+        self.status.reason, self.status.message = reason.value, message
+        self.status.signature = self.target.signature
+        for kind in (ConditionType.COMPLETE, ConditionType.FAILED):
+            self.condition(kind, False, Reason.RERUN, message, event=None)
+        self.condition(ConditionType.READY, False, Reason.RERUN, message, event=None)
+        self.status.phase = Phase.PENDING
+        self.plan.events.append(Event("Normal", reason.value, message))
         self.status.observed_generation = self.observed.generation
         return self.plan
 
@@ -231,31 +364,36 @@ class _Tick:
     def advance(self, missing: list[str]) -> Plan:
         driver_manifest = self.wanted["driver"]
         driver_job = self.observed.children.get(key(driver_manifest))
-        driver_state, driver_message = _job_state(driver_job)
+        driver_state, driver_message = job_state(driver_job)
         scoring_manifest = self.wanted.get("scoring")
         scoring_job = (
             self.observed.children.get(key(scoring_manifest)) if scoring_manifest else None
         )
-        scoring_state, scoring_message = _job_state(scoring_job)
+        scoring_state, scoring_message = job_state(scoring_job)
         if driver_state == "failed":
             return self.fail(Reason.DRIVER_FAILED, f"driver Job failed: {driver_message}")
         if scoring_state == "failed":
             return self.fail(Reason.SCORING_FAILED, f"scoring failed: {scoring_message}")
         if driver_job is None:
             return self.start_driver(missing)
-        self.plan.apply.append(driver_manifest)  # keeps it adopted, un-suspended after a resume
+        self.plan.apply.append(driver_manifest)  # keeps it un-suspended after a resume
         self.status.start_time = self.status.start_time or self.now
         done = driver_state == "complete"
-        phase = _ledger_phase(self.status.stages)
+        phase = driver_phase(self.status, self.target.stages)
         if scoring_manifest is not None and done:
             self.plan.apply.append(scoring_manifest)
+            for name, manifest in self.wanted.items():
+                if name.startswith("scoring-"):
+                    self.plan.apply.append(manifest)
             done, phase = scoring_state == "complete", Phase.SCORING
         ledger = self.observed.ledger
-        if done and ledger is not None and ledger.exported:
-            return self.succeed()
+        if done and ledger is not None:
+            if final_stage_complete(ledger, self.target.stages):
+                return self.succeed()
+            last = (self.target.stages or [])[-1].name if self.target.stages else "?"
+            message = f"the run's Jobs completed but its last stage {last!r} did not"
+            return self.fail(Reason.INCOMPLETE_RUN, message)
         message = _phase_message(phase, self.status)
-        if done:
-            message = "run finished; waiting for the dataset card in storage"
         self.status.reason, self.status.message = Reason.PHASE_CHANGED.value, message
         self.transition(phase, Reason.PHASE_CHANGED, message)
         return self.plan
@@ -279,22 +417,13 @@ class _Tick:
         message = f"dataset written to {status.output_uri}"
         status.reason, status.message = Reason.SUCCEEDED.value, message
         self.condition(ConditionType.COMPLETE, True, Reason.SUCCEEDED, message)
+        self.condition(ConditionType.FAILED, False, Reason.SUCCEEDED, message)
         self.transition(Phase.SUCCEEDED, Reason.SUCCEEDED, message)
+        self.terminal_ready()
         return self.release_servers()
 
-    def fail(self, reason: Reason, message: str) -> Plan:
-        status = self.status
-        status.reason, status.message, status.completion_time = reason.value, message, self.now
-        status.conditions = set_condition(
-            status.conditions,
-            ConditionType.FAILED,
-            True,
-            reason,
-            message,
-            self.now,
-            self.observed.generation,
-        )
-        self.transition(Phase.FAILED, reason, message)
+    def fail(self, reason: str, message: str) -> Plan:
+        super().fail(reason, message)
         return self.release_servers()
 
     def release_servers(self) -> Plan:
@@ -322,84 +451,3 @@ def needs_rerun(current: Status, generation: int, signature: str) -> bool:
 def _phase_message(phase: Phase, status: Status) -> str:
     running = next((s.name for s in status.stages if not s.complete), None)
     return f"{phase.value}" + (f" (stage {running})" if running else "")
-
-
-def observed_available(deployment: dict[str, Any] | None) -> bool:
-    if not deployment:
-        return False
-    return int((deployment.get("status") or {}).get("availableReplicas") or 0) > 0
-
-
-def _unschedulable(pods: list[dict[str, Any]], labels: dict[str, str]) -> str | None:
-    for pod in pods:
-        pod_labels = pod.get("metadata", {}).get("labels", {})
-        if any(pod_labels.get(k) != labels[k] for k in (LABEL_DATASET, LABEL_COMPONENT)):
-            continue
-        for cond in (pod.get("status") or {}).get("conditions") or []:
-            if cond.get("type") == "PodScheduled" and cond.get("reason") == "Unschedulable":
-                name = pod["metadata"]["name"]
-                return f"pod {name} is unschedulable: {cond.get('message', '')}".strip()
-    return None
-
-
-def _unschedulable_too_long(status: Status, settings: Settings, now: datetime) -> str | None:
-    for kind in (ConditionType.GENERATOR_READY, ConditionType.SANDBOX_READY):
-        cond = status.condition(kind)
-        if cond and cond.reason == Reason.UNSCHEDULABLE.value and cond.last_transition_time:
-            since = datetime.strptime(cond.last_transition_time, "%Y-%m-%dT%H:%M:%SZ")
-            waited = (now - since.replace(tzinfo=UTC)).total_seconds()
-            if waited > settings.unschedulable_grace_seconds:
-                return f"{cond.message} (for {int(waited)} s)"
-    return None
-
-
-def _job_state(job: dict[str, Any] | None) -> tuple[str, str]:
-    """("missing"|"running"|"complete"|"failed", message) for a batch Job or a RayJob."""
-    if job is None:
-        return "missing", ""
-    state = job.get("status") or {}
-    for cond in state.get("conditions") or []:
-        if cond.get("status") != "True":
-            continue
-        if cond.get("type") in {"Complete", "SuccessCriteriaMet"}:
-            return "complete", ""
-        if cond.get("type") == "Failed":
-            detail = cond.get("message") or cond.get("reason") or "no message"
-            return "failed", f"{cond.get('reason', 'Failed')}: {detail}"
-    if job.get("kind") == "RayJob":
-        if state.get("jobDeploymentStatus") == "Complete" and state.get("jobStatus") == "SUCCEEDED":
-            return "complete", ""
-        if state.get("jobDeploymentStatus") == "Failed" or state.get("jobStatus") == "FAILED":
-            return "failed", state.get("message") or state.get("reason") or "RayJob failed"
-    return "running", ""
-
-
-def _ledger_phase(stages: list[StageProgress]) -> Phase:
-    active = [s for s in stages if s.shards or s.complete]
-    if not active:
-        return Phase.GENERATING
-    latest = next((s for s in active if not s.complete), active[-1])
-    return stage_phase(latest.name)
-
-
-def _progress(status: Status, view: LedgerView, names: list[str] | None, now: datetime) -> None:
-    status.stages = view.stages
-    status.output_uri = view.output_uri
-    total = len(names) if names else max(len(view.stages), 1)
-    done = sum(1 for s in view.stages if s.complete)
-    partial = 0.0
-    for previous, stage in zip(view.stages, view.stages[1:], strict=False):
-        if previous.complete and not stage.complete and previous.shards:
-            partial = min(stage.shards / previous.shards, 0.99)
-            break
-    ratio = min((done + partial) / total, 1.0)
-    status.progress = f"{done}/{total}"
-    status.progress_percentage = int(ratio * 100)
-    finished = [s for s in view.stages if s.complete]
-    status.selected = finished[-1].records_out if finished else 0
-    status.selection = f"{status.selected}/{status.target}"
-    status.estimated_remaining_seconds = None
-    if status.start_time and 0 < ratio < 1:
-        started = datetime.strptime(status.start_time, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-        elapsed = max((now - started).total_seconds(), 0.0)
-        status.estimated_remaining_seconds = int(elapsed * (1 - ratio) / ratio)

@@ -30,6 +30,17 @@ class Settings:
     namespaces: tuple[str, ...] = ()
     # Seconds the sandbox/vLLM pods may stay unschedulable before the run fails.
     unschedulable_grace_seconds: float = 600.0
+    # Seconds any child pod may stay stuck (ImagePullBackOff, CreateContainerConfigError,
+    # CrashLoopBackOff, FailedCreate, ...) before the run fails with that reason.
+    stuck_grace_seconds: float = 300.0
+    # Restarts after which a CrashLoopBackOff counts as stuck.
+    crash_loop_restarts: int = 3
+    # activeDeadlineSeconds of the driver and scoring Jobs and of the RayJob (a run's ceiling).
+    job_deadline_seconds: int = 7 * 24 * 3600
+    # preRunningDeadlineSeconds of the RayJob: its Ray cluster must be up within this.
+    rayjob_start_deadline_seconds: int = 1800
+    # RuntimeClass handlers accepted for the sandbox (runsc: gVisor; gvisor: GKE Sandbox).
+    sandbox_handlers: tuple[str, ...] = ("runsc", "gvisor")
     # Seconds a delete waits for the driver to stop before the finalizer is released.
     delete_timeout_seconds: float = 60.0
     # Labels put on every child (e.g. a team or cost centre), as `k=v,k2=v2`.

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from codeinstruct.operator.constants import ConditionType, Phase, Reason
+from codeinstruct.operator.constants import ConditionType, Phase
 
 
 class _Model(BaseModel):
@@ -24,7 +24,10 @@ class Condition(_Model):
     status: Literal["True", "False", "Unknown"]
     reason: str
     message: str = ""
-    last_transition_time: str | None = None
+    last_transition_time: str = Field(
+        json_schema_extra={"format": "date-time"},
+        description="When the status last changed (RFC 3339).",
+    )
     observed_generation: int | None = None
 
 
@@ -64,12 +67,16 @@ class Status(_Model):
     def to_patch(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)
 
+    def changes(self, previous: dict[str, Any]) -> dict[str, Any]:
+        """The top-level status fields that differ from `previous` (an empty patch: no PATCH)."""
+        return {k: v for k, v in self.to_patch().items() if previous.get(k) != v}
+
 
 def set_condition(
     conditions: list[Condition],
     kind: ConditionType,
     ok: bool | None,
-    reason: Reason,
+    reason: str,
     message: str,
     now: str,
     generation: int | None,
@@ -83,7 +90,7 @@ def set_condition(
     updated = Condition(
         type=kind.value,
         status=value,
-        reason=reason.value,
+        reason=str(reason),
         message=message,
         last_transition_time=since,
         observed_generation=generation,

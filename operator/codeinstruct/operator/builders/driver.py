@@ -12,12 +12,22 @@ from typing import Any
 import yaml
 
 from codeinstruct.operator.builders import sandbox, vllm
-from codeinstruct.operator.builders.meta import Target, metadata, restricted_security
-from codeinstruct.operator.constants import SPEC_FILE, SPEC_MOUNT, Component
+from codeinstruct.operator.builders.meta import (
+    Target,
+    metadata,
+    pod_security,
+    restricted_security,
+)
+from codeinstruct.operator.constants import (
+    ANNOTATION_SIGNATURE,
+    SPEC_FILE,
+    SPEC_MOUNT,
+    Component,
+)
 from codeinstruct.workers.spec import InstructionDataset
 
 BACKOFF_LIMIT = 2
-RUN_AS_USER = 65532
+API_KEY_ENV = "OPENAI_API_KEY"
 
 
 def cluster_dataset(target: Target) -> InstructionDataset:
@@ -25,6 +35,9 @@ def cluster_dataset(target: Target) -> InstructionDataset:
     generator = spec.generator
     if vllm.wanted(target):
         generator = generator.model_copy(update={"endpoint": vllm.endpoint(target)})
+    if generator.api_key_secret and not generator.api_key_env:
+        # The pod gets the Secret's key in this variable (storage_env); the client reads it.
+        generator = generator.model_copy(update={"api_key_env": API_KEY_ENV})
     box = spec.sandbox
     if sandbox.wanted(target):
         box = box.model_copy(update={"endpoint": sandbox.endpoint(target)})
@@ -65,7 +78,7 @@ def storage_env(target: Target) -> tuple[list[dict[str, Any]], list[dict[str, An
     generator = target.spec.generator
     if generator.api_key_secret:
         ref = {"name": generator.api_key_secret.name, "key": generator.api_key_secret.key}
-        key_env = generator.api_key_env or "OPENAI_API_KEY"
+        key_env = generator.api_key_env or API_KEY_ENV
         env.append({"name": key_env, "valueFrom": {"secretKeyRef": ref}})
     return env, env_from
 
@@ -92,7 +105,7 @@ def pod_spec(target: Target, command: list[str], image: str) -> dict[str, Any]:
     return {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
-        "securityContext": {"runAsNonRoot": True, "runAsUser": RUN_AS_USER, "fsGroup": RUN_AS_USER},
+        "securityContext": pod_security(),
         "containers": [container],
         "volumes": [
             {"name": "spec", "configMap": {"name": metadata(target, Component.SPEC)["name"]}},
@@ -101,18 +114,25 @@ def pod_spec(target: Target, command: list[str], image: str) -> dict[str, Any]:
     }
 
 
-def job(target: Target, until: str | None = None) -> dict[str, Any]:
-    meta = metadata(target, Component.DRIVER)
+def batch_job(target: Target, component: Component, pod: dict[str, Any]) -> dict[str, Any]:
+    """A Job pinned to the run signature it was created for (an annotation, never a pod label),
+    with a deadline so that a pod stuck before running cannot hold the run forever."""
+    meta = metadata(target, component)
+    meta["annotations"] = {ANNOTATION_SIGNATURE: target.signature}
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": meta,
         "spec": {
             "backoffLimit": BACKOFF_LIMIT,
+            "activeDeadlineSeconds": target.settings.job_deadline_seconds,
             "suspend": target.suspended,
-            "template": {
-                "metadata": {"labels": meta["labels"]},
-                "spec": pod_spec(target, run_command(until), target.settings.image),
-            },
+            "template": {"metadata": {"labels": meta["labels"]}, "spec": pod},
         },
     }
+
+
+def job(target: Target, until: str | None = None) -> dict[str, Any]:
+    """The driver; `until` only when a scoring child runs the stages after it."""
+    pod = pod_spec(target, run_command(until), target.settings.image)
+    return batch_job(target, Component.DRIVER, pod)

@@ -15,11 +15,12 @@ from codeinstruct.operator.constants import (
     LABEL_INSTANCE,
     LABEL_MANAGED_BY,
     LABEL_NAME,
-    LABEL_SIGNATURE,
     MANAGER,
+    RUN_AS_USER,
     Component,
 )
 from codeinstruct.operator.settings import Settings
+from codeinstruct.operator.stages import PlannedStage, executes_code, pipeline
 from codeinstruct.workers.spec import InstructionDataset, Spec, run_signature
 
 MAX_NAME = 63
@@ -46,6 +47,14 @@ class Target:
     def signature(self) -> str:
         return run_signature(self.dataset.spec)
 
+    @cached_property
+    def stages(self) -> list[PlannedStage] | None:
+        return pipeline(self.dataset.spec)
+
+    @property
+    def executes_code(self) -> bool:
+        return executes_code(self.stages)
+
 
 def child_name(dataset: str, component: Component) -> str:
     """`{dataset}-{component}`, cut to 63 characters with a hash suffix when too long."""
@@ -67,7 +76,6 @@ def labels(target: Target, component: Component) -> dict[str, str]:
         LABEL_NAME: APP_NAME,
         LABEL_INSTANCE: target.name,
         LABEL_MANAGED_BY: MANAGER,
-        LABEL_SIGNATURE: target.signature,
         **selector_labels(target, component),
     }
 
@@ -102,12 +110,80 @@ def owner_reference(owner: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def restricted_security() -> dict[str, Any]:
-    """Container securityContext: non-root, read-only root, no privilege, no capabilities."""
+def restricted_security(read_only_root: bool = True) -> dict[str, Any]:
+    """Container securityContext meeting Pod Security `restricted`: non-root, no privilege,
+    no capabilities, the runtime's seccomp profile (and a read-only root unless asked)."""
     return {
         "runAsNonRoot": True,
-        "readOnlyRootFilesystem": True,
+        "readOnlyRootFilesystem": read_only_root,
         "allowPrivilegeEscalation": False,
         "capabilities": {"drop": ["ALL"]},
         "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def pod_security() -> dict[str, Any]:
+    """Pod securityContext of every child pod: one non-root UID, group-writable volumes."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS_USER,
+        "runAsGroup": RUN_AS_USER,
+        "fsGroup": RUN_AS_USER,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def service(target: Target, component: Component, port: int) -> dict[str, Any]:
+    """A ClusterIP Service on the component's pods, port `http`."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(target, component),
+        "spec": {
+            "selector": selector_labels(target, component),
+            "ports": [{"name": "http", "port": port, "targetPort": "http"}],
+        },
+    }
+
+
+def deployment(
+    target: Target,
+    component: Component,
+    replicas: int,
+    pod_spec: dict[str, Any],
+    strategy: str | None = None,
+) -> dict[str, Any]:
+    """A Deployment skeleton: zero replicas while suspended, selected by dataset and component."""
+    meta = metadata(target, component)
+    spec: dict[str, Any] = {
+        "replicas": 0 if target.suspended else replicas,
+        "selector": {"matchLabels": selector_labels(target, component)},
+        "template": {"metadata": {"labels": meta["labels"]}, "spec": pod_spec},
+    }
+    if strategy:
+        spec["strategy"] = {"type": strategy}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, "spec": spec}
+
+
+def ingress_policy(
+    target: Target, component: Component, port: int, egress: bool = False
+) -> dict[str, Any]:
+    """Ingress to the component only from this dataset's pods, on `port`; with `egress`, no
+    egress at all (default deny)."""
+    rule = {
+        "from": [{"podSelector": {"matchLabels": {LABEL_DATASET: target.name}}}],
+        "ports": [{"protocol": "TCP", "port": port}],
+    }
+    spec: dict[str, Any] = {
+        "podSelector": {"matchLabels": selector_labels(target, component)},
+        "policyTypes": ["Ingress", "Egress"] if egress else ["Ingress"],
+        "ingress": [rule],
+    }
+    if egress:
+        spec["egress"] = []
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": metadata(target, component),
+        "spec": spec,
     }

@@ -7,19 +7,19 @@ from typing import Any
 
 from codeinstruct.operator.builders.meta import (
     Target,
-    metadata,
+    ingress_policy,
+    pod_security,
     restricted_security,
-    selector_labels,
     service_url,
 )
-from codeinstruct.operator.constants import LABEL_DATASET, SANDBOX_PORT, Component
-
-RUN_AS_USER = 65532
+from codeinstruct.operator.builders.meta import deployment as deployment_skeleton
+from codeinstruct.operator.builders.meta import service as service_skeleton
+from codeinstruct.operator.constants import SANDBOX_PORT, Component
 
 
 def wanted(target: Target) -> bool:
-    """Skipped when the spec names an external sandbox service."""
-    return target.spec.sandbox.endpoint is None
+    """Only for methods that execute code, and not when the spec names an external sandbox."""
+    return target.spec.sandbox.endpoint is None and target.executes_code
 
 
 def endpoint(target: Target) -> str:
@@ -66,62 +66,21 @@ def deployment(target: Target) -> dict[str, Any]:
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 5},
         "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 20},
     }
-    meta = metadata(target, Component.SANDBOX)
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": meta,
-        "spec": {
-            "replicas": 0 if target.suspended else sandbox.replicas,
-            "selector": {"matchLabels": selector_labels(target, Component.SANDBOX)},
-            "template": {
-                "metadata": {"labels": meta["labels"]},
-                "spec": {
-                    "runtimeClassName": target.settings.runtime_class,
-                    "automountServiceAccountToken": False,
-                    "enableServiceLinks": False,
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": RUN_AS_USER,
-                        "runAsGroup": RUN_AS_USER,
-                        "fsGroup": RUN_AS_USER,
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
-                    "containers": [container],
-                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "512Mi"}}],
-                },
-            },
-        },
+    pod = {
+        "runtimeClassName": target.settings.runtime_class,
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": pod_security(),
+        "containers": [container],
+        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "512Mi"}}],
     }
+    return deployment_skeleton(target, Component.SANDBOX, sandbox.replicas, pod)
 
 
 def service(target: Target) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": metadata(target, Component.SANDBOX),
-        "spec": {
-            "selector": selector_labels(target, Component.SANDBOX),
-            "ports": [{"name": "http", "port": SANDBOX_PORT, "targetPort": "http"}],
-        },
-    }
+    return service_skeleton(target, Component.SANDBOX, SANDBOX_PORT)
 
 
 def network_policy(target: Target) -> dict[str, Any]:
     """No egress at all; ingress only from pods of the same dataset, on the service port."""
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": metadata(target, Component.SANDBOX),
-        "spec": {
-            "podSelector": {"matchLabels": selector_labels(target, Component.SANDBOX)},
-            "policyTypes": ["Ingress", "Egress"],
-            "ingress": [
-                {
-                    "from": [{"podSelector": {"matchLabels": {LABEL_DATASET: target.name}}}],
-                    "ports": [{"protocol": "TCP", "port": SANDBOX_PORT}],
-                }
-            ],
-            "egress": [],
-        },
-    }
+    return ingress_policy(target, Component.SANDBOX, SANDBOX_PORT, egress=True)

@@ -6,9 +6,17 @@ from __future__ import annotations
 from typing import Any
 
 from codeinstruct.operator.builders import driver
-from codeinstruct.operator.builders.meta import Target, metadata
-from codeinstruct.operator.constants import SPEC_MOUNT, Component
+from codeinstruct.operator.builders.meta import (
+    Target,
+    ingress_policy,
+    metadata,
+    pod_security,
+    restricted_security,
+)
+from codeinstruct.operator.constants import ANNOTATION_SIGNATURE, SPEC_MOUNT, Component
 from codeinstruct.workers.spec import ScoringEngine
+
+RAY_PORTS = (6379, 8265, 10001)  # GCS, dashboard and Jobs API, client
 
 
 def wanted(target: Target, boundary: str | None) -> bool:
@@ -19,8 +27,14 @@ def wanted(target: Target, boundary: str | None) -> bool:
 def ray_job(target: Target) -> dict[str, Any]:
     env, env_from = driver.storage_env(target)
     settings = target.settings
-    volume = {"name": "spec", "configMap": {"name": metadata(target, Component.SPEC)["name"]}}
-    mount = {"name": "spec", "mountPath": SPEC_MOUNT, "readOnly": True}
+    volumes = [
+        {"name": "spec", "configMap": {"name": metadata(target, Component.SPEC)["name"]}},
+        {"name": "tmp", "emptyDir": {}},
+    ]
+    mounts = [
+        {"name": "spec", "mountPath": SPEC_MOUNT, "readOnly": True},
+        {"name": "tmp", "mountPath": "/tmp"},
+    ]
 
     def container(name: str) -> dict[str, Any]:
         return {
@@ -30,11 +44,30 @@ def ray_job(target: Target) -> dict[str, Any]:
             "env": env,
             "envFrom": env_from,
             "resources": {"requests": {"cpu": "2", "memory": "4Gi"}, "limits": {"memory": "8Gi"}},
-            "volumeMounts": [mount],
+            "securityContext": restricted_security(),
+            "volumeMounts": mounts,
+        }
+
+    def pod(name: str) -> dict[str, Any]:
+        return {
+            "automountServiceAccountToken": False,
+            "securityContext": pod_security(),
+            "containers": [container(name)],
+            "volumes": volumes,
         }
 
     meta = metadata(target, Component.SCORING)
+    meta["annotations"] = {ANNOTATION_SIGNATURE: target.signature}
     template = {"metadata": {"labels": meta["labels"]}}
+    # KubeRay fills in the submitter's command and environment; the pod is ours.
+    submitter = {
+        "name": "ray-job-submitter",
+        "image": settings.ray_image,
+        "imagePullPolicy": settings.image_pull_policy,
+        "resources": {"requests": {"cpu": "200m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
+        "securityContext": restricted_security(),
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
     return {
         "apiVersion": "ray.io/v1",
         "kind": "RayJob",
@@ -45,13 +78,22 @@ def ray_job(target: Target) -> dict[str, Any]:
             "submissionMode": "K8sJobMode",
             "suspend": target.suspended,
             "backoffLimit": driver.BACKOFF_LIMIT,
+            "activeDeadlineSeconds": settings.job_deadline_seconds,
+            "preRunningDeadlineSeconds": settings.rayjob_start_deadline_seconds,
+            "submitterPodTemplate": {
+                **template,
+                "spec": {
+                    "restartPolicy": "Never",
+                    "automountServiceAccountToken": False,
+                    "securityContext": pod_security(),
+                    "containers": [submitter],
+                    "volumes": [{"name": "tmp", "emptyDir": {}}],
+                },
+            },
             "rayClusterSpec": {
                 "headGroupSpec": {
                     "rayStartParams": {"dashboard-host": "0.0.0.0"},
-                    "template": {
-                        **template,
-                        "spec": {"containers": [container("ray-head")], "volumes": [volume]},
-                    },
+                    "template": {**template, "spec": pod("ray-head")},
                 },
                 "workerGroupSpecs": [
                     {
@@ -60,13 +102,7 @@ def ray_job(target: Target) -> dict[str, Any]:
                         "minReplicas": 0,
                         "maxReplicas": 4,
                         "rayStartParams": {},
-                        "template": {
-                            **template,
-                            "spec": {
-                                "containers": [container("ray-worker")],
-                                "volumes": [volume],
-                            },
-                        },
+                        "template": {**template, "spec": pod("ray-worker")},
                     }
                 ],
             },
@@ -76,22 +112,20 @@ def ray_job(target: Target) -> dict[str, Any]:
 
 def single_pod_job(target: Target) -> dict[str, Any]:
     """Ray started in-process on one pod (`scoring.rayAddress: auto`)."""
-    meta = metadata(target, Component.SCORING)
     pod = driver.pod_spec(target, driver.run_command(), target.settings.ray_image)
     pod["containers"][0]["resources"] = {
         "requests": {"cpu": "4", "memory": "8Gi"},
         "limits": {"memory": "16Gi"},
     }
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": meta,
-        "spec": {
-            "backoffLimit": driver.BACKOFF_LIMIT,
-            "suspend": target.suspended,
-            "template": {"metadata": {"labels": meta["labels"]}, "spec": pod},
-        },
-    }
+    return driver.batch_job(target, Component.SCORING, pod)
+
+
+def network_policy(target: Target) -> dict[str, Any]:
+    """The Ray head and workers hold the dataset's credentials and serve an unauthenticated
+    Jobs API: ingress only from this dataset's own pods (the workers, the submitter)."""
+    policy = ingress_policy(target, Component.SCORING, RAY_PORTS[0])
+    policy["spec"]["ingress"][0].pop("ports")  # Ray workers use many ports among themselves
+    return policy
 
 
 def manifest(target: Target, rayjob_available: bool) -> dict[str, Any]:

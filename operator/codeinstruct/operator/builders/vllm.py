@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from codeinstruct.operator.builders.meta import Target, metadata, selector_labels, service_url
+from codeinstruct.operator.builders.meta import (
+    Target,
+    ingress_policy,
+    pod_security,
+    restricted_security,
+    service_url,
+)
+from codeinstruct.operator.builders.meta import deployment as deployment_skeleton
+from codeinstruct.operator.builders.meta import service as service_skeleton
 from codeinstruct.operator.constants import GPU_RESOURCE, VLLM_PORT, Component
 from codeinstruct.workers.spec import GeneratorBackend
 
-MODEL_CACHE = "/root/.cache/huggingface"
+# vLLM runs as the non-root RUN_AS_USER: the model cache and HOME are writable mounts.
+MODEL_CACHE = "/cache/huggingface"
 # Model loading may take long (download + weights to GPU): up to 30 min before readiness.
 STARTUP_PERIOD_SECONDS = 10
 STARTUP_FAILURES = 180
@@ -38,14 +47,24 @@ def deployment(target: Target) -> dict[str, Any]:
         gpus = str(vllm.gpus_per_replica)
         resources["requests"][GPU_RESOURCE] = gpus
         resources["limits"][GPU_RESOURCE] = gpus
-    env: list[dict[str, Any]] = [{"name": "HF_HOME", "value": MODEL_CACHE}]
+    env: list[dict[str, Any]] = [
+        {"name": "HF_HOME", "value": MODEL_CACHE},
+        {"name": "HOME", "value": "/tmp"},
+    ]
+    if generator.api_key_secret:  # vLLM then answers only requests bearing the dataset's key
+        key = {"name": generator.api_key_secret.name, "key": generator.api_key_secret.key}
+        env.append({"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": key}})
     if vllm.hf_token_secret:
         ref = {"name": vllm.hf_token_secret.name, "key": vllm.hf_token_secret.key}
         env.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": ref}})
     volumes: list[dict[str, Any]] = [
         {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "8Gi"}}
     ]
-    mounts: list[dict[str, Any]] = [{"name": "dshm", "mountPath": "/dev/shm"}]
+    volumes.append({"name": "tmp", "emptyDir": {}})
+    mounts: list[dict[str, Any]] = [
+        {"name": "dshm", "mountPath": "/dev/shm"},
+        {"name": "tmp", "mountPath": "/tmp"},
+    ]
     cache: dict[str, Any] = {"emptyDir": {}}
     if vllm.model_cache_pvc:
         cache = {"persistentVolumeClaim": {"claimName": vllm.model_cache_pvc}}
@@ -61,6 +80,7 @@ def deployment(target: Target) -> dict[str, Any]:
         "env": env,
         "resources": resources,
         "volumeMounts": mounts,
+        "securityContext": restricted_security(read_only_root=False),
         "startupProbe": {
             **health,
             "periodSeconds": STARTUP_PERIOD_SECONDS,
@@ -69,38 +89,20 @@ def deployment(target: Target) -> dict[str, Any]:
         "readinessProbe": {**health, "periodSeconds": 10, "failureThreshold": 3},
         "livenessProbe": {**health, "periodSeconds": 30, "failureThreshold": 5},
     }
-    selector = selector_labels(target, Component.VLLM)
-    meta = metadata(target, Component.VLLM)
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": meta,
-        "spec": {
-            "replicas": 0 if target.suspended else vllm.replicas,
-            "selector": {"matchLabels": selector},
-            "strategy": {"type": "Recreate"},
-            "template": {
-                "metadata": {"labels": meta["labels"]},
-                "spec": {
-                    "automountServiceAccountToken": False,
-                    "containers": [container],
-                    "volumes": volumes,
-                    "tolerations": [
-                        {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
-                    ],
-                },
-            },
-        },
+    pod = {
+        "automountServiceAccountToken": False,
+        "securityContext": pod_security(),
+        "containers": [container],
+        "volumes": volumes,
+        "tolerations": [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}],
     }
+    return deployment_skeleton(target, Component.VLLM, vllm.replicas, pod, strategy="Recreate")
 
 
 def service(target: Target) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": metadata(target, Component.VLLM),
-        "spec": {
-            "selector": selector_labels(target, Component.VLLM),
-            "ports": [{"name": "http", "port": VLLM_PORT, "targetPort": "http"}],
-        },
-    }
+    return service_skeleton(target, Component.VLLM, VLLM_PORT)
+
+
+def network_policy(target: Target) -> dict[str, Any]:
+    """Ingress to vLLM only from this dataset's pods (egress stays open: the HF Hub)."""
+    return ingress_policy(target, Component.VLLM, VLLM_PORT)
