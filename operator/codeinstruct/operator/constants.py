@@ -25,6 +25,8 @@ LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_DATASET = f"{GROUP}/dataset"
 LABEL_SIGNATURE = f"{GROUP}/signature"
 ANNOTATION_SPEC_HASH = f"{GROUP}/spec-hash"
+ANNOTATION_SUSPENDED = f"{GROUP}/suspended"
+LABEL_QUEUE = "kueue.x-k8s.io/queue-name"
 APP_NAME = "codeinstruct"
 MANAGER = "codeinstruct-operator"
 

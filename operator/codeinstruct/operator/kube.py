@@ -22,6 +22,7 @@ PLURALS = {
     "Deployment": "deployments",
     "Job": "jobs",
     "NetworkPolicy": "networkpolicies",
+    "PodDisruptionBudget": "poddisruptionbudgets",
     "RayJob": "rayjobs",
     "RuntimeClass": "runtimeclasses",
     "CustomResourceDefinition": "customresourcedefinitions",

@@ -70,6 +70,8 @@ def children(target: Target, boundary: str | None, rayjob: bool) -> dict[str, di
     if vllm.wanted(target):
         out["vllm"] = vllm.deployment(target)
         out["vllm-service"] = vllm.service(target)
+        if target.settings.vllm_pdb:
+            out["vllm-pdb"] = vllm.disruption_budget(target)
     if sandbox.wanted(target):
         out["sandbox"] = sandbox.deployment(target)
         out["sandbox-service"] = sandbox.service(target)
@@ -249,6 +251,7 @@ class _Tick:
         phase = _ledger_phase(self.status.stages)
         if scoring_manifest is not None and done:
             self.plan.apply.append(scoring_manifest)
+            self.release_servers()  # the driver is done: no GPU held through CPU-only scoring
             done, phase = scoring_state == "complete", Phase.SCORING
         ledger = self.observed.ledger
         if done and ledger is not None and ledger.exported:

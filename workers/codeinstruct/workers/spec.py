@@ -100,7 +100,7 @@ class VllmDeployment(Model):
 
     image: str = "vllm/vllm-openai:v0.11.0"
     replicas: int = Field(1, ge=0)
-    gpus_per_replica: int = Field(1, ge=0)
+    gpus_per_replica: int = Field(1, ge=1)
     model_cache_pvc: str | None = None
     hf_token_secret: SecretKeyRef | None = None
     extra_args: list[str] = Field(default_factory=list)
@@ -314,6 +314,33 @@ class Output(Model):
     )
 
 
+class Toleration(Model):
+    key: str | None = None
+    operator: Literal["Exists", "Equal"] | None = None
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    toleration_seconds: int | None = None
+
+
+class Scheduling(Model):
+    """Operator: where this dataset's pods run, over the operator's settings (not semantic)."""
+
+    node_selector: dict[str, str] = Field(
+        default_factory=dict, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True}
+    )
+    tolerations: list[Toleration] = Field(default_factory=list)
+    affinity: dict[str, Any] | None = Field(
+        None,
+        description="A Kubernetes affinity; replaces the operator's.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    priority_class_name: str | None = None
+    image_pull_secrets: list[str] = Field(default_factory=list, description="Secret names.")
+    queue_name: str | None = Field(
+        None, description="Kueue LocalQueue: Jobs, RayJobs and vLLM wait there for capacity."
+    )
+
+
 class Spec(Model):
     method: Method
     source: Source = Field(default_factory=Source)
@@ -327,6 +354,7 @@ class Spec(Model):
     output: Output = Field(default_factory=Output)
     seed: int = 3407
     suspend: bool = Field(False, description="Operator: scale children to zero.")
+    scheduling: Scheduling = Field(default_factory=Scheduling)
 
 
 class Metadata(BaseModel):
@@ -365,7 +393,7 @@ _NOT_SEMANTIC: dict[str, set[str]] = {
 
 def run_signature(spec: Spec) -> str:
     """A short hash of what determines the output: same signature, same run prefix (resume)."""
-    semantic = spec.model_dump(mode="json", exclude={"suspend"})
+    semantic = spec.model_dump(mode="json", exclude={"suspend", "scheduling"})
     for section, fields in _NOT_SEMANTIC.items():
         for field in fields:
             semantic[section].pop(field, None)

@@ -13,6 +13,8 @@ import yaml
 
 from codeinstruct.operator.builders import sandbox, vllm
 from codeinstruct.operator.builders.meta import Target, metadata, restricted_security
+from codeinstruct.operator.builders.placement import place
+from codeinstruct.operator.builders.queueing import enqueue
 from codeinstruct.operator.constants import SPEC_FILE, SPEC_MOUNT, Component
 from codeinstruct.workers.spec import InstructionDataset
 
@@ -89,7 +91,7 @@ def pod_spec(target: Target, command: list[str], image: str) -> dict[str, Any]:
             {"name": "tmp", "mountPath": "/tmp"},
         ],
     }
-    return {
+    pod = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
         "securityContext": {"runAsNonRoot": True, "runAsUser": RUN_AS_USER, "fsGroup": RUN_AS_USER},
@@ -99,11 +101,12 @@ def pod_spec(target: Target, command: list[str], image: str) -> dict[str, Any]:
             {"name": "tmp", "emptyDir": {}},
         ],
     }
+    return place(pod, target)
 
 
 def job(target: Target, until: str | None = None) -> dict[str, Any]:
     meta = metadata(target, Component.DRIVER)
-    return {
+    manifest: dict[str, Any] = {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": meta,
@@ -116,3 +119,4 @@ def job(target: Target, until: str | None = None) -> dict[str, Any]:
             },
         },
     }
+    return enqueue(manifest, target)

@@ -12,6 +12,7 @@ from codeinstruct.operator.builders.meta import (
     selector_labels,
     service_url,
 )
+from codeinstruct.operator.builders.placement import place
 from codeinstruct.operator.constants import LABEL_DATASET, SANDBOX_PORT, Component
 
 RUN_AS_USER = 65532
@@ -67,7 +68,7 @@ def deployment(target: Target) -> dict[str, Any]:
         "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 20},
     }
     meta = metadata(target, Component.SANDBOX)
-    return {
+    manifest: dict[str, Any] = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": meta,
@@ -93,6 +94,8 @@ def deployment(target: Target) -> dict[str, Any]:
             },
         },
     }
+    place(manifest["spec"]["template"]["spec"], target)
+    return manifest
 
 
 def service(target: Target) -> dict[str, Any]:
@@ -120,8 +123,23 @@ def network_policy(target: Target) -> dict[str, Any]:
                 {
                     "from": [{"podSelector": {"matchLabels": {LABEL_DATASET: target.name}}}],
                     "ports": [{"protocol": "TCP", "port": SANDBOX_PORT}],
-                }
+                },
+                *_monitoring_ingress(target),
             ],
             "egress": [],
         },
     }
+
+
+def _monitoring_ingress(target: Target) -> list[dict[str, Any]]:
+    """Prometheus's namespace may scrape /metrics (the chart's `metrics.podMonitors`)."""
+    namespace = target.settings.metrics_namespace
+    if not namespace:
+        return []
+    selector = {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
+    return [
+        {
+            "from": [{"namespaceSelector": selector}],
+            "ports": [{"protocol": "TCP", "port": SANDBOX_PORT}],
+        }
+    ]

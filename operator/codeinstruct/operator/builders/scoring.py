@@ -7,6 +7,8 @@ from typing import Any
 
 from codeinstruct.operator.builders import driver
 from codeinstruct.operator.builders.meta import Target, metadata
+from codeinstruct.operator.builders.placement import place
+from codeinstruct.operator.builders.queueing import enqueue
 from codeinstruct.operator.constants import SPEC_MOUNT, Component
 from codeinstruct.workers.spec import ScoringEngine
 
@@ -21,6 +23,7 @@ def ray_job(target: Target) -> dict[str, Any]:
     settings = target.settings
     volume = {"name": "spec", "configMap": {"name": metadata(target, Component.SPEC)["name"]}}
     mount = {"name": "spec", "mountPath": SPEC_MOUNT, "readOnly": True}
+    shm = {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": settings.ray_shm_size}}
 
     def container(name: str) -> dict[str, Any]:
         return {
@@ -30,12 +33,13 @@ def ray_job(target: Target) -> dict[str, Any]:
             "env": env,
             "envFrom": env_from,
             "resources": {"requests": {"cpu": "2", "memory": "4Gi"}, "limits": {"memory": "8Gi"}},
-            "volumeMounts": [mount],
+            "volumeMounts": [mount, {"name": "dshm", "mountPath": "/dev/shm"}],
         }
 
     meta = metadata(target, Component.SCORING)
     template = {"metadata": {"labels": meta["labels"]}}
-    return {
+    workers = settings.ray_workers
+    manifest: dict[str, Any] = {
         "apiVersion": "ray.io/v1",
         "kind": "RayJob",
         "metadata": meta,
@@ -46,25 +50,27 @@ def ray_job(target: Target) -> dict[str, Any]:
             "suspend": target.suspended,
             "backoffLimit": driver.BACKOFF_LIMIT,
             "rayClusterSpec": {
+                "enableInTreeAutoscaling": settings.ray_autoscaling,
                 "headGroupSpec": {
                     "rayStartParams": {"dashboard-host": "0.0.0.0"},
                     "template": {
                         **template,
-                        "spec": {"containers": [container("ray-head")], "volumes": [volume]},
+                        "spec": {"containers": [container("ray-head")], "volumes": [volume, shm]},
                     },
                 },
                 "workerGroupSpecs": [
                     {
                         "groupName": "workers",
-                        "replicas": 1,
-                        "minReplicas": 0,
-                        "maxReplicas": 4,
+                        # fixed size, or the autoscaler's range [1, workers]
+                        "replicas": 1 if settings.ray_autoscaling else workers,
+                        "minReplicas": 1 if settings.ray_autoscaling else workers,
+                        "maxReplicas": workers,
                         "rayStartParams": {},
                         "template": {
                             **template,
                             "spec": {
                                 "containers": [container("ray-worker")],
-                                "volumes": [volume],
+                                "volumes": [volume, shm],
                             },
                         },
                     }
@@ -72,6 +78,10 @@ def ray_job(target: Target) -> dict[str, Any]:
             },
         },
     }
+    cluster = manifest["spec"]["rayClusterSpec"]
+    place(cluster["headGroupSpec"]["template"]["spec"], target)
+    place(cluster["workerGroupSpecs"][0]["template"]["spec"], target)
+    return enqueue(manifest, target)
 
 
 def single_pod_job(target: Target) -> dict[str, Any]:
@@ -82,7 +92,7 @@ def single_pod_job(target: Target) -> dict[str, Any]:
         "requests": {"cpu": "4", "memory": "8Gi"},
         "limits": {"memory": "16Gi"},
     }
-    return {
+    manifest: dict[str, Any] = {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": meta,
@@ -92,6 +102,7 @@ def single_pod_job(target: Target) -> dict[str, Any]:
             "template": {"metadata": {"labels": meta["labels"]}, "spec": pod},
         },
     }
+    return enqueue(manifest, target)
 
 
 def manifest(target: Target, rayjob_available: bool) -> dict[str, Any]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from codeinstruct.operator.builders.meta import Target, metadata, selector_labels, service_url
+from codeinstruct.operator.builders.placement import place
+from codeinstruct.operator.builders.queueing import enqueue
 from codeinstruct.operator.constants import GPU_RESOURCE, VLLM_PORT, Component
 from codeinstruct.workers.spec import GeneratorBackend
 
@@ -12,6 +14,8 @@ MODEL_CACHE = "/root/.cache/huggingface"
 # Model loading may take long (download + weights to GPU): up to 30 min before readiness.
 STARTUP_PERIOD_SECONDS = 10
 STARTUP_FAILURES = 180
+# /health can take seconds under load: a 1 s timeout restarts vLLM mid-run.
+PROBE_TIMEOUT_SECONDS = 10
 
 
 def wanted(target: Target) -> bool:
@@ -33,11 +37,17 @@ def deployment(target: Target) -> dict[str, Any]:
     if vllm.gpus_per_replica > 1:
         args += ["--tensor-parallel-size", str(vllm.gpus_per_replica)]
     args += list(vllm.extra_args)
-    resources: dict[str, Any] = {"requests": {"cpu": "2", "memory": "16Gi"}, "limits": {}}
-    if vllm.gpus_per_replica:
-        gpus = str(vllm.gpus_per_replica)
-        resources["requests"][GPU_RESOURCE] = gpus
-        resources["limits"][GPU_RESOURCE] = gpus
+    settings = target.settings
+    gpus = str(vllm.gpus_per_replica)  # at least 1 (spec)
+    resources: dict[str, Any] = {
+        "requests": {
+            "cpu": "2",
+            "memory": "16Gi",
+            "ephemeral-storage": settings.vllm_ephemeral_storage,
+            GPU_RESOURCE: gpus,
+        },
+        "limits": {"memory": settings.vllm_memory_limit, GPU_RESOURCE: gpus},
+    }
     env: list[dict[str, Any]] = [{"name": "HF_HOME", "value": MODEL_CACHE}]
     if vllm.hf_token_secret:
         ref = {"name": vllm.hf_token_secret.name, "key": vllm.hf_token_secret.key}
@@ -46,12 +56,15 @@ def deployment(target: Target) -> dict[str, Any]:
         {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "8Gi"}}
     ]
     mounts: list[dict[str, Any]] = [{"name": "dshm", "mountPath": "/dev/shm"}]
-    cache: dict[str, Any] = {"emptyDir": {}}
+    cache: dict[str, Any] = {"emptyDir": {"sizeLimit": settings.vllm_ephemeral_storage}}
     if vllm.model_cache_pvc:
         cache = {"persistentVolumeClaim": {"claimName": vllm.model_cache_pvc}}
     volumes.append({"name": "model-cache", **cache})
     mounts.append({"name": "model-cache", "mountPath": MODEL_CACHE})
-    health = {"httpGet": {"path": "/health", "port": "http"}}
+    health = {
+        "httpGet": {"path": "/health", "port": "http"},
+        "timeoutSeconds": PROBE_TIMEOUT_SECONDS,
+    }
     container = {
         "name": "vllm",
         "image": vllm.image,
@@ -71,7 +84,7 @@ def deployment(target: Target) -> dict[str, Any]:
     }
     selector = selector_labels(target, Component.VLLM)
     meta = metadata(target, Component.VLLM)
-    return {
+    manifest: dict[str, Any] = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": meta,
@@ -83,6 +96,7 @@ def deployment(target: Target) -> dict[str, Any]:
                 "metadata": {"labels": meta["labels"]},
                 "spec": {
                     "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,  # a Service `vllm` would set VLLM_PORT=tcp://
                     "containers": [container],
                     "volumes": volumes,
                     "tolerations": [
@@ -92,6 +106,8 @@ def deployment(target: Target) -> dict[str, Any]:
             },
         },
     }
+    place(manifest["spec"]["template"]["spec"], target, gpu=True)
+    return enqueue(manifest, target)
 
 
 def service(target: Target) -> dict[str, Any]:
@@ -102,5 +118,18 @@ def service(target: Target) -> dict[str, Any]:
         "spec": {
             "selector": selector_labels(target, Component.VLLM),
             "ports": [{"name": "http", "port": VLLM_PORT, "targetPort": "http"}],
+        },
+    }
+
+
+def disruption_budget(target: Target) -> dict[str, Any]:
+    """No voluntary eviction (a node drain) of a running dataset's vLLM pods."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": metadata(target, Component.VLLM),
+        "spec": {
+            "maxUnavailable": 0,
+            "selector": {"matchLabels": selector_labels(target, Component.VLLM)},
         },
     }
