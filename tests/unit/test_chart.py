@@ -198,7 +198,7 @@ def test_operator_pod_placement_and_pull_secrets() -> None:
 def test_each_monitoring_object_is_switched_by_its_value() -> None:
     kinds = {
         "serviceMonitor": ("ServiceMonitor", 1),
-        "podMonitors": ("PodMonitor", 2),
+        "podMonitors": ("PodMonitor", 3),
         "prometheusRule": ("PrometheusRule", 1),
         "dashboard": ("ConfigMap", 1),
     }
@@ -234,13 +234,13 @@ def test_pod_monitors_select_the_operators_children() -> None:
     components = {
         m["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] for m in monitors
     }
-    assert components == {"sandbox", "vllm"}
+    assert components == {"sandbox", "vllm", "driver"}
     for monitor in monitors:
         assert monitor["spec"]["selector"]["matchLabels"]["app.kubernetes.io/managed-by"] == (
             "codeinstruct-operator"
         )
         endpoint = monitor["spec"]["podMetricsEndpoints"][0]
-        assert endpoint["port"] == "http" and endpoint["path"] == "/metrics"
+        assert endpoint["path"] == "/metrics"
         targets = {r["targetLabel"] for r in endpoint["relabelings"]}
         assert targets == {"namespace", "name"}  # what the dashboard and the alerts group by
     scoped = render({"watchNamespaces": ["ml"], "metrics": {"podMonitors": {"enabled": True}}})
@@ -249,7 +249,7 @@ def test_pod_monitors_select_the_operators_children() -> None:
 
 
 def test_pod_monitor_labels_match_what_the_operator_puts_on_children() -> None:
-    from codeinstruct.operator.builders import sandbox, vllm
+    from codeinstruct.operator.builders import driver, sandbox, vllm
     from codeinstruct.operator.builders.meta import Target
     from tests.conftest import make_dataset
 
@@ -259,17 +259,22 @@ def test_pod_monitor_labels_match_what_the_operator_puts_on_children() -> None:
         for m in render({"metrics": {"podMonitors": {"enabled": True}}})
         if m["kind"] == "PodMonitor"
     }
-    for component, deployment in (
-        ("sandbox", sandbox.deployment(target)),
-        ("vllm", vllm.deployment(target)),
-    ):
-        pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    children = {
+        "sandbox": sandbox.deployment(target),
+        "vllm": vllm.deployment(target),
+        "driver": driver.job(target),
+    }
+    for component, child in children.items():
+        pod_labels = child["spec"]["template"]["metadata"]["labels"]
         selector = monitors[component]["spec"]["selector"]["matchLabels"]
         assert selector.items() <= pod_labels.items(), component
-        ports = {
-            p["name"] for p in deployment["spec"]["template"]["spec"]["containers"][0]["ports"]
-        }
-        assert monitors[component]["spec"]["podMetricsEndpoints"][0]["port"] in ports
+        container = child["spec"]["template"]["spec"]["containers"][0]
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        port = monitors[component]["spec"]["podMetricsEndpoints"][0]["port"]
+        assert port in ports, component
+    runner = children["driver"]["spec"]["template"]["spec"]["containers"][0]
+    flag = runner["command"].index("--metrics-port")
+    assert int(runner["command"][flag + 1]) == runner["ports"][0]["containerPort"]
 
 
 def test_dashboard_config_map_carries_the_dashboard() -> None:

@@ -34,6 +34,7 @@ RAYJOB_CRD = "rayjobs.ray.io"
 GPU_RESOURCE = "nvidia.com/gpu"
 VLLM_PORT = 8000
 SANDBOX_PORT = 8080
+DRIVER_METRICS_PORT = 9090  # the runner's LLM metrics (`codeinstruct run --metrics-port`)
 SPEC_FILE = "spec.yaml"
 SPEC_MOUNT = "/etc/codeinstruct"
 

@@ -15,7 +15,7 @@ from codeinstruct.operator.builders import sandbox, vllm
 from codeinstruct.operator.builders.meta import Target, metadata, restricted_security
 from codeinstruct.operator.builders.placement import place
 from codeinstruct.operator.builders.queueing import enqueue
-from codeinstruct.operator.constants import SPEC_FILE, SPEC_MOUNT, Component
+from codeinstruct.operator.constants import DRIVER_METRICS_PORT, SPEC_FILE, SPEC_MOUNT, Component
 from codeinstruct.workers.spec import InstructionDataset
 
 BACKOFF_LIMIT = 2
@@ -119,4 +119,7 @@ def job(target: Target, until: str | None = None) -> dict[str, Any]:
             },
         },
     }
+    runner = manifest["spec"]["template"]["spec"]["containers"][0]
+    runner["command"][2:2] = ["--metrics-port", str(DRIVER_METRICS_PORT)]  # after `run`
+    runner["ports"] = [{"name": "metrics", "containerPort": DRIVER_METRICS_PORT, "protocol": "TCP"}]
     return enqueue(manifest, target)
