@@ -189,3 +189,45 @@ def test_a_user_suspend_of_a_queued_job_changes_the_manifest() -> None:
     running = driver.job(Target(dataset, "data", settings))
     suspended = driver.job(Target(dataset, "data", settings, suspended=True))
     assert running != suspended and suspended["spec"]["suspend"] is True
+
+
+def test_servers_are_released_once_the_driver_is_done() -> None:
+    """Ray scoring is CPU-only: the vLLM GPUs and the sandbox go when the driver completes."""
+    from codeinstruct.operator.constants import Phase
+    from codeinstruct.operator.ledger_view import LedgerView
+    from codeinstruct.operator.reconcile import Observed, reconcile
+    from codeinstruct.operator.status import Status
+
+    dataset = make_dataset(scoring={"engine": "ray"}, generator=VLLM)
+    available = {"status": {"availableReplicas": 1}}
+    servers = {
+        "Deployment/test-vllm": {"kind": "Deployment", "metadata": {"name": "test-vllm"}, **available},
+        "Deployment/test-sandbox": {"kind": "Deployment", "metadata": {"name": "test-sandbox"}, **available},
+    }  # fmt: skip
+    names = ["pool", "execute_tests", "select"]
+
+    def tick(driver_done: bool) -> Any:
+        conditions = [{"type": "Complete", "status": "True"}] if driver_done else []
+        driver_job = {"kind": "Job", "status": {"conditions": conditions}}
+        observed = Observed(
+            children={**servers, "Job/test-driver": driver_job},
+            ledger=LedgerView(output_uri="s3://b/p/dataset"),
+            stage_names=names,
+            rayjob_available=True,
+        )
+        return reconcile(dataset, "data", Status(phase=Phase.EXECUTING), observed, Settings())
+
+    running = tick(driver_done=False)
+    assert not running.delete
+    assert {m["metadata"]["name"] for m in running.apply if m["kind"] == "Deployment"} == {
+        "test-vllm",
+        "test-sandbox",
+    }
+    scoring = tick(driver_done=True)
+    assert scoring.status.phase is Phase.SCORING
+    assert any(m["kind"] == "RayJob" for m in scoring.apply)
+    assert {name for _, kind, name in scoring.delete if kind == "Deployment"} == {
+        "test-vllm",
+        "test-sandbox",
+    }
+    assert not [m for m in scoring.apply if m["kind"] == "Deployment"]
