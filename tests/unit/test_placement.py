@@ -231,3 +231,7 @@ def test_servers_are_released_once_the_driver_is_done() -> None:
         "test-sandbox",
     }
     assert not [m for m in scoring.apply if m["kind"] == "Deployment"]
+    ready = {c.type: c for c in scoring.status.conditions}
+    assert ready["Ready"].status == "True", ready["Ready"]  # released on purpose, not missing
+    assert ready["GeneratorReady"].status == "True"
+    assert not [e for e in scoring.events if e.type == "Warning"]

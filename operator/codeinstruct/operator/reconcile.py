@@ -186,6 +186,9 @@ class _Tick:
                 kind, True, reason, "the spec names an endpoint or runs it in the driver"
             )
             return True
+        if self.servers_done():
+            self.condition(kind, True, Reason.NOT_NEEDED, "released: the driver is done")
+            return True
         for name, manifest in self.wanted.items():
             if name == role or name.startswith(role + "-"):
                 self.plan.apply.append(manifest)
@@ -200,6 +203,11 @@ class _Tick:
         else:
             self.condition(kind, None, Reason.DEPLOYING, f"waiting for {name}")
         return False
+
+    def servers_done(self) -> bool:
+        """The driver completed and a scoring child follows: vLLM and the sandbox can go."""
+        driver_job = self.observed.children.get(key(self.wanted["driver"]))
+        return "scoring" in self.wanted and _job_state(driver_job)[0] == "complete"
 
     # -- phases -----------------------------------------------------------------------------
 
