@@ -450,3 +450,46 @@ def test_every_value_is_documented() -> None:
             while above > 0 and lines[above].strip().startswith("#") and "# --" not in lines[above]:
                 above -= 1
             assert lines[above].strip().startswith("# --"), f"values.yaml:{index + 1}: {line}"
+
+
+def test_every_core_object_is_valid_for_kubernetes_1_30_strict() -> None:
+    """With every option on, each object the chart renders (hooks included) passes the real
+    OpenAPI schema in strict mode (unknown fields are errors); CRD kinds are checked above."""
+    validate = pytest.importorskip("kubernetes_validate", reason="dev extra: kubernetes-validate")
+    values = {
+        "imagePullSecrets": [{"name": "regcred"}],
+        "affinity": {"nodeAffinity": {}},
+        "priorityClassName": "high",
+        "podAnnotations": {"a": "b"},
+        "extraLabels": {"team": "ml"},
+        "tolerations": [{"key": "infra", "operator": "Exists"}],
+        "storage": {"endpointUrl": "http://minio:9000", "credentialsSecret": "s3"},
+        "sandbox": {
+            "createRuntimeClass": True,
+            "runtimeClass": {
+                "nodeSelector": {"gvisor": "true"},
+                "tolerations": [{"key": "gvisor", "operator": "Exists", "effect": "NoSchedule"}],
+                "overhead": {"cpu": "250m", "memory": "120Mi"},
+            },
+        },
+        "metrics": MONITORING,
+    }
+    documents = render(values) + render(values, hooks=True)
+    core = [d for d in documents if d["apiVersion"] != "monitoring.coreos.com/v1"]
+    assert {d["kind"] for d in core} >= {"Deployment", "Job", "RuntimeClass", "ConfigMap"}
+    for document in core:
+        validate.validate(document, "1.30.0", strict=True)
+    from codeinstruct.operator.builders import vllm
+    from codeinstruct.operator.builders.meta import Target
+    from tests.conftest import make_dataset
+
+    target = Target(make_dataset(generator={"backend": "vllm", "model": "m"}), "ml", Settings())
+    validate.validate(vllm.disruption_budget(target), "1.30.0", strict=True)
+
+
+def test_name_overrides() -> None:
+    names = {d["metadata"]["name"] for d in render({"fullnameOverride": "ci-op"})}
+    assert {"ci-op", "ci-op-metrics"} <= names
+    deployment = one(render({"nameOverride": "instruct"}), "Deployment")
+    assert deployment["metadata"]["name"] == "ci-instruct"
+    assert deployment["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] == "instruct"
