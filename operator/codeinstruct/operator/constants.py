@@ -25,6 +25,8 @@ LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_DATASET = f"{GROUP}/dataset"
 ANNOTATION_SIGNATURE = f"{GROUP}/signature"  # on Jobs: the run signature they were created for
 ANNOTATION_SPEC_HASH = f"{GROUP}/spec-hash"
+ANNOTATION_SUSPENDED = f"{GROUP}/suspended"
+LABEL_QUEUE = "kueue.x-k8s.io/queue-name"
 APP_NAME = "codeinstruct"
 MANAGER = "codeinstruct-operator"
 
@@ -32,6 +34,7 @@ RAYJOB_CRD = "rayjobs.ray.io"
 GPU_RESOURCE = "nvidia.com/gpu"
 VLLM_PORT = 8000
 SANDBOX_PORT = 8080
+DRIVER_METRICS_PORT = 9090  # the runner's LLM metrics (`codeinstruct run --metrics-port`)
 SPEC_FILE = "spec.yaml"
 SPEC_MOUNT = "/etc/codeinstruct"
 RUN_AS_USER = 65532  # every child pod runs as this non-root UID

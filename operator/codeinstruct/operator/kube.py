@@ -29,6 +29,7 @@ PLURALS = {
     "Deployment": "deployments",
     "Job": "jobs",
     "NetworkPolicy": "networkpolicies",
+    "PodDisruptionBudget": "poddisruptionbudgets",
     "RayJob": "rayjobs",
     "RuntimeClass": "runtimeclasses",
     "CustomResourceDefinition": "customresourcedefinitions",

@@ -275,6 +275,9 @@ class _Tick(_Failure):
             )
             self.condition(kind, True, reason, message)
             return True
+        if self.servers_done():
+            self.condition(kind, True, Reason.NOT_NEEDED, "released: the driver is done")
+            return True
         for name, manifest in self.wanted.items():
             if name == role or name.startswith(role + "-"):
                 self.plan.apply.append(manifest)
@@ -333,6 +336,11 @@ class _Tick(_Failure):
         else:
             self.condition(ConditionType.READY, True, Reason.SUCCEEDED, "the dataset is written")
 
+    def servers_done(self) -> bool:
+        """The driver completed and a scoring child follows: vLLM and the sandbox can go."""
+        driver_job = self.observed.children.get(key(self.wanted["driver"]))
+        return "scoring" in self.wanted and job_state(driver_job)[0] == "complete"
+
     # -- phases -----------------------------------------------------------------------------
 
     def rerun(self, reason: Reason, message: str) -> Plan:
@@ -385,6 +393,7 @@ class _Tick(_Failure):
             for name, manifest in self.wanted.items():
                 if name.startswith("scoring-"):
                     self.plan.apply.append(manifest)
+            self.release_servers()  # the driver is done: no GPU held through CPU-only scoring
             done, phase = scoring_state == "complete", Phase.SCORING
         ledger = self.observed.ledger
         if done and ledger is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -45,6 +46,25 @@ class Settings:
     delete_timeout_seconds: float = 60.0
     # Labels put on every child (e.g. a team or cost centre), as `k=v,k2=v2`.
     extra_labels: dict[str, str] = field(default_factory=dict)
+    # Placement of every child pod, as JSON: nodeSelector, tolerations, affinity,
+    # priorityClassName, imagePullSecrets ([{name}]); a dataset's spec.scheduling goes over it.
+    placement: dict[str, Any] = field(default_factory=dict, metadata={"json": True})
+    # Extra placement of the vLLM (GPU) pods, as JSON: nodeSelector, tolerations, affinity.
+    gpu_placement: dict[str, Any] = field(default_factory=dict, metadata={"json": True})
+    # Memory limit and ephemeral-storage request of each vLLM pod.
+    vllm_memory_limit: str = "48Gi"
+    vllm_ephemeral_storage: str = "60Gi"
+    # A PodDisruptionBudget (maxUnavailable 0) for each dataset's vLLM pods.
+    vllm_pdb: bool = False
+    # Ray workers of a RayJob: a fixed count, or the autoscaler's maximum (from 1).
+    ray_workers: int = 1
+    ray_autoscaling: bool = False
+    # Size of the memory-backed /dev/shm of each Ray pod (its object store).
+    ray_shm_size: str = "2Gi"
+    # Kueue LocalQueue of datasets that name none (empty: no queueing unless a dataset names one).
+    kueue_queue: str = ""
+    # Namespace of Prometheus, let in to scrape the sandbox pods (empty: nobody).
+    metrics_namespace: str = ""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -55,7 +75,9 @@ class Settings:
             if raw is None:
                 continue
             default = getattr(cls(), item.name)
-            if isinstance(default, bool):
+            if item.metadata.get("json"):
+                values[item.name] = _json_object(PREFIX + item.name.upper(), raw)
+            elif isinstance(default, bool):
                 values[item.name] = raw.lower() in {"1", "true", "yes"}
             elif isinstance(default, int):
                 values[item.name] = int(raw)
@@ -69,3 +91,13 @@ class Settings:
             else:
                 values[item.name] = raw
         return cls(**values)
+
+
+def _json_object(name: str, raw: str) -> dict[str, Any]:
+    try:
+        value = json.loads(raw or "{}")
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{name} is not JSON ({error}); the Helm chart writes it") from error
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} must be a JSON object, got {type(value).__name__}")
+    return value

@@ -41,6 +41,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 2 if failed else 0
 
 
+def serve_metrics(port: int) -> None:
+    """The runner's LLM metrics (requests, latency, tokens by stage) for Prometheus."""
+    from prometheus_client import start_http_server
+
+    start_http_server(port)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from codeinstruct.workers.runner import Runner
     from codeinstruct.workers.spec import Output
@@ -51,6 +58,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         dataset = dataset.model_copy(
             update={"spec": dataset.spec.model_copy(update={"output": output})}
         )
+    if args.metrics_port:
+        serve_metrics(args.metrics_port)
     runner = Runner(dataset, console=err, progress=not args.no_progress and err.is_terminal)
     err.print(
         f"[bold]codeinstruct run[/] {dataset.metadata.name}: method {dataset.spec.method.value}, "
@@ -86,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--output", metavar="URI", help="override spec.output.uri (dir or s3://)")
     run.add_argument("--until", metavar="STAGE", help="stop after this stage")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument(
+        "--metrics-port", type=int, default=0, help="serve Prometheus /metrics here while running"
+    )
     run.set_defaults(handler=cmd_run)
 
     for entry in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):

@@ -18,6 +18,8 @@ def desired_children(target: Target, rayjob: bool) -> dict[str, dict[str, Any]]:
         out["vllm"] = vllm.deployment(target)
         out["vllm-service"] = vllm.service(target)
         out["vllm-policy"] = vllm.network_policy(target)
+        if target.settings.vllm_pdb:
+            out["vllm-pdb"] = vllm.disruption_budget(target)
     if sandbox.wanted(target):
         out["sandbox"] = sandbox.deployment(target)
         out["sandbox-service"] = sandbox.service(target)

@@ -18,8 +18,11 @@ from codeinstruct.operator.builders.meta import (
     pod_security,
     restricted_security,
 )
+from codeinstruct.operator.builders.placement import place
+from codeinstruct.operator.builders.queueing import enqueue
 from codeinstruct.operator.constants import (
     ANNOTATION_SIGNATURE,
+    DRIVER_METRICS_PORT,
     SPEC_FILE,
     SPEC_MOUNT,
     Component,
@@ -102,7 +105,7 @@ def pod_spec(target: Target, command: list[str], image: str) -> dict[str, Any]:
             {"name": "tmp", "mountPath": "/tmp"},
         ],
     }
-    return {
+    pod = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
         "securityContext": pod_security(),
@@ -112,6 +115,7 @@ def pod_spec(target: Target, command: list[str], image: str) -> dict[str, Any]:
             {"name": "tmp", "emptyDir": {}},
         ],
     }
+    return place(pod, target)
 
 
 def batch_job(target: Target, component: Component, pod: dict[str, Any]) -> dict[str, Any]:
@@ -119,7 +123,7 @@ def batch_job(target: Target, component: Component, pod: dict[str, Any]) -> dict
     with a deadline so that a pod stuck before running cannot hold the run forever."""
     meta = metadata(target, component)
     meta["annotations"] = {ANNOTATION_SIGNATURE: target.signature}
-    return {
+    manifest: dict[str, Any] = {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": meta,
@@ -130,9 +134,16 @@ def batch_job(target: Target, component: Component, pod: dict[str, Any]) -> dict
             "template": {"metadata": {"labels": meta["labels"]}, "spec": pod},
         },
     }
+    return enqueue(manifest, target)
 
 
 def job(target: Target, until: str | None = None) -> dict[str, Any]:
-    """The driver; `until` only when a scoring child runs the stages after it."""
-    pod = pod_spec(target, run_command(until), target.settings.image)
+    """The driver; `until` only when a scoring child runs the stages after it. It serves the
+    runner's metrics on DRIVER_METRICS_PORT (a PodMonitor scrapes it)."""
+    command = run_command(until)
+    command[2:2] = ["--metrics-port", str(DRIVER_METRICS_PORT)]  # after `run`
+    pod = pod_spec(target, command, target.settings.image)
+    pod["containers"][0]["ports"] = [
+        {"name": "metrics", "containerPort": DRIVER_METRICS_PORT, "protocol": "TCP"}
+    ]
     return batch_job(target, Component.DRIVER, pod)

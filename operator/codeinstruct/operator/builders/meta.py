@@ -187,3 +187,14 @@ def ingress_policy(
         "metadata": metadata(target, component),
         "spec": spec,
     }
+
+
+def monitoring_ingress(target: Target, port: int) -> list[dict[str, Any]]:
+    """Prometheus's namespace may scrape /metrics on `port` (the chart's `metrics.podMonitors`)."""
+    namespace = target.settings.metrics_namespace
+    if not namespace:
+        return []
+    selector = {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
+    return [
+        {"from": [{"namespaceSelector": selector}], "ports": [{"protocol": "TCP", "port": port}]}
+    ]

@@ -8,12 +8,14 @@ from typing import Any
 from codeinstruct.operator.builders.meta import (
     Target,
     ingress_policy,
+    monitoring_ingress,
     pod_security,
     restricted_security,
     service_url,
 )
 from codeinstruct.operator.builders.meta import deployment as deployment_skeleton
 from codeinstruct.operator.builders.meta import service as service_skeleton
+from codeinstruct.operator.builders.placement import place
 from codeinstruct.operator.constants import SANDBOX_PORT, Component
 
 
@@ -74,6 +76,7 @@ def deployment(target: Target) -> dict[str, Any]:
         "containers": [container],
         "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "512Mi"}}],
     }
+    place(pod, target)
     return deployment_skeleton(target, Component.SANDBOX, sandbox.replicas, pod)
 
 
@@ -83,4 +86,6 @@ def service(target: Target) -> dict[str, Any]:
 
 def network_policy(target: Target) -> dict[str, Any]:
     """No egress at all; ingress only from pods of the same dataset, on the service port."""
-    return ingress_policy(target, Component.SANDBOX, SANDBOX_PORT, egress=True)
+    policy = ingress_policy(target, Component.SANDBOX, SANDBOX_PORT, egress=True)
+    policy["spec"]["ingress"] += monitoring_ingress(target, SANDBOX_PORT)
+    return policy

@@ -13,6 +13,8 @@ from codeinstruct.operator.builders.meta import (
     pod_security,
     restricted_security,
 )
+from codeinstruct.operator.builders.placement import place
+from codeinstruct.operator.builders.queueing import enqueue
 from codeinstruct.operator.constants import ANNOTATION_SIGNATURE, SPEC_MOUNT, Component
 from codeinstruct.workers.spec import ScoringEngine
 
@@ -27,13 +29,16 @@ def wanted(target: Target, boundary: str | None) -> bool:
 def ray_job(target: Target) -> dict[str, Any]:
     env, env_from = driver.storage_env(target)
     settings = target.settings
+    shm = {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": settings.ray_shm_size}}
     volumes = [
         {"name": "spec", "configMap": {"name": metadata(target, Component.SPEC)["name"]}},
         {"name": "tmp", "emptyDir": {}},
+        shm,
     ]
     mounts = [
         {"name": "spec", "mountPath": SPEC_MOUNT, "readOnly": True},
         {"name": "tmp", "mountPath": "/tmp"},
+        {"name": "dshm", "mountPath": "/dev/shm"},
     ]
 
     def container(name: str) -> dict[str, Any]:
@@ -68,7 +73,8 @@ def ray_job(target: Target) -> dict[str, Any]:
         "securityContext": restricted_security(),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
-    return {
+    workers = settings.ray_workers
+    manifest: dict[str, Any] = {
         "apiVersion": "ray.io/v1",
         "kind": "RayJob",
         "metadata": meta,
@@ -91,6 +97,7 @@ def ray_job(target: Target) -> dict[str, Any]:
                 },
             },
             "rayClusterSpec": {
+                "enableInTreeAutoscaling": settings.ray_autoscaling,
                 "headGroupSpec": {
                     "rayStartParams": {"dashboard-host": "0.0.0.0"},
                     "template": {**template, "spec": pod("ray-head")},
@@ -98,9 +105,10 @@ def ray_job(target: Target) -> dict[str, Any]:
                 "workerGroupSpecs": [
                     {
                         "groupName": "workers",
-                        "replicas": 1,
-                        "minReplicas": 0,
-                        "maxReplicas": 4,
+                        # fixed size, or the autoscaler's range [1, workers]
+                        "replicas": 1 if settings.ray_autoscaling else workers,
+                        "minReplicas": 1 if settings.ray_autoscaling else workers,
+                        "maxReplicas": workers,
                         "rayStartParams": {},
                         "template": {**template, "spec": pod("ray-worker")},
                     }
@@ -108,6 +116,10 @@ def ray_job(target: Target) -> dict[str, Any]:
             },
         },
     }
+    cluster = manifest["spec"]["rayClusterSpec"]
+    place(cluster["headGroupSpec"]["template"]["spec"], target)
+    place(cluster["workerGroupSpecs"][0]["template"]["spec"], target)
+    return enqueue(manifest, target)
 
 
 def single_pod_job(target: Target) -> dict[str, Any]:

@@ -7,12 +7,17 @@ from typing import Any
 from codeinstruct.operator.builders.meta import (
     Target,
     ingress_policy,
+    metadata,
+    monitoring_ingress,
     pod_security,
     restricted_security,
+    selector_labels,
     service_url,
 )
 from codeinstruct.operator.builders.meta import deployment as deployment_skeleton
 from codeinstruct.operator.builders.meta import service as service_skeleton
+from codeinstruct.operator.builders.placement import place
+from codeinstruct.operator.builders.queueing import enqueue
 from codeinstruct.operator.constants import GPU_RESOURCE, VLLM_PORT, Component
 from codeinstruct.workers.spec import GeneratorBackend
 
@@ -21,6 +26,8 @@ MODEL_CACHE = "/cache/huggingface"
 # Model loading may take long (download + weights to GPU): up to 30 min before readiness.
 STARTUP_PERIOD_SECONDS = 10
 STARTUP_FAILURES = 180
+# /health can take seconds under load: a 1 s timeout restarts vLLM mid-run.
+PROBE_TIMEOUT_SECONDS = 10
 
 
 def wanted(target: Target) -> bool:
@@ -42,11 +49,17 @@ def deployment(target: Target) -> dict[str, Any]:
     if vllm.gpus_per_replica > 1:
         args += ["--tensor-parallel-size", str(vllm.gpus_per_replica)]
     args += list(vllm.extra_args)
-    resources: dict[str, Any] = {"requests": {"cpu": "2", "memory": "16Gi"}, "limits": {}}
-    if vllm.gpus_per_replica:
-        gpus = str(vllm.gpus_per_replica)
-        resources["requests"][GPU_RESOURCE] = gpus
-        resources["limits"][GPU_RESOURCE] = gpus
+    settings = target.settings
+    gpus = str(vllm.gpus_per_replica)  # at least 1 (spec)
+    resources: dict[str, Any] = {
+        "requests": {
+            "cpu": "2",
+            "memory": "16Gi",
+            "ephemeral-storage": settings.vllm_ephemeral_storage,
+            GPU_RESOURCE: gpus,
+        },
+        "limits": {"memory": settings.vllm_memory_limit, GPU_RESOURCE: gpus},
+    }
     env: list[dict[str, Any]] = [
         {"name": "HF_HOME", "value": MODEL_CACHE},
         {"name": "HOME", "value": "/tmp"},
@@ -65,12 +78,15 @@ def deployment(target: Target) -> dict[str, Any]:
         {"name": "dshm", "mountPath": "/dev/shm"},
         {"name": "tmp", "mountPath": "/tmp"},
     ]
-    cache: dict[str, Any] = {"emptyDir": {}}
+    cache: dict[str, Any] = {"emptyDir": {"sizeLimit": settings.vllm_ephemeral_storage}}
     if vllm.model_cache_pvc:
         cache = {"persistentVolumeClaim": {"claimName": vllm.model_cache_pvc}}
     volumes.append({"name": "model-cache", **cache})
     mounts.append({"name": "model-cache", "mountPath": MODEL_CACHE})
-    health = {"httpGet": {"path": "/health", "port": "http"}}
+    health = {
+        "httpGet": {"path": "/health", "port": "http"},
+        "timeoutSeconds": PROBE_TIMEOUT_SECONDS,
+    }
     container = {
         "name": "vllm",
         "image": vllm.image,
@@ -91,12 +107,15 @@ def deployment(target: Target) -> dict[str, Any]:
     }
     pod = {
         "automountServiceAccountToken": False,
+        "enableServiceLinks": False,  # a Service `vllm` would set VLLM_PORT=tcp://
         "securityContext": pod_security(),
         "containers": [container],
         "volumes": volumes,
         "tolerations": [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}],
     }
-    return deployment_skeleton(target, Component.VLLM, vllm.replicas, pod, strategy="Recreate")
+    place(pod, target, gpu=True)
+    manifest = deployment_skeleton(target, Component.VLLM, vllm.replicas, pod, strategy="Recreate")
+    return enqueue(manifest, target)
 
 
 def service(target: Target) -> dict[str, Any]:
@@ -105,4 +124,19 @@ def service(target: Target) -> dict[str, Any]:
 
 def network_policy(target: Target) -> dict[str, Any]:
     """Ingress to vLLM only from this dataset's pods (egress stays open: the HF Hub)."""
-    return ingress_policy(target, Component.VLLM, VLLM_PORT)
+    policy = ingress_policy(target, Component.VLLM, VLLM_PORT)
+    policy["spec"]["ingress"] += monitoring_ingress(target, VLLM_PORT)
+    return policy
+
+
+def disruption_budget(target: Target) -> dict[str, Any]:
+    """No voluntary eviction (a node drain) of a running dataset's vLLM pods."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": metadata(target, Component.VLLM),
+        "spec": {
+            "maxUnavailable": 0,
+            "selector": {"matchLabels": selector_labels(target, Component.VLLM)},
+        },
+    }

@@ -43,6 +43,14 @@ LATENCY = Histogram(
     ["stage"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
 )
+PROMPT_TOKENS = MetricCounter(
+    "codeinstruct_llm_prompt_tokens_total",
+    "Prompt tokens the server reported, by stage.",
+    ["stage"],
+)
+COMPLETION_TOKENS = MetricCounter(
+    "codeinstruct_llm_completion_tokens_total", "Completion tokens the server wrote.", ["stage"]
+)
 
 
 @dataclass(frozen=True)
@@ -282,6 +290,8 @@ class LLMClient:
                 return InfraFailure("llm_request_rejected", str(rejected), attempt + 1, faults)
             REQUESTS.labels(stage, "ok").inc()
             LATENCY.labels(stage).observe(time.perf_counter() - started)
+            PROMPT_TOKENS.labels(stage).inc(result.prompt_tokens)
+            COMPLETION_TOKENS.labels(stage).inc(result.completion_tokens)
             return Completion(
                 texts=result.texts,
                 logprobs=result.logprobs,

@@ -116,7 +116,7 @@ class VllmDeployment(Model):
 
     image: str = "vllm/vllm-openai:v0.11.0"
     replicas: int = Field(1, ge=0)
-    gpus_per_replica: int = Field(1, ge=0)
+    gpus_per_replica: int = Field(1, ge=1)
     model_cache_pvc: str | None = None
     hf_token_secret: SecretKeyRef | None = None
     extra_args: list[str] = Field(default_factory=list)
@@ -345,6 +345,33 @@ class Output(Model):
     )
 
 
+class Toleration(Model):
+    key: str | None = None
+    operator: Literal["Exists", "Equal"] | None = None
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    toleration_seconds: int | None = None
+
+
+class Scheduling(Model):
+    """Operator: where this dataset's pods run, over the operator's settings (not semantic)."""
+
+    node_selector: dict[str, str] = Field(
+        default_factory=dict, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True}
+    )
+    tolerations: list[Toleration] = Field(default_factory=list)
+    affinity: dict[str, Any] | None = Field(
+        None,
+        description="A Kubernetes affinity; replaces the operator's.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    priority_class_name: str | None = None
+    image_pull_secrets: list[str] = Field(default_factory=list, description="Secret names.")
+    queue_name: str | None = Field(
+        None, description="Kueue LocalQueue: Jobs, RayJobs and vLLM wait there for capacity."
+    )
+
+
 class Spec(Model):
     method: Method
     source: Source = Field(default_factory=Source)
@@ -358,6 +385,7 @@ class Spec(Model):
     output: Output = Field(default_factory=Output)
     seed: int = 3407
     suspend: NotSemantic[bool] = Field(False, description="Operator: scale children to zero.")
+    scheduling: NotSemantic[Scheduling] = Field(default_factory=Scheduling)
 
 
 class Metadata(BaseModel):
