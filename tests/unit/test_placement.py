@@ -10,7 +10,7 @@ from kubernetes import client
 
 from codeinstruct.operator.builders import driver, sandbox, scoring, vllm
 from codeinstruct.operator.builders.meta import Target
-from codeinstruct.operator.reconcile import children
+from codeinstruct.operator.builders.desired import desired_children
 from codeinstruct.operator.settings import Settings
 from codeinstruct.workers.spec import SpecError, run_signature
 from tests.conftest import make_dataset
@@ -49,7 +49,7 @@ def pod_specs(manifests: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]
 
 @pytest.mark.parametrize("rayjob", [True, False])
 def test_every_child_pod_gets_the_operator_placement(rayjob: bool) -> None:
-    wanted = children(target(scoring={"engine": "ray"}), "leakage", rayjob)
+    wanted = desired_children(target(scoring={"engine": "ray"}), rayjob)
     pods = pod_specs(wanted)
     assert {"vllm", "sandbox", "driver"} <= set(pods) and any(r.startswith("scoring") for r in pods)
     for role, pod in pods.items():
@@ -85,7 +85,7 @@ def test_the_dataset_overlay_goes_over_the_settings() -> None:
             "imagePullSecrets": ["team-a-registry"],
         }
     )
-    for role, pod in pod_specs(children(t, None, False)).items():
+    for role, pod in pod_specs(desired_children(t, False)).items():
         assert pod["nodeSelector"]["pool"] == "team-a", role
         assert pod["priorityClassName"] == "team-a-high", role
         assert pod["affinity"] == affinity, role
@@ -126,8 +126,8 @@ def test_gpus_per_replica_is_at_least_one() -> None:
 
 
 def test_vllm_disruption_budget_is_optional() -> None:
-    assert "vllm-pdb" not in children(target(Settings()), None, False)
-    budget = children(target(Settings(vllm_pdb=True)), None, False)["vllm-pdb"]
+    assert "vllm-pdb" not in desired_children(target(Settings()), False)
+    budget = desired_children(target(Settings(vllm_pdb=True)), False)["vllm-pdb"]
     model = client.ApiClient()._ApiClient__deserialize(budget, "V1PodDisruptionBudget")  # type: ignore[attr-defined]
     assert model.spec.max_unavailable == 0
     assert model.spec.selector.match_labels == {
@@ -198,13 +198,14 @@ def test_servers_are_released_once_the_driver_is_done() -> None:
     from codeinstruct.operator.reconcile import Observed, reconcile
     from codeinstruct.operator.status import Status
 
-    dataset = make_dataset(scoring={"engine": "ray"}, generator=VLLM)
+    dataset = make_dataset(
+        scoring={"engine": "ray"}, generator=VLLM, output={"uri": "s3://b/p"}
+    )
     available = {"status": {"availableReplicas": 1}}
     servers = {
         "Deployment/test-vllm": {"kind": "Deployment", "metadata": {"name": "test-vllm"}, **available},
         "Deployment/test-sandbox": {"kind": "Deployment", "metadata": {"name": "test-sandbox"}, **available},
     }  # fmt: skip
-    names = ["pool", "execute_tests", "select"]
 
     def tick(driver_done: bool) -> Any:
         conditions = [{"type": "Complete", "status": "True"}] if driver_done else []
@@ -212,7 +213,6 @@ def test_servers_are_released_once_the_driver_is_done() -> None:
         observed = Observed(
             children={**servers, "Job/test-driver": driver_job},
             ledger=LedgerView(output_uri="s3://b/p/dataset"),
-            stage_names=names,
             rayjob_available=True,
         )
         return reconcile(dataset, "data", Status(phase=Phase.EXECUTING), observed, Settings())
