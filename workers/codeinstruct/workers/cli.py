@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         err.print("\n[yellow]interrupted[/]: committed shards are kept; rerun to resume")
         return 130
     except UserError as error:
-        err.print(f"[red]error[/]: {error}")
+        err.print(f"[red]error[/]: {error}", soft_wrap=True)
         return 2
 
 
