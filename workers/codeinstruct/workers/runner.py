@@ -25,6 +25,7 @@ from rich.text import Text
 
 from codeinstruct.workers.errors import UserError
 from codeinstruct.workers.export import export_dataset
+from codeinstruct.workers.lease import hold_lease
 from codeinstruct.workers.ledger import Ledger, StageStats
 from codeinstruct.workers.methods import method_stages
 from codeinstruct.workers.records import Record
@@ -63,6 +64,12 @@ class Runner:
         self.show_progress = progress
 
     def run(self, until: str | None = None) -> RunReport:
+        """Run the stages (up to `until`) holding the run lease, so no other runner pays too."""
+        say = lambda line: self.console.print(line, style="yellow", markup=False)  # noqa: E731
+        with hold_lease(self.store, self.ledger.key("_lease.json"), say):
+            return self._run(until)
+
+    def _run(self, until: str | None) -> RunReport:
         stages = method_stages(self.spec)
         names = [stage.name for stage in stages]
         if until is not None:
