@@ -84,8 +84,7 @@ def test_a_lost_lease_stops_the_run_with_a_clear_error(
 ) -> None:
     monkeypatch.setenv("CODEINSTRUCT_LEASE_SECONDS", "0.3")
     store = LocalStore(tmp_path)
-    with pytest.raises(LeaseLost, match="taken over by another runner"):
-        with hold_lease(store, KEY):
-            store.put(KEY, Holder("thief", "h", "b", 1, ttl=30).to_bytes())
-            time.sleep(30)  # interrupted by the renewer
+    with pytest.raises(LeaseLost, match="taken over by another runner"), hold_lease(store, KEY):
+        store.put(KEY, Holder("thief", "h", "b", 1, ttl=30).to_bytes())
+        time.sleep(30)  # interrupted by the renewer
     assert json.loads(store.get(KEY))["owner"] == "thief"  # not released: not ours

@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
 from codeinstruct.workers.errors import UserError
 from codeinstruct.workers.store import Store, StoreError
 
