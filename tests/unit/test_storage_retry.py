@@ -79,3 +79,10 @@ def test_bad_settings_are_one_clear_error(value: str, monkeypatch: pytest.Monkey
     monkeypatch.setenv("CODEINSTRUCT_S3_RETRY_SECONDS", value)
     with pytest.raises(UserError, match="CODEINSTRUCT_S3_RETRY_SECONDS"):
         RetryPolicy.from_env()
+
+
+def test_an_invalid_bucket_name_is_one_clear_error(s3_env: dict[str, str]) -> None:
+    from codeinstruct.workers.store import S3Store, StoreError
+
+    with pytest.raises(StoreError, match="s3://m: invalid bucket name m"):
+        S3Store("m")

@@ -210,6 +210,8 @@ class S3Store:
         policy, self.policy = self.policy, dataclasses.replace(self.policy, budget_seconds=budget)
         try:
             self._retrying("open", "", ensure)
+        except ValueError as error:  # minio's own checks, such as the bucket name
+            raise StoreError(f"s3://{self.bucket}: {error}") from None
         finally:
             self.policy = policy
 
