@@ -51,7 +51,9 @@ def serve_metrics(port: int) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from codeinstruct.workers.runner import Runner
     from codeinstruct.workers.spec import Output
+    from codeinstruct.workers.termination import stop_on_sigterm_like_ctrl_c
 
+    stop_on_sigterm_like_ctrl_c()
     dataset = load_spec(args.spec)
     if args.output:
         output = Output.model_validate({**dataset.spec.output.model_dump(), "uri": args.output})
@@ -115,10 +117,15 @@ def main(argv: list[str] | None = None) -> int:
             err.print(f"[red]{error.source}[/]: {problem}")
         return 2
     except KeyboardInterrupt:
-        err.print("\n[yellow]interrupted[/]: committed shards are kept; rerun to resume")
-        return 130
+        from codeinstruct.workers import termination
+
+        err.print(
+            f"\n[yellow]interrupted[/] ({termination.stopped_by()}): committed shards are kept; "
+            "rerun to resume"
+        )
+        return termination.exit_status()
     except UserError as error:
-        err.print(f"[red]error[/]: {error}")
+        err.print(f"[red]error[/]: {error}", soft_wrap=True)
         return 2
 
 

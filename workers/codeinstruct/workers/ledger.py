@@ -5,8 +5,14 @@ restart redoes only shards without a marker. Layout under a run prefix:
 
     stages/<stage>/shard-00000.jsonl        records kept by the stage
     stages/<stage>/_done/00000.json         marker: counts, sha256 of the data, stage stats
-    stages/<stage>/_complete.json           the stage finished: number of shards, totals
+    stages/<stage>/_complete.json           the stage finished: number of shards, totals, and
+                                            a copy of every marker
     excluded/<stage>/shard-00000.jsonl      dropped records with `drop_reason` (optional)
+
+Reading the ledger costs few requests: a completed stage is one object (`_complete.json` holds
+its markers); a stage in progress is one listing plus each marker not yet known to this process,
+fetched concurrently. Markers this process wrote or read are remembered (one runner per prefix:
+the run lease).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,10 +66,15 @@ class StageStats:
         )
 
 
+MARKER_READERS = 8
+
+
 class Ledger:
     def __init__(self, store: Store, run_prefix: str) -> None:
         self.store = store
         self.prefix = run_prefix.strip("/")
+        self._markers: dict[str, dict[int, dict[str, Any]]] = {}
+        self._completions: dict[str, dict[str, Any]] = {}
 
     def key(self, *parts: str) -> str:
         return "/".join((self.prefix, *parts))
@@ -94,14 +106,21 @@ class Ledger:
             "stats": stats.to_json(),
         }
         self.store.put(self._marker(stage, index), json.dumps(marker, sort_keys=True).encode())
+        self._markers.setdefault(stage, {})[index] = marker
 
     def done(self, stage: str) -> dict[int, dict[str, Any]]:
         """Markers of the committed shards of a stage, by shard index."""
-        markers: dict[int, dict[str, Any]] = {}
-        for key in self.store.list(self.key("stages", stage, "_done") + "/"):
-            marker = json.loads(self.store.get(key))
-            markers[marker["shard"]] = marker
-        return markers
+        completion = self._completions.get(stage)  # known complete: its summary has them
+        if completion is not None and "markers" in completion:
+            return {int(m["shard"]): m for m in completion["markers"]}
+        known = self._markers.setdefault(stage, {})
+        keys = self.store.list(self.key("stages", stage, "_done") + "/")
+        unknown = [k for k in keys if _marker_index(k) not in known]
+        with ThreadPoolExecutor(MARKER_READERS) as pool:
+            for marker in pool.map(lambda key: json.loads(self.store.get(key)), unknown):
+                known[int(marker["shard"])] = marker
+        listed = {_marker_index(k) for k in keys}
+        return {i: m for i, m in sorted(known.items()) if i in listed}
 
     def read(self, stage: str, index: int) -> list[Record]:
         return decode_jsonl(self.store.get(self._shard(stage, index)))
@@ -111,14 +130,20 @@ class Ledger:
             yield from self.read(stage, index)
 
     def complete(self, stage: str, shards: int, stats: StageStats) -> None:
-        summary = {"shards": shards, "stats": stats.to_json()}
+        markers = list(self.done(stage).values())
+        summary = {"shards": shards, "stats": stats.to_json(), "markers": markers}
         self.store.put(self.key("stages", stage, "_complete.json"), json.dumps(summary).encode())
+        self._completions[stage] = summary
 
     def completion(self, stage: str) -> dict[str, Any] | None:
+        if stage in self._completions:
+            return self._completions[stage]
         try:
-            return json.loads(self.store.get(self.key("stages", stage, "_complete.json")))
+            summary = json.loads(self.store.get(self.key("stages", stage, "_complete.json")))
         except KeyError:
             return None
+        self._completions[stage] = summary
+        return summary
 
     def shard_count(self, stage: str) -> int:
         completion = self.completion(stage)
@@ -131,3 +156,8 @@ class Ledger:
         for marker in self.done(stage).values():
             total.merge(StageStats.from_json(marker["stats"]))
         return total
+
+
+def _marker_index(key: str) -> int:
+    """The shard index of a marker key (`.../_done/00012.json` -> 12)."""
+    return int(key.rsplit("/", 1)[-1].split(".", 1)[0])

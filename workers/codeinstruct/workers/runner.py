@@ -25,6 +25,7 @@ from rich.text import Text
 
 from codeinstruct.workers.errors import PipelineError, UserError
 from codeinstruct.workers.export import export_dataset
+from codeinstruct.workers.lease import hold_lease
 from codeinstruct.workers.ledger import Ledger, StageStats
 from codeinstruct.workers.methods import method_stages
 from codeinstruct.workers.records import Record
@@ -78,10 +79,16 @@ class Runner:
         return self.run_stages(method_stages(self.spec), until)
 
     def run_stages(self, stages: list[Stage], until: str | None = None) -> RunReport:
-        """Run `stages` (up to `until`); the dataset is exported only after the last one."""
+        """Run `stages` (up to `until`) holding the run lease, so no other runner pays too; the
+        dataset is exported only after the last one."""
         problems = missing_inputs(stages)
         if problems:
             raise PipelineError("; ".join(problems))
+        say = lambda line: self.console.print(line, style="yellow", markup=False)  # noqa: E731
+        with hold_lease(self.store, self.ledger.key("_lease.json"), say):
+            return self._run(stages, until)
+
+    def _run(self, stages: list[Stage], until: str | None) -> RunReport:
         names = [stage.name for stage in stages]
         final = names[-1]
         if until is not None:

@@ -2,7 +2,8 @@
 
 One small object per completion under `<run>/cache/llm/<2 hex>/<sha256>.json`: atomic writes,
 nothing appended to a shared file, so a resumed run (same signature, same prefix) finds what it
-already paid for. Failures are never cached.
+already paid for. Failures are never cached. A read that fails (storage unreachable after its
+retries) is a cache miss: the request is paid again rather than the run stopped.
 """
 
 from __future__ import annotations
@@ -10,11 +11,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from codeinstruct.workers.llm.client import Completion
     from codeinstruct.workers.store import Store
+
+log = logging.getLogger(__name__)
 
 
 class CompletionCache:
@@ -33,9 +37,14 @@ class CompletionCache:
         return f"{self.prefix}/{digest[:2]}/{digest}.json"
 
     async def get(self, key: str) -> Completion | None:
+        from codeinstruct.workers.store import StoreError
+
         try:
             data = await asyncio.to_thread(self.store.get, key)
         except KeyError:
+            return None
+        except StoreError as error:
+            log.warning("LLM cache read failed, counted as a miss: %s", error)
             return None
         return decode(data)
 

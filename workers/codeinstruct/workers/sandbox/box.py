@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from codeinstruct.workers.errors import UserError
+from codeinstruct.workers.reaper import REAPER, Command, Directory, Group
 from codeinstruct.workers.sandbox import bundle
 from codeinstruct.workers.spec import Isolation
 
@@ -69,6 +70,7 @@ class Launcher:
         self.source = supervisor_source()
         self.env = {**bundle.ENV, "CODEINSTRUCT_DROP_USER": "1"}
         self.state = Path(tempfile.mkdtemp(prefix="codeinstruct-sandbox-"))
+        self.reaped = REAPER.watch([Directory(str(self.state))])  # removed even after kill -9
         try:
             self._prepare()
         except BaseException:
@@ -134,6 +136,7 @@ class Launcher:
             start_new_session=True,
         )
         box = Box(self, name, process)
+        box.reaped = REAPER.watch(self.cleanup(name, process.pid))
         try:
             box.hello = box.read(time.monotonic() + READY_SECONDS)
             if not box.hello.get("ready"):
@@ -143,8 +146,17 @@ class Launcher:
             raise
         return box
 
+    def cleanup(self, name: str, pid: int) -> list[Command | Group]:
+        """What stops sandbox `name` from outside: the reaper does it if the runner dies."""
+        stop: list[Command | Group] = []
+        if self.isolation is Isolation.GVISOR:
+            stop = [Command(self.runsc("kill", "--all", name, "KILL"))]
+            stop.append(Command(self.runsc("delete", "--force", name)))
+        return [*stop, Group(pid)]
+
     def close(self) -> None:
         shutil.rmtree(self.state, ignore_errors=True)
+        REAPER.forget(self.reaped)
 
 
 class Box:
@@ -155,6 +167,7 @@ class Box:
         self.name = name
         self.process = process
         self.hello: dict[str, Any] = {}
+        self.reaped: int | None = None
         self.jobs = 0
         self._buffer = b""
         self._stderr: deque[bytes] = deque(maxlen=50)
@@ -277,6 +290,9 @@ class Box:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             log.warning("sandbox %s does not exit", self.name)
+            return  # the reaper stops it when the runner exits
+        if self.reaped is not None:
+            REAPER.forget(self.reaped)
         for stream in (self.process.stdin, self.process.stdout):
             if stream is not None:
                 with contextlib.suppress(OSError):

@@ -51,6 +51,7 @@ class Pool:
         self.replaced = 0
         self._queue: queue.Queue[_Task | None] = queue.Queue()
         self._lock = threading.Lock()
+        self._closing = False
         try:
             first = self._start_first()
         except BaseException:
@@ -117,7 +118,7 @@ class Pool:
 
     def _work(self, slot: int) -> None:
         failures_in_a_row = 0
-        while True:
+        while not self._closing:
             box = self.boxes[slot]
             if box is None:
                 try:
@@ -167,9 +168,14 @@ class Pool:
             task.future.set_result(infra_result(task.job.id, f"sandbox failure: {failure}", waited))
 
     def close(self) -> None:
+        self._closing = True
         for _ in self._threads:
             self._queue.put(None)
-        for thread in self._threads:
+        for slot, thread in enumerate(self._threads):
+            thread.join(timeout=1)
+            box = self.boxes[slot]
+            if thread.is_alive() and box is not None:
+                box.kill()  # a job still in flight: the run is stopping, its result is not wanted
             thread.join(timeout=60)
         for box in self.boxes:
             if box is not None:
