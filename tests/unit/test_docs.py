@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from codeinstruct.workers.spec_reference import spec_reference
-from tests.conftest import REPO
+from tests.helpers.paths import REPO
 
 
 def test_spec_reference_is_up_to_date() -> None:

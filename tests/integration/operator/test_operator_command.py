@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import CLI, free_port
 from tests.integration.kube_cluster import FakeCluster, eventually
-from tests.integration.test_operator_scenarios import (
+from tests.integration.operator.test_operator_scenarios import (
     IDS,
     NS,
     SAMPLES,

@@ -11,7 +11,7 @@ from codeinstruct.workers.ledger import Ledger
 from codeinstruct.workers.runner import run_prefix
 from codeinstruct.workers.store import open_store
 from tests.integration.kube_cluster import FakeCluster, eventually
-from tests.integration.test_operator_scenarios import (
+from tests.integration.operator.test_operator_scenarios import (
     IDS,
     NS,
     SAMPLES,

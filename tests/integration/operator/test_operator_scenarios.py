@@ -22,7 +22,7 @@ from tests.integration.kube_cluster import FakeCluster, eventually
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SAMPLES = sorted((REPO / "crds" / "samples").glob("instructiondataset.*.yaml"))
 IDS = "codeinstruct.dev/v1alpha1/instructiondatasets"
 NS = "data"

@@ -5,42 +5,39 @@ real (all-MiniLM-L6-v2), and the dataset, its card and its reports come out."""
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from codeinstruct.workers.runner import Runner
 from codeinstruct.workers.store import LocalStore
-from tests.conftest import make_dataset
-from tests.integration.test_llm_stages import (
+from tests.helpers.llm_scripts import (
     FENCE,
+    HANG_SECONDS,
     generator,
     seed_source,
     selfcodealign_answer,
+    wavecoder_answer,
     xcoder_answer,
 )
+from tests.helpers.runs import RunOutput
+from tests.helpers.specs import make_dataset
 from tests.openai_server import FakeOpenAI
 
 pytestmark = [pytest.mark.slow, pytest.mark.gvisor]
 
 
 def dataset_and_card(output: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    (run,) = [p for p in output.iterdir() if p.is_dir()]
-    records = [
-        json.loads(line)
-        for shard in sorted((run / "dataset").glob("data-*.jsonl"))
-        for line in shard.read_text().splitlines()
-    ]
-    card = (run / "dataset" / "README.md").read_text()
-    return records, yaml.safe_load(card.split("---")[1])["codeinstruct"]
+    run = RunOutput(output)
+    return run.dataset(), run.card()
 
 
 def test_selfcodealign_from_seeds_to_executed_passing_pairs(tmp_path: Path) -> None:
     source = seed_source(tmp_path / "src", 6)
-    with FakeOpenAI(selfcodealign_answer, fault_rate=0.1, seed=2, hang_seconds=1.0) as server:
+    with FakeOpenAI(
+        selfcodealign_answer, fault_rate=0.1, seed=2, hang_seconds=HANG_SECONDS
+    ) as server:
         dataset = make_dataset(
             method="selfcodealign",
             targetSize=4,
@@ -60,17 +57,6 @@ def test_selfcodealign_from_seeds_to_executed_passing_pairs(tmp_path: Path) -> N
     assert stages["responses"]["dropped"]["missing_tests"] > 0, "parse failures are counted"
     assert stages["pick_response"]["dropped"].get("other_response_chosen", 0) > 0
     assert "leakage" in card["reports"] and card["reports"]["leakage"]["benchmarks"]
-
-
-def wavecoder_answer(kind: str, body: dict[str, Any]) -> str:
-    prompt = body["messages"][-1]["content"]
-    if prompt.startswith("You review"):
-        return "1. <answer: yes, ok>\n2. <answer: yes, fine>\nOverall answer: yes"
-    name = re.search(r"def (\w+)", prompt.split("Source code:")[-1])
-    return (
-        f"Instruction: Explain what {name.group(1) if name else 'it'} returns.\n"
-        f"Information: <noinput>\nSolution:\n{FENCE}python\nprint('ok')\n{FENCE}"
-    )
 
 
 def test_wavecoder_coreset_then_generator_and_judge(tmp_path: Path) -> None:

@@ -19,7 +19,8 @@ from codeinstruct.workers.embeddings import LocalEmbedder, decode_npy
 from codeinstruct.workers.runner import Runner
 from codeinstruct.workers.stages.seeds import stdlib_root
 from codeinstruct.workers.store import LocalStore
-from tests.conftest import CLI, make_dataset
+from tests.helpers.paths import CLI
+from tests.helpers.specs import make_dataset
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ import yaml
 
 from codeinstruct.workers.benchmarks import humaneval_problems
 from codeinstruct.workers.stages.seeds import stdlib_root
-from tests.conftest import CLI
+from tests.helpers.paths import CLI
 
 pytestmark = pytest.mark.slow
 

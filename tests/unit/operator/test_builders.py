@@ -18,7 +18,7 @@ from codeinstruct.workers.runner import run_prefix
 from codeinstruct.workers.spec import parse_spec
 from tests.conftest import make_dataset
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 MODELS = {
     "Deployment": "V1Deployment",
     "Service": "V1Service",

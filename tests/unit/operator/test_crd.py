@@ -14,7 +14,7 @@ import yaml
 from codeinstruct.operator.crd import build_crd, render_crd
 from codeinstruct.workers.spec import load_spec
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 CRD_FILE = REPO / "crds" / "instructiondatasets.yaml"
 SAMPLES = sorted((REPO / "crds" / "samples").glob("instructiondataset.*.yaml"))
 

@@ -10,7 +10,7 @@ import yaml
 
 from tests.conftest import CLI
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_cli_does_not_import_the_operator_runtime() -> None:

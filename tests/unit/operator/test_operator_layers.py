@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 OPERATOR = REPO / "operator" / "codeinstruct" / "operator"
 PURE = [
     *sorted((OPERATOR / "builders").glob("*.py")),

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from codeinstruct.workers.spec import SpecError, load_spec, parse_spec, run_signature
-from tests.conftest import CLI, REPO, make_dataset
+from tests.helpers.paths import CLI, REPO
+from tests.helpers.specs import make_dataset
 
 
 def problems(document: object) -> list[str]:

@@ -16,7 +16,7 @@ from codeinstruct.workers.llm.embedded import start_embedded
 from codeinstruct.workers.llm.logprobs import expected_digit_score
 from codeinstruct.workers.prompts import xcoder
 from codeinstruct.workers.spec import Generator
-from tests.conftest import CLI
+from tests.helpers.paths import CLI
 
 pytestmark = [pytest.mark.llm, pytest.mark.slow]
 

@@ -12,6 +12,7 @@ import pytest
 from codeinstruct.workers.errors import UserError
 from codeinstruct.workers.llm import Completion, InfraFailure, LLMClient
 from codeinstruct.workers.llm.client import RetryPolicy
+from tests.helpers.llm_scripts import HANG_SECONDS, REQUEST_TIMEOUT
 from tests.openai_server import FakeOpenAI
 
 # How each injected fault shows on the client side.
@@ -33,12 +34,12 @@ def prompt_echo(kind: str, body: dict[str, Any]) -> str:
 
 def client(server: FakeOpenAI, **kw: Any) -> LLMClient:
     kw.setdefault("retry", RetryPolicy(max_attempts=12, backoff_seconds=0.01))
-    kw.setdefault("timeout", 0.5)
+    kw.setdefault("timeout", REQUEST_TIMEOUT)
     return LLMClient(server.url, "fake", **kw)
 
 
 def test_fault_injection_every_request_completes_once() -> None:
-    with FakeOpenAI(prompt_echo, fault_rate=0.2, seed=4, hang_seconds=1.5) as server:
+    with FakeOpenAI(prompt_echo, fault_rate=0.2, seed=4, hang_seconds=HANG_SECONDS) as server:
         llm = client(server, concurrency=16)
 
         async def main() -> list[Any]:
@@ -58,6 +59,7 @@ def test_fault_injection_every_request_completes_once() -> None:
     for fault in server.injected:
         assert sum(seen[k] for k in FAULT_KINDS[fault]) >= 1, fault
     assert sum(seen.values()) == sum(server.injected.values()), (seen, server.injected)
+    assert server.hung_up == server.injected["timeout"], "each hang ended by the client's timeout"
 
 
 def test_concurrency_is_bounded() -> None:
@@ -68,7 +70,8 @@ def test_concurrency_is_bounded() -> None:
             return await asyncio.gather(*(llm.complete(str(i)) for i in range(100)))
 
         assert all(r.ok for r in llm.run(main()))
-    assert server.max_in_flight == 8
+    # The bound is what is asserted; how many overlap at the peak depends on scheduling.
+    assert 2 <= server.max_in_flight <= 8
 
 
 def test_a_request_that_keeps_failing_is_an_infra_failure_not_an_exception() -> None:
@@ -125,5 +128,9 @@ def test_n_samples_fan_out_with_distinct_seeds_when_the_server_lacks_n() -> None
 
 
 def test_api_key_is_sent_and_not_shown() -> None:
-    llm = LLMClient("http://127.0.0.1:1/v1", "m", api_key="sk-secret")
+    with FakeOpenAI() as server:
+        llm = LLMClient(server.url, "m", api_key="sk-secret", retry=RetryPolicy(max_attempts=1))
+        result = llm.run(llm.complete("x"))
+    assert isinstance(result, Completion)
+    assert [h.get("Authorization") for h in server.headers] == ["Bearer sk-secret"]
     assert "sk-secret" not in repr(llm)

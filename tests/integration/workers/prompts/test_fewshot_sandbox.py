@@ -8,7 +8,7 @@ from codeinstruct.workers.ledger import Ledger
 from codeinstruct.workers.prompts import selfcodealign as sca
 from codeinstruct.workers.services import Services
 from codeinstruct.workers.store import LocalStore
-from tests.conftest import make_dataset
+from tests.helpers.specs import make_dataset
 
 sandbox = pytest.importorskip(
     "codeinstruct.workers.sandbox", reason="the sandbox module comes from the sandbox branch"

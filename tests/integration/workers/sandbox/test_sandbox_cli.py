@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CLI
+from tests.helpers.paths import CLI
 
 pytestmark = pytest.mark.gvisor
 

@@ -18,7 +18,7 @@ from codeinstruct.workers.benchmarks import humaneval_problems
 from codeinstruct.workers.sandbox import Job, Result
 from codeinstruct.workers.sandbox.box import Box
 from codeinstruct.workers.sandbox.pool import Pool
-from tests.conftest import REPO
+from tests.helpers.paths import REPO
 
 pytestmark = pytest.mark.gvisor
 

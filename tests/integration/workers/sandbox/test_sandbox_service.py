@@ -17,7 +17,9 @@ from aiohttp import web
 from codeinstruct.workers.sandbox import Job, sandbox_for
 from codeinstruct.workers.sandbox.client import SandboxClient
 from codeinstruct.workers.services import Services
-from tests.conftest import CLI, free_port, make_dataset
+from tests.helpers.paths import CLI
+from tests.helpers.servers import free_port
+from tests.helpers.specs import make_dataset
 
 pytestmark = pytest.mark.gvisor
 

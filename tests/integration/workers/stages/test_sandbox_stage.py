@@ -13,7 +13,7 @@ from codeinstruct.workers.services import Services
 from codeinstruct.workers.stages.base import Drop, StageContext
 from codeinstruct.workers.stages.execute import ExecuteTests, PickResponse
 from codeinstruct.workers.store import open_store
-from tests.conftest import make_dataset
+from tests.helpers.specs import make_dataset
 
 pytestmark = pytest.mark.gvisor
 

@@ -13,7 +13,7 @@ from codeinstruct.workers.llm import LLMClient, batch, embedded, llm_for
 from codeinstruct.workers.services import Services
 from codeinstruct.workers.spec import Generator
 from codeinstruct.workers.store import LocalStore
-from tests.conftest import make_dataset
+from tests.helpers.specs import make_dataset
 
 
 def services(tmp_path: Path, **generator: Any) -> Services:

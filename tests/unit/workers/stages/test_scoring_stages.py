@@ -17,7 +17,7 @@ from codeinstruct.workers.stages.coreset import Coreset
 from codeinstruct.workers.stages.leakage import LeakageFilter
 from codeinstruct.workers.stages.select import Select
 from codeinstruct.workers.store import LocalStore
-from tests.conftest import make_dataset
+from tests.helpers.specs import make_dataset
 
 
 def context(tmp_path: Path, **spec: Any) -> StageContext:
