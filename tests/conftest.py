@@ -12,10 +12,29 @@ import pytest
 
 # Re-exported for modules that import them from here; new code imports from tests.helpers.
 from tests.helpers.paths import CLI, REPO
+from tests.helpers.requirements import NEEDS, lacking, lacking_message
 from tests.helpers.servers import free_port, wait_until_serving
 from tests.helpers.specs import make_dataset
 
 __all__ = ["CLI", "REPO", "free_port", "make_dataset"]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test using the Ray session is marked `ray` (before `-m` deselects)."""
+    for item in items:
+        if "ray_session" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.ray)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Stop, naming what to install, when a selected test needs something this machine lacks."""
+    items = session.items
+    used = {mark.name for item in items for mark in item.iter_markers() if mark.name in NEEDS}
+    missing = lacking(used)
+    if missing:
+        raise pytest.UsageError(lacking_message(missing))
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +68,8 @@ def s3_env(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def ray_session() -> Iterator[Any]:
     """Ray started once for the whole test session (≈5 s, ≈1 GB); stages reuse it."""
-    ray = pytest.importorskip("ray")
+    import ray
+
     if not ray.is_initialized():
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray

@@ -25,7 +25,7 @@ from tests.helpers.runs import RunOutput
 from tests.helpers.specs import make_dataset
 from tests.openai_server import FakeOpenAI
 
-pytestmark = [pytest.mark.slow, pytest.mark.gvisor]
+pytestmark = [pytest.mark.slow, pytest.mark.gvisor, pytest.mark.embed]
 
 
 def dataset_and_card(output: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:

@@ -3,13 +3,21 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import pytest
+from datasketch.lsh import _optimal_param
 
 from codeinstruct.workers.minhash import near_duplicates, optimal_bands, shingles, signatures
 
 
-def test_band_choice_matches_the_reference_optimisation() -> None:
-    assert optimal_bands(0.7, 250) == (25, 10)
-    assert optimal_bands(0.5, 250) == (41, 6)
+@pytest.mark.parametrize("threshold", [0.3, 0.5, 0.7, 0.85, 0.95])
+@pytest.mark.parametrize("permutations", [64, 128, 250])
+def test_band_choice_matches_the_reference_optimisation(
+    threshold: float, permutations: int
+) -> None:
+    # datasketch's own optimisation (equal weights on false positives and false negatives).
+    assert optimal_bands(threshold, permutations) == _optimal_param(
+        threshold, permutations, 0.5, 0.5
+    )
 
 
 def test_signature_estimates_jaccard() -> None:

@@ -62,7 +62,7 @@ def test_empty_train_and_empty_test() -> None:
     assert empty.tli == 0.0 and empty.train_max.tolist() == [0.0]
 
 
-def test_humaneval_regression_values() -> None:
+def test_humaneval_against_the_textbook_definition() -> None:
     problems = humaneval_problems()
     prompts = [p["prompt"] for p in problems]
     full = [p["prompt"] + p["canonical_solution"] for p in problems]
@@ -74,7 +74,7 @@ def test_humaneval_regression_values() -> None:
     assert abs(solved.tli - tli) < 1e-9
     assert abs(solved.tli_max - tli_max) < 1e-9
     assert np.abs(solved.train_max - train_max).max() < 1e-12
-    assert round(solved.tli, 3) == 0.936  # the padding effect: <end> grams of the prompt miss
+    assert solved.tli < 1.0, "the padding effect: <end> grams of a prompt miss in prompt+solution"
 
 
 def test_texts_holding_the_internal_separator() -> None:

@@ -18,6 +18,7 @@ from codeinstruct.workers.benchmarks import humaneval_problems
 from codeinstruct.workers.sandbox import Job, Result
 from codeinstruct.workers.sandbox.box import Box
 from codeinstruct.workers.sandbox.pool import Pool
+from codeinstruct.workers.sandbox.supervisor import OUTPUT_CAP
 from tests.helpers.paths import REPO
 
 pytestmark = pytest.mark.gvisor
@@ -226,7 +227,7 @@ def test_output_flood_is_capped(single: Pool) -> None:
     result = run_one(single, "import sys\nfor _ in range(2000):\n    print('y' * 5000)\n")
     assert result.verdict == "pass"
     assert result.stdout_truncated and not result.stderr_truncated
-    assert len(result.stdout.encode()) == 64 * 1024
+    assert len(result.stdout.encode()) == OUTPUT_CAP
     endless = run_one(single, "while True:\n    print('z' * 1000)\n", timeout=1)
     assert endless.verdict == "timeout" and endless.stdout_truncated
     assert_next_passes(single, box)

@@ -60,6 +60,7 @@ def test_missing_key_model_or_endpoint_are_user_errors(
         assert llm_for(s).cache is None
 
 
+@pytest.mark.llm
 def test_embedded_model_resolution(tmp_path: Path) -> None:
     path = embedded.default_model_path()
     assert path.name == embedded.DEFAULT_MODEL_FILE and path.stat().st_size > 50_000_000
