@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import threading
 import time
 import uuid
 from collections import Counter
@@ -20,6 +19,7 @@ from codeinstruct.workers.sandbox.box import Box
 from codeinstruct.workers.sandbox.pool import Pool
 from codeinstruct.workers.sandbox.supervisor import OUTPUT_CAP
 from tests.helpers.paths import REPO
+from tests.helpers.threads import Worker
 
 pytestmark = pytest.mark.gvisor
 
@@ -75,7 +75,8 @@ def test_broken_solution_fails_and_infinite_loop_times_out(pool: Pool) -> None:
     assert results["broken"].verdict == "fail"
     assert "AssertionError" in results["broken"].stderr
     assert results["loop"].verdict == "timeout"
-    assert 1.5 <= results["loop"].duration < 5
+    # Stopped by its own timeout (the verdict says so), not by the pool's hung-sandbox margin.
+    assert 1.5 <= results["loop"].duration < 1.5 * 4
     assert results["crash"].verdict == "error"
     assert results["syntax"].verdict == "error"
 
@@ -209,7 +210,7 @@ def test_memory_spread_over_many_processes_is_contained(single: Pool) -> None:
     started = time.monotonic()
     result = run_one(single, program, timeout=30, memory_mib=1024)
     assert result.verdict == "error" and "MemoryError" in result.stderr
-    assert time.monotonic() - started < 20
+    assert time.monotonic() - started < 30, "stopped by memory, before its 30 s timeout"
     assert_next_passes(single, box)
 
 
@@ -218,7 +219,7 @@ def test_cpu_spin_times_out(single: Pool) -> None:
     started = time.monotonic()
     result = run_one(single, "while True:\n    pass\n", timeout=1)
     assert result.verdict == "timeout"
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 1 * 10
     assert_next_passes(single, box)
 
 
@@ -246,7 +247,8 @@ def test_grandchildren_that_outlive_the_job_are_killed(single: Pool) -> None:
         "print('parent done')\n"
     )
     result = run_one(single, program)
-    assert result.verdict == "pass" and result.duration < 3
+    # The job ends with its parent (a wait for the grandchildren would be a timeout).
+    assert result.verdict == "pass" and result.duration < 5
     survivors = run_one(
         single,
         "import os\n"
@@ -300,67 +302,77 @@ def test_filling_the_scratch_disk_stops_at_its_size(single: Pool) -> None:
 def kill_supervisor(pool: Pool, slot: int = 0) -> None:
     """SIGKILL the supervisor (the sandbox's init) from the host."""
     box = pool.boxes[slot]
-    assert box is not None
+    assert box is not None, f"no sandbox in slot {slot} to kill"
     subprocess.run(pool.launcher.runsc("kill", box.name, "KILL"), check=True, timeout=30)
 
 
 def wait_busy(pool: Pool, slot: int, previous: Box | None = None) -> Box:
-    """Wait until a sandbox other than `previous` is running a job in `slot`."""
-    deadline = time.monotonic() + 30
+    """Wait until a sandbox other than `previous` has been sent a job in `slot`."""
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         box = pool.boxes[slot]
         if box is not None and box is not previous and box.jobs >= 1:
-            time.sleep(0.3)
             return box
         time.sleep(0.02)
     raise AssertionError("the job never started")
 
 
+# A job that never ends by itself: a kill is the only way out of it, whenever the kill lands.
+FOREVER = "import time\ntime.sleep(60)\n"
+
+
 def test_killed_supervisor_means_replaced_sandbox_and_infra_error() -> None:
-    with Pool("gvisor", workers=1, timeout=5, hung_margin=5) as pool:
+    with Pool("gvisor", workers=1, timeout=90, hung_margin=5) as pool:
         first = pool.boxes[0]
         assert first is not None
-        # Killed once: the job is retried on a new sandbox and passes.
-        worker = threading.Thread(target=lambda: (wait_busy(pool, 0), kill_supervisor(pool)))
-        worker.start()
-        retried = run_one(pool, "import time\ntime.sleep(1.5)\n")
-        worker.join()
+        # Killed before the job is sent: the job finds a dead sandbox, and is retried on a new
+        # one, where it passes.
+        kill_supervisor(pool)
+        retried = run_one(pool, PASSING, timeout=30)
         assert retried.verdict == "pass"
         assert pool.replaced == 1 and pool.boxes[0] is not first
 
-        # Killed on both attempts: infra_error, never fail.
+        # Killed in the middle of the job, on both attempts: infra_error, never fail.
         def kill_twice() -> None:
-            # The sandbox of the retry has one job already: the one it replaced ran it too.
             killed = None
             for _ in range(2):
                 killed = wait_busy(pool, 0, killed)
                 kill_supervisor(pool)
 
-        worker = threading.Thread(target=kill_twice)
+        worker = Worker(kill_twice)
         worker.start()
-        doomed = run_one(pool, "import time\ntime.sleep(3)\n")
+        doomed = run_one(pool, FOREVER)
         worker.join()
         assert doomed.verdict == "infra_error"
         assert pool.replaced == 3
-        assert run_one(pool, PASSING).verdict == "pass"
+        assert run_one(pool, PASSING, timeout=30).verdict == "pass"
 
 
 @pytest.mark.slow
 def test_killing_sandboxes_mid_batch_loses_no_job() -> None:
-    jobs = [Job(f"j{i}", f"import time\ntime.sleep(0.05)\nassert {i} == {i}\n") for i in range(60)]
-    with Pool("gvisor", workers=2, timeout=5) as pool:
+    def job(i: int) -> Job:
+        return Job(f"j{i}", f"import time\ntime.sleep(0.05)\nassert {i} == {i}\n")
+
+    with Pool("gvisor", workers=2, timeout=30) as pool:
+        first = [pool.submit(job(i)) for i in range(30)]
 
         def killer() -> None:
-            time.sleep(0.8)
-            kill_supervisor(pool, 0)
-            time.sleep(0.8)
-            kill_supervisor(pool, 1)
+            # Each kill waits for results, not for time: the first after 10, the second after 20.
+            for slot, after in ((0, 10), (1, 20)):
+                deadline = time.monotonic() + 120
+                while sum(f.done() for f in first) < after:
+                    assert time.monotonic() < deadline, "the batch stopped making progress"
+                    time.sleep(0.01)
+                kill_supervisor(pool, slot)
 
-        worker = threading.Thread(target=killer)
+        worker = Worker(killer)
         worker.start()
-        results = pool.run(jobs)
-        worker.join()
-        assert [r.id for r in results] == [j.id for j in jobs]
+        worker.join(timeout=300)
+        # A sandbox killed mid-job fails that job over to a new one; one killed while idle is
+        # found dead by its next job: either way both are replaced by the end of the second half.
+        second = [pool.submit(job(i)) for i in range(30, 60)]
+        results = [f.result(timeout=300) for f in first + second]
+        assert [r.id for r in results] == [f"j{i}" for i in range(60)]
         assert Counter(r.verdict for r in results) == {"pass": 60}
         assert pool.replaced >= 2
 
@@ -370,16 +382,10 @@ def test_hung_sandbox_is_detected_and_replaced() -> None:
     with Pool("gvisor", workers=1, timeout=1, hung_margin=2) as pool:
         box = pool.boxes[0]
         assert box is not None
-
-        def pause() -> None:
-            wait_busy(pool, 0)
-            subprocess.run(pool.launcher.runsc("pause", box.name), check=True, timeout=30)
-
-        worker = threading.Thread(target=pause)
-        worker.start()
+        # Frozen before the job is sent: no answer within timeout + margin means hung.
+        subprocess.run(pool.launcher.runsc("pause", box.name), check=True, timeout=30)
         started = time.monotonic()
-        result = run_one(pool, "import time\ntime.sleep(0.6)\n")
-        worker.join()
+        result = run_one(pool, "import time\ntime.sleep(0.2)\n")
         assert result.verdict == "pass"  # retried on a fresh sandbox
-        assert pool.replaced == 1
-        assert time.monotonic() - started >= 3
+        assert pool.replaced == 1 and pool.boxes[0] is not box
+        assert time.monotonic() - started >= 1 + 2, "declared hung only after timeout + margin"

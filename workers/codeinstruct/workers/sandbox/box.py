@@ -277,7 +277,11 @@ class Box:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             log.warning("sandbox %s does not exit", self.name)
-        for stream in (self.process.stdin, self.process.stdout):
+        streams = [self.process.stdin, self.process.stdout]
+        self._drain.join(timeout=5)
+        if not self._drain.is_alive():  # closing it under a blocked reader could hang
+            streams.append(self.process.stderr)
+        for stream in streams:
             if stream is not None:
                 with contextlib.suppress(OSError):
                     stream.close()
