@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
+from collections.abc import Callable
+from typing import Any
 
 
 def free_port() -> int:
@@ -26,3 +28,20 @@ def wait_until_serving(port: int, process: subprocess.Popen[bytes], timeout: flo
             time.sleep(0.1)
     process.kill()
     raise RuntimeError(f"nothing served on port {port} within {timeout:.0f} s")
+
+
+def wait_for(
+    condition: Callable[[], bool],
+    process: subprocess.Popen[Any],
+    what: str,
+    timeout: float = 300,
+) -> None:
+    """Poll `condition` until it holds; fail if `process` exits first or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if process.poll() is not None:
+            raise AssertionError(f"the process exited ({process.returncode}) before {what}")
+        if time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"no {what} within {timeout:.0f} s")
+        time.sleep(0.01)

@@ -19,7 +19,7 @@ def ci_with_make_exiting(tmp_path: Path, status: int) -> subprocess.CompletedPro
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     make = bin_dir / "make"
-    make.write_text(f"#!/bin/sh\necho \"make $*\" > {tmp_path / 'called'}\nexit {status}\n")
+    make.write_text(f'#!/bin/sh\necho "make $*" > {tmp_path / "called"}\nexit {status}\n')
     make.chmod(0o755)
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     return subprocess.run(

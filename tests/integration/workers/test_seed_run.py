@@ -17,6 +17,7 @@ import yaml
 from codeinstruct.workers.benchmarks import humaneval_problems
 from codeinstruct.workers.stages.seeds import stdlib_root
 from tests.helpers.paths import CLI
+from tests.helpers.servers import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -167,8 +168,11 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(source_tree: Path, tmp_path: P
         stderr=subprocess.PIPE,
         text=True,
     )
-    while not list((tmp_path / "out").glob("*/stages/seeds/_done/*.json")):
-        time.sleep(0.01)
+    wait_for(
+        lambda: bool(list((tmp_path / "out").glob("*/stages/seeds/_done/*.json"))),
+        process,
+        "a committed seeds shard",
+    )
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130
@@ -204,8 +208,8 @@ def test_parquet_output_loads_with_datasets(source_tree: Path, tmp_path: Path) -
 def test_output_to_s3(s3_env: dict[str, str], tmp_path: Path) -> None:
     source = tmp_path / "src"
     source.mkdir()
-    for problem in humaneval_problems()[:3]:
-        (source / "he.py").write_text(problem["prompt"] + problem["canonical_solution"])
+    for index, problem in enumerate(humaneval_problems()[:3]):
+        (source / f"he{index}.py").write_text(problem["prompt"] + problem["canonical_solution"])
     shutil.copy(stdlib_root() / "textwrap.py", source / "textwrap.py")
     spec = write_spec(tmp_path / "spec.yaml", str(source), "s3://ci-output/runs")
     result = run(spec, env=s3_env)

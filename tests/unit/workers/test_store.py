@@ -6,6 +6,7 @@ import pytest
 
 from codeinstruct.workers.ledger import Ledger, StageStats
 from codeinstruct.workers.store import LocalStore, Store, StoreError, open_store
+from tests.helpers.servers import free_port
 
 
 def exercise(store: Store) -> None:
@@ -35,7 +36,8 @@ def test_s3_store(s3_env: dict[str, str]) -> None:
 
 
 def test_unreachable_s3_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("S3_ENDPOINT_URL", "http://127.0.0.1:9")
+    # A port nothing listens on (port 9, the discard service, may be open on some hosts).
+    monkeypatch.setenv("S3_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
     with pytest.raises(StoreError, match="storage unreachable"):
         open_store("s3://bucket/x")
 
