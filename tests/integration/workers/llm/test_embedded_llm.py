@@ -131,6 +131,7 @@ def test_server_stops_on_ctrl_c_and_when_the_runner_is_killed(tmp_path: Path) ->
     pid = int(runner.stdout.readline())
     os.kill(runner.pid, signal.SIGKILL)
     runner.wait()
+    runner.stdout.close()
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and alive(pid):
         time.sleep(0.2)

@@ -120,7 +120,8 @@ def test_n_samples_fan_out_with_distinct_seeds_when_the_server_lacks_n() -> None
     with FakeOpenAI(prompt_echo) as server:
         llm = client(server, native_n=False)
         result = llm.run(llm.chat([{"role": "user", "content": "q"}], n=3, seed=10))
-        native = client(server).run(client(server).chat([{"role": "user", "content": "q"}], n=3))
+        both = client(server)
+        native = both.run(both.chat([{"role": "user", "content": "q"}], n=3))
     assert isinstance(result, Completion)
     assert result.texts == ["re:q:10", "re:q:11", "re:q:12"]
     assert isinstance(native, Completion) and len(native.texts) == 3

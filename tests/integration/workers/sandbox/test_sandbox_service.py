@@ -53,6 +53,8 @@ def service() -> Iterator[str]:
     yield url
     process.terminate()
     process.wait(timeout=30)
+    if process.stderr is not None:
+        process.stderr.close()
 
 
 def test_service_answers_a_batch_and_exports_metrics(service: str) -> None:
@@ -129,6 +131,8 @@ class Flaky:
         asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
+        assert not self.thread.is_alive(), "the proxy's loop did not stop"
+        self.loop.close()
 
 
 def test_client_retries_5xx_backpressure_and_dropped_connections(service: str) -> None:
@@ -164,7 +168,9 @@ def test_a_real_prometheus_scrapes_the_service(service: str, tmp_path: Path) -> 
     """Debian's Prometheus server scrapes /metrics on loopback; the verdict counters arrive."""
     prometheus = shutil.which("prometheus")
     assert prometheus, "scripts/install.sh installs the Debian package `prometheus`"
-    SandboxClient(service, concurrency=1).run([Job("scraped", "assert True\n")])
+    scraped = SandboxClient(service, concurrency=1)
+    scraped.run([Job("scraped", "assert True\n")])
+    scraped.close()
     target = service.removeprefix("http://")
     config = tmp_path / "prometheus.yml"
     config.write_text(
