@@ -8,12 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from codeinstruct.workers.ledger import Ledger
-from codeinstruct.workers.services import Services
 from codeinstruct.workers.stages.base import Drop, StageContext
 from codeinstruct.workers.stages.execute import ExecuteTests, PickResponse
-from codeinstruct.workers.store import open_store
-from tests.helpers.specs import make_dataset
+from tests.helpers.stages import stage_context, stage_services
 
 pytestmark = pytest.mark.gvisor
 
@@ -35,9 +32,10 @@ def response(instruction: str, sample: int, text: str, tests: str = TESTS) -> di
 
 @pytest.fixture
 def ctx(tmp_path: Path) -> Iterator[StageContext]:
-    spec = make_dataset(sandbox={"isolation": "gvisor", "workers": 2, "timeoutSeconds": 2}).spec
-    with Services(spec, Ledger(open_store(str(tmp_path)), "run")) as services:
-        yield StageContext(spec, services)
+    # Room for a healthy job on a loaded machine; the looping one still times out.
+    sandbox = {"isolation": "gvisor", "workers": 2, "timeoutSeconds": 5}
+    with stage_services(tmp_path, sandbox=sandbox) as services:
+        yield stage_context(services)
 
 
 def test_execution_keeps_passing_responses_and_counts_drops(ctx: StageContext) -> None:

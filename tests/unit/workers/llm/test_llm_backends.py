@@ -8,17 +8,14 @@ from typing import Any
 import pytest
 
 from codeinstruct.workers.errors import UserError
-from codeinstruct.workers.ledger import Ledger
 from codeinstruct.workers.llm import LLMClient, batch, embedded, llm_for
 from codeinstruct.workers.services import Services
 from codeinstruct.workers.spec import Generator
-from codeinstruct.workers.store import LocalStore
-from tests.helpers.specs import make_dataset
+from tests.helpers.stages import stage_services
 
 
 def services(tmp_path: Path, **generator: Any) -> Services:
-    spec = make_dataset(generator=generator).spec
-    return Services(spec, Ledger(LocalStore(str(tmp_path)), "run"))
+    return stage_services(tmp_path, generator=generator)
 
 
 def test_openai_endpoint_client_with_key_and_cache(

@@ -10,20 +10,15 @@ import numpy as np
 
 from codeinstruct.workers.benchmarks import humaneval_problems
 from codeinstruct.workers.embeddings import encode_npy
-from codeinstruct.workers.ledger import Ledger
-from codeinstruct.workers.services import Services
 from codeinstruct.workers.stages.base import Drop, StageContext
 from codeinstruct.workers.stages.coreset import Coreset
 from codeinstruct.workers.stages.leakage import LeakageFilter
 from codeinstruct.workers.stages.select import Select
-from codeinstruct.workers.store import LocalStore
-from tests.helpers.specs import make_dataset
+from tests.helpers.stages import stage_context, stage_services
 
 
 def context(tmp_path: Path, **spec: Any) -> StageContext:
-    dataset = make_dataset(**spec)
-    ledger = Ledger(LocalStore(tmp_path), "run")
-    return StageContext(dataset.spec, Services(dataset.spec, ledger))
+    return stage_context(stage_services(tmp_path, **spec))
 
 
 def with_vectors(ctx: StageContext, records: list[dict[str, Any]], vectors: Any) -> None:
