@@ -21,7 +21,8 @@ from codeinstruct.workers.stages.seeds import stdlib_root
 from codeinstruct.workers.store import LocalStore
 from codeinstruct.workers.tli import naive_leakage
 from tests.helpers.paths import CLI
-from tests.helpers.specs import make_dataset
+from tests.helpers.runs import RunOutput
+from tests.helpers.specs import make_dataset, write_spec
 
 pytestmark = [pytest.mark.slow, pytest.mark.embed]
 
@@ -78,30 +79,15 @@ def write_pool(path: Path) -> Path:
 
 
 def xcoder_spec(path: Path, pool: Path, output: Path, **scoring: Any) -> Path:
-    spec = {
-        "apiVersion": "codeinstruct.dev/v1alpha1",
-        "kind": "InstructionDataset",
-        "metadata": {"name": "pool"},
-        "spec": {
-            "method": "xcoder",
-            "targetSize": 15,
-            "source": {"uri": str(pool), "format": pool.suffix.lstrip(".")},
-            "scoring": {
-                "complexityScorer": "length",
-                "qualityScorer": "none",
-                "tau": 0.95,
-                **scoring,
-            },
-            "output": {"uri": str(output)},
-        },
-    }
-    path.write_text(yaml.safe_dump(spec))
-    return path
-
-
-def run_dir(output: Path) -> Path:
-    (found,) = [p for p in output.iterdir() if p.is_dir()]
-    return found
+    return write_spec(
+        path,
+        "pool",
+        method="xcoder",
+        targetSize=15,
+        source={"uri": str(pool), "format": pool.suffix.lstrip(".")},
+        scoring={"complexityScorer": "length", "qualityScorer": "none", "tau": 0.95, **scoring},
+        output={"uri": str(output)},
+    )
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -115,13 +101,14 @@ def test_xcoder_run_selects_from_a_pool_and_reports_leakage(tmp_path: Path) -> N
         [*CLI, "run", str(spec), "--no-progress"], capture_output=True, text=True, timeout=600
     )
     assert done.returncode == 0, done.stderr
-    root = run_dir(tmp_path / "out")
-    data = read_jsonl(next((root / "dataset").glob("data-*.jsonl")))
-    selected = read_jsonl(root / "stages" / "select" / "shard-00000.jsonl")
+    run = RunOutput(tmp_path / "out")
+    root = run.root
+    data = run.dataset()
+    selected = run.records("select")
     assert len(selected) == 15
     # The four HumanEval prompts (the longest instructions, which the length proxy would rank
     # first) leave the pool before selection, so the target is still filled from clean samples.
-    leaked = read_jsonl(root / "excluded" / "leakage" / "shard-00000.jsonl")
+    leaked = run.excluded("leakage")
     assert len(leaked) == 4
     assert {r["drop_reason"] for r in leaked} == {"leakage_humaneval"}
     assert all("Complete this function" in r["instruction"] for r in leaked)
@@ -129,7 +116,7 @@ def test_xcoder_run_selects_from_a_pool_and_reports_leakage(tmp_path: Path) -> N
     # Selection order is the score order.
     scores = [r["score"] for r in selected]
     assert scores == sorted(scores, reverse=True)
-    pool_drops = read_jsonl(root / "excluded" / "pool" / "shard-00000.jsonl")
+    pool_drops = run.excluded("pool")
     assert sorted(r["drop_reason"] for r in pool_drops) == ["bad_json", "missing_instruction"]
     report = json.loads((root / "reports" / "leakage.json").read_text())["benchmarks"]["humaneval"]
     assert report["before"]["tli_max"] > 0.5 > report["after"]["tli_max"]
@@ -160,7 +147,7 @@ def test_parquet_pool_and_ray_engine_select_the_same(tmp_path: Path, ray_session
         spec["scoring"]["engine"] = engine
         dataset = make_dataset(**spec)
         Runner(dataset, progress=False).run(until="select")
-        return [r["id"] for r in read_jsonl(run_dir(output) / "stages/select/shard-00000.jsonl")]
+        return [r["id"] for r in RunOutput(output, dataset).records("select")]
 
     local = selected(jsonl, "local")
     assert len(local) == 15
@@ -174,20 +161,15 @@ def test_wavecoder_coreset_from_stdlib_seeds(tmp_path: Path) -> None:
     source.mkdir()
     for name in ("statistics.py", "difflib.py", "textwrap.py", "heapq.py", "calendar.py"):
         (source / name).write_bytes((stdlib_root() / name).read_bytes())
-    spec = {
-        "apiVersion": "codeinstruct.dev/v1alpha1",
-        "kind": "InstructionDataset",
-        "metadata": {"name": "wave"},
-        "spec": {
-            "method": "wavecoder",
-            "targetSize": 20,
-            "source": {"uri": str(source), "format": "python"},
-            "wavecoder": {"coresetSize": 20},
-            "output": {"uri": str(output)},
-        },
-    }
-    path = tmp_path / "spec.yaml"
-    path.write_text(yaml.safe_dump(spec))
+    path = write_spec(
+        tmp_path / "spec.yaml",
+        "wave",
+        method="wavecoder",
+        targetSize=20,
+        source={"uri": str(source), "format": "python"},
+        wavecoder={"coresetSize": 20},
+        output={"uri": str(output)},
+    )
     done = subprocess.run(
         [*CLI, "run", str(path), "--until", "coreset", "--no-progress"],
         capture_output=True,
@@ -195,9 +177,9 @@ def test_wavecoder_coreset_from_stdlib_seeds(tmp_path: Path) -> None:
         timeout=600,
     )
     assert done.returncode == 0, done.stderr
-    root = run_dir(output)
-    seeds = read_jsonl(root / "stages" / "embed" / "shard-00000.jsonl")
-    coreset = read_jsonl(root / "stages" / "coreset" / "shard-00000.jsonl")
+    run = RunOutput(output)
+    seeds = run.records("embed")
+    coreset = run.records("coreset")
     assert len(seeds) > 40 and len(coreset) == 20
     store = LocalStore(output)
     vectors = np.stack(

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import textwrap
 from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-import yaml
 
 from codeinstruct.workers.llm import Completion, LLMClient
 from codeinstruct.workers.llm.embedded import start_embedded
@@ -17,6 +15,8 @@ from codeinstruct.workers.llm.logprobs import expected_digit_score
 from codeinstruct.workers.prompts import xcoder
 from codeinstruct.workers.spec import Generator
 from tests.helpers.paths import CLI
+from tests.helpers.runs import RunOutput
+from tests.helpers.specs import write_spec
 
 pytestmark = [pytest.mark.llm, pytest.mark.slow]
 
@@ -60,24 +60,19 @@ def test_small_selfcodealign_run_on_the_embedded_server(tmp_path: Path) -> None:
     source = tmp_path / "src"
     source.mkdir()
     (source / "seeds.py").write_text(textwrap.dedent(SEEDS))
-    spec = {
-        "apiVersion": "codeinstruct.dev/v1alpha1",
-        "kind": "InstructionDataset",
-        "metadata": {"name": "embedded"},
-        "spec": {
-            "method": "selfcodealign",
-            "targetSize": 3,
-            "source": {"uri": str(source)},
-            "generator": {
-                "backend": "embedded",
-                "sampling": {"maxTokens": 320, "samplesPerInstruction": 3, "temperature": 0.7},
-            },
-            "decontamination": {"benchmarks": []},
-            "output": {"uri": str(tmp_path / "out")},
+    path = write_spec(
+        tmp_path / "spec.yaml",
+        "embedded",
+        method="selfcodealign",
+        targetSize=3,
+        source={"uri": str(source)},
+        generator={
+            "backend": "embedded",
+            "sampling": {"maxTokens": 320, "samplesPerInstruction": 3, "temperature": 0.7},
         },
-    }
-    path = tmp_path / "spec.yaml"
-    path.write_text(yaml.safe_dump(spec))
+        decontamination={"benchmarks": []},
+        output={"uri": str(tmp_path / "out")},
+    )
     result = subprocess.run(
         [*CLI, "run", str(path), "--until", "responses", "--no-progress"],
         capture_output=True,
@@ -85,26 +80,21 @@ def test_small_selfcodealign_run_on_the_embedded_server(tmp_path: Path) -> None:
         timeout=1500,
     )
     assert result.returncode == 0, result.stderr
-    (run,) = [p for p in (tmp_path / "out").iterdir() if p.is_dir()]
-    instructions = (run / "stages/instructions/shard-00000.jsonl").read_text().splitlines()
+    run = RunOutput(tmp_path / "out")
+    instructions = run.records("instructions")
     assert instructions, "the model wrote at least one instruction"
-    for line in instructions:
-        record = json.loads(line)
+    for record in instructions:
         assert record["instruction"] and record["concepts"]
         assert record["category"] in {"function", "class", "program"}
-    stats = json.loads((run / "stages/responses/_complete.json").read_text())["stats"]
-    assert stats["counters"]["samples"] == 3 * len(instructions)
-    assert stats["counters"]["completion_tokens"] > 0
-    responses = [
-        json.loads(line)
-        for line in (run / "stages/responses/shard-00000.jsonl").read_text().splitlines()
-    ]
-    excluded = run / "excluded/responses/shard-00000.jsonl"
-    dropped = len(excluded.read_text().splitlines()) if excluded.exists() else 0
-    assert len(responses) + dropped == stats["counters"]["samples"]
+    stats = run.stats("responses")
+    assert stats.counters["samples"] == 3 * len(instructions)
+    assert stats.counters["completion_tokens"] > 0
+    responses = run.records("responses")
+    dropped = sum(stats.dropped.values())
+    assert len(responses) + dropped == stats.counters["samples"]
     for record in responses:
         assert record["response"] and record["code"] and "assert" in record["tests"]
-    print(f"parsable responses: {len(responses)} of {stats['counters']['samples']}")
+    print(f"parsable responses: {len(responses)} of {stats.counters['samples']}")
 
 
 def test_server_stops_on_ctrl_c_and_when_the_runner_is_killed(tmp_path: Path) -> None:
