@@ -56,3 +56,19 @@ def test_a_shard_without_its_marker_is_refused(tmp_path: Path) -> None:
     ledger.store.delete(MARKER)
     with pytest.raises(StoreError, match=r"seeds.*shard 1.*not committed"):
         ledger.read("seeds", 1)
+
+
+def test_markers_kept_in_the_stage_summary_are_checked_too(tmp_path: Path) -> None:
+    # A summary that carries a copy of every marker (no marker object needs reading).
+    ledger = committed(tmp_path)
+    markers = [json.loads(ledger.store.get(MARKER.replace("00001", f"{i:05d}"))) for i in (0, 1)]
+    summary = {
+        **json.loads(ledger.store.get("run-1/stages/seeds/_complete.json")),
+        "markers": markers,
+    }
+    ledger.store.put("run-1/stages/seeds/_complete.json", json.dumps(summary).encode())
+    ledger.store.delete(MARKER)
+    assert [r["id"] for r in ledger.read("seeds", 1)] == ["b", "c"]
+    ledger.store.put(SHARD, b'{"id": "b"}\n')
+    with pytest.raises(StoreError, match=r"shard-00001\.jsonl.*sha256"):
+        ledger.read("seeds", 1)

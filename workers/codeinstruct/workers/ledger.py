@@ -110,14 +110,13 @@ class Ledger:
     def read(self, stage: str, index: int) -> list[Record]:
         """The records of a committed shard, checked against the sha256 in its marker."""
         shard = self._shard(stage, index)
-        try:
-            marker = json.loads(self.store.get(self._marker(stage, index)))
-        except KeyError:
+        marker = self._committed_marker(stage, index)
+        if marker is None:
             raise LedgerError(
                 f"stage {stage!r} shard {index} is not committed (no marker "
                 f"{self._marker(stage, index)}); delete {self.key('stages', stage)}/ to redo "
                 "the stage"
-            ) from None
+            )
         try:
             data = self.store.get(shard)
         except KeyError:
@@ -133,6 +132,18 @@ class Ledger:
                 f"{self.key('stages', stage)}/_complete.json to redo it"
             )
         return decode_jsonl(data)
+
+    def _committed_marker(self, stage: str, index: int) -> dict[str, Any] | None:
+        """The marker of a shard: from the stage's summary when it holds the markers, else its
+        own object (None when there is none)."""
+        completion = self.completion(stage)
+        if completion is not None and "markers" in completion:
+            return {int(m["shard"]): m for m in completion["markers"]}.get(index)
+        try:
+            marker: dict[str, Any] = json.loads(self.store.get(self._marker(stage, index)))
+        except KeyError:
+            return None
+        return marker
 
     def read_stage(self, stage: str) -> Iterator[Record]:
         for index in range(self.shard_count(stage)):
