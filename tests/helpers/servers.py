@@ -27,6 +27,7 @@ def wait_until_serving(port: int, process: subprocess.Popen[bytes], timeout: flo
         except OSError:
             time.sleep(0.1)
     process.kill()
+    process.wait()
     raise RuntimeError(f"nothing served on port {port} within {timeout:.0f} s")
 
 
@@ -43,5 +44,6 @@ def wait_for(
             raise AssertionError(f"the process exited ({process.returncode}) before {what}")
         if time.monotonic() > deadline:
             process.kill()
+            process.wait()
             raise AssertionError(f"no {what} within {timeout:.0f} s")
         time.sleep(0.01)
