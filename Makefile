@@ -3,7 +3,7 @@
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: help install install-dev quickstart test test-unit lint bench generate
+.PHONY: help install install-dev quickstart test test-unit test-no-gvisor lint bench generate
 
 help: ## list the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -19,12 +19,16 @@ quickstart: install ## install, then build a small verified SelfCodeAlign datase
 
 test: install-dev ## install, then lint, type-check, check the import layers and run every test
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/pytest
 
-test-unit: ## the fast unit tests only
+test-unit: ## the fast unit tests only (under a minute)
 	$(BIN)/pytest tests/unit -q
+
+test-no-gvisor: ## every test that does not need runsc (for machines without gVisor)
+	$(BIN)/pytest -m "not gvisor"
 
 lint: ## ruff + mypy + import layers
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy && $(BIN)/lint-imports

@@ -3,40 +3,38 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from codeinstruct.workers.spec import InstructionDataset, parse_spec
+# Re-exported for modules that import them from here; new code imports from tests.helpers.
+from tests.helpers.paths import CLI, REPO
+from tests.helpers.requirements import NEEDS, lacking, lacking_message
+from tests.helpers.servers import free_port, wait_until_serving
+from tests.helpers.specs import make_dataset
 
-REPO = Path(__file__).resolve().parent.parent
-CLI = [sys.executable, "-m", "codeinstruct.workers.cli"]
-
-
-def make_dataset(**spec: Any) -> InstructionDataset:
-    """An InstructionDataset from keyword fields of `spec` (camelCase, as in YAML)."""
-    spec.setdefault("method", "selfcodealign")
-    spec.setdefault("targetSize", 100)
-    return parse_spec(
-        {
-            "apiVersion": "codeinstruct.dev/v1alpha1",
-            "kind": "InstructionDataset",
-            "metadata": {"name": "test"},
-            "spec": spec,
-        }
-    )
+__all__ = ["CLI", "REPO", "free_port", "make_dataset"]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test using the Ray session is marked `ray` (before `-m` deselects)."""
+    for item in items:
+        if "ray_session" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.ray)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Stop, naming what to install, when a selected test needs something this machine lacks."""
+    items = session.items
+    used = {mark.name for item in items for mark in item.iter_markers() if mark.name in NEEDS}
+    missing = lacking(used)
+    if missing:
+        raise pytest.UsageError(lacking_message(missing))
 
 
 @pytest.fixture(scope="session")
@@ -48,18 +46,8 @@ def s3_server() -> Iterator[str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        process.kill()
-        raise RuntimeError("moto_server did not start")
-    yield endpoint
+    wait_until_serving(port, process)
+    yield f"http://127.0.0.1:{port}"
     process.terminate()
     process.wait(timeout=10)
 
@@ -80,7 +68,8 @@ def s3_env(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def ray_session() -> Iterator[Any]:
     """Ray started once for the whole test session (≈5 s, ≈1 GB); stages reuse it."""
-    ray = pytest.importorskip("ray")
+    import ray
+
     if not ray.is_initialized():
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray

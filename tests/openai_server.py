@@ -2,8 +2,9 @@
 
 It speaks the real protocol (`/v1/completions`, `/v1/chat/completions`, `/v1/models`); a
 `respond(kind, body)` function writes each answer. A seeded fraction of requests fails with one
-of: HTTP 500, HTTP 429 with Retry-After, a hang past the client's timeout, a connection reset,
-truncated JSON, or an empty `choices` list. Runs in a background thread (tests) or as a process
+of: HTTP 500, HTTP 429 with Retry-After, a hang that lasts until the client gives up (or
+`hang_seconds`), a connection reset, truncated JSON, or an empty `choices` list. It records each
+answered body and its headers, and counts the clients that hung up during a hang. Runs in a background thread (tests) or as a process
 (`python tests/openai_server.py --port P --delay 0.01`, for benchmarks).
 """
 
@@ -56,6 +57,8 @@ class FakeOpenAI:
         self.requests: Counter[str] = Counter()  # answered (ok) requests by kind
         self.injected: Counter[str] = Counter()  # faults injected by kind
         self.bodies: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []  # request headers, in arrival order
+        self.hung_up = 0  # clients that gave up during an injected hang
         self.in_flight = 0
         self.max_in_flight = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -132,6 +135,8 @@ class FakeOpenAI:
             self.in_flight -= 1
 
     async def _reply(self, kind: str, request: web.Request) -> web.StreamResponse:
+        with self._lock:
+            self.headers.append(dict(request.headers))
         body = await request.json()
         fault = self._pick_fault()
         if self.delay:
@@ -146,8 +151,8 @@ class FakeOpenAI:
                 status=429,
                 headers={"Retry-After": self.retry_after},
             )
-        if fault == "timeout":
-            await asyncio.sleep(self.hang_seconds)
+        if fault == "timeout" and await self._hang(request):
+            return web.Response(status=499)  # the client hung up: nobody reads this
         if fault == "reset":
             assert request.transport is not None
             request.transport.abort()
@@ -164,6 +169,18 @@ class FakeOpenAI:
                 self.requests[kind] += 1
                 self.bodies.append(body)
         return web.Response(body=data, content_type="application/json")
+
+    async def _hang(self, request: web.Request) -> bool:
+        """Hang until the client hangs up (True) or `hang_seconds` pass (False)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.hang_seconds
+        while loop.time() < deadline:
+            if request.transport is None or request.transport.is_closing():
+                with self._lock:
+                    self.hung_up += 1
+                return True
+            await asyncio.sleep(0.02)
+        return False
 
 
 def _payload(kind: str, body: dict[str, Any], answers: list[Answer]) -> dict[str, Any]:

@@ -3,6 +3,7 @@ shadows the standard library's `operator` module."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import sysconfig
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.helpers.paths import REPO
 
 pytestmark = pytest.mark.slow
 
@@ -36,8 +37,12 @@ def test_fresh_venv_install(tmp_path: Path, editable: bool) -> None:
     Path(site, "_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     pip = [str(python), "-m", "pip", "install", "-q", "--no-deps"]
     subprocess.run([*pip, *(["-e"] if editable else []), str(REPO)], check=True)
+    # What the fresh environment itself finds: no PYTHONPATH from the caller's shell.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     for cwd in (tmp_path, REPO, REPO / "operator"):
-        result = subprocess.run([str(python), "-c", CHECK], cwd=cwd, capture_output=True, text=True)
+        result = subprocess.run(
+            [str(python), "-c", CHECK], cwd=cwd, capture_output=True, text=True, env=env
+        )
         assert result.returncode == 0, (cwd, result.stderr)
         location = Path(result.stdout.strip())
         assert (location.is_relative_to(REPO)) == editable, location
@@ -46,5 +51,6 @@ def test_fresh_venv_install(tmp_path: Path, editable: bool) -> None:
         capture_output=True,
         text=True,
         check=True,
+        env=env,
     )
     assert version.stdout.startswith("codeinstruct ")

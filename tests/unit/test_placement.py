@@ -9,8 +9,8 @@ import pytest
 from kubernetes import client
 
 from codeinstruct.operator.builders import driver, sandbox, scoring, vllm
-from codeinstruct.operator.builders.meta import Target
 from codeinstruct.operator.builders.desired import desired_children
+from codeinstruct.operator.builders.meta import Target
 from codeinstruct.operator.settings import Settings
 from codeinstruct.workers.spec import SpecError, run_signature
 from tests.conftest import make_dataset
@@ -198,9 +198,7 @@ def test_servers_are_released_once_the_driver_is_done() -> None:
     from codeinstruct.operator.reconcile import Observed, reconcile
     from codeinstruct.operator.status import Status
 
-    dataset = make_dataset(
-        scoring={"engine": "ray"}, generator=VLLM, output={"uri": "s3://b/p"}
-    )
+    dataset = make_dataset(scoring={"engine": "ray"}, generator=VLLM, output={"uri": "s3://b/p"})
     available = {"status": {"availableReplicas": 1}}
     servers = {
         "Deployment/test-vllm": {"kind": "Deployment", "metadata": {"name": "test-vllm"}, **available},

@@ -26,7 +26,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from codeinstruct.workers.records import Record, decode_jsonl, encode_jsonl
-from codeinstruct.workers.store import Store
+from codeinstruct.workers.store import Store, StoreError
+
+
+class LedgerError(StoreError):
+    """The ledger does not hold what its markers say: a shard changed, lost or never committed."""
 
 
 @dataclass
@@ -123,7 +127,42 @@ class Ledger:
         return {i: m for i, m in sorted(known.items()) if i in listed}
 
     def read(self, stage: str, index: int) -> list[Record]:
-        return decode_jsonl(self.store.get(self._shard(stage, index)))
+        """The records of a committed shard, checked against the sha256 in its marker."""
+        shard = self._shard(stage, index)
+        marker = self._committed_marker(stage, index)
+        if marker is None:
+            raise LedgerError(
+                f"stage {stage!r} shard {index} is not committed (no marker "
+                f"{self._marker(stage, index)}); delete {self.key('stages', stage)}/ to redo "
+                "the stage"
+            )
+        try:
+            data = self.store.get(shard)
+        except KeyError:
+            raise LedgerError(
+                f"stage {stage!r}: {shard} is missing although its marker says it was committed; "
+                f"delete {self._marker(stage, index)} and {self.key('stages', stage)}/"
+                "_complete.json to redo it"
+            ) from None
+        if hashlib.sha256(data).hexdigest() != marker["sha256"]:
+            raise LedgerError(
+                f"stage {stage!r}: {shard} does not match the sha256 in its marker (it changed "
+                f"after it was committed); delete {self._marker(stage, index)} and "
+                f"{self.key('stages', stage)}/_complete.json to redo it"
+            )
+        return decode_jsonl(data)
+
+    def _committed_marker(self, stage: str, index: int) -> dict[str, Any] | None:
+        """The marker of a shard: from the stage's summary when it holds the markers, else its
+        own object (None when there is none)."""
+        completion = self.completion(stage)
+        if completion is not None and "markers" in completion:
+            return {int(m["shard"]): m for m in completion["markers"]}.get(index)
+        try:
+            marker: dict[str, Any] = json.loads(self.store.get(self._marker(stage, index)))
+        except KeyError:
+            return None
+        return marker
 
     def read_stage(self, stage: str) -> Iterator[Record]:
         for index in range(self.shard_count(stage)):

@@ -293,7 +293,11 @@ class Box:
             return  # the reaper stops it when the runner exits
         if self.reaped is not None:
             REAPER.forget(self.reaped)
-        for stream in (self.process.stdin, self.process.stdout):
+        streams = [self.process.stdin, self.process.stdout]
+        self._drain.join(timeout=5)
+        if not self._drain.is_alive():  # closing it under a blocked reader could hang
+            streams.append(self.process.stderr)
+        for stream in streams:
             if stream is not None:
                 with contextlib.suppress(OSError):
                     stream.close()

@@ -1,0 +1,171 @@
+"""Operator behaviour beyond the happy path: restart, missing gVisor, failures, suspend, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from codeinstruct.operator.stages import stage_names
+from codeinstruct.workers.ledger import Ledger
+from codeinstruct.workers.runner import run_prefix
+from codeinstruct.workers.store import open_store
+from tests.integration.kube_cluster import FakeCluster, eventually
+from tests.integration.operator.test_operator_scenarios import (
+    IDS,
+    NS,
+    SAMPLES,
+    dataset_of,
+    load,
+    phase_is,
+    setup_cluster,
+    status,
+    write_card,
+    write_stage,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+SAMPLE = next(p for p in SAMPLES if "selfcodealign" in p.name)
+
+
+def children_of(cluster: FakeCluster, name: str) -> list[tuple[str, str]]:
+    found = []
+    for resource in (
+        "apps/v1/deployments",
+        "batch/v1/jobs",
+        "v1/services",
+        "v1/configmaps",
+        "networking.k8s.io/v1/networkpolicies",
+    ):
+        for obj in cluster.items(resource):
+            if obj["metadata"]["name"].startswith(name):
+                found.append((resource, obj["metadata"]["name"]))
+    return sorted(found)
+
+
+def start(cluster: FakeCluster, **setup: Any) -> tuple[dict[str, Any], str]:
+    body = load(SAMPLE)
+    setup_cluster(cluster, **setup)
+    cluster.put(IDS, body)
+    return body, body["metadata"]["name"]
+
+
+async def test_restart_resumes_without_duplicates(
+    cluster: FakeCluster, operator_factory: Any, s3_env: dict[str, str]
+) -> None:
+    body, name = start(cluster)
+    dataset = dataset_of(body)
+    total = len(stage_names(dataset.spec) or [])
+    async with operator_factory():
+        await eventually(phase_is(cluster, name, "Generating"))
+        write_stage(dataset, "seeds", 30)
+        await eventually(lambda: status(cluster, name).get("progress") == f"1/{total}")
+    before = children_of(cluster, name)
+    uids = {n: cluster.get(r, NS, n)["metadata"]["uid"] for r, n in before}
+    write_stage(dataset, "seed_decontam", 20)  # the driver goes on while the operator is down
+    async with operator_factory():
+        await eventually(lambda: status(cluster, name).get("progress") == f"2/{total}")
+        for stage in (stage_names(dataset.spec) or [])[2:]:  # the driver runs to the last one
+            write_stage(dataset, stage, 10)
+        write_card(dataset)
+        cluster.finish_job(NS, f"{name}-driver")
+        await eventually(phase_is(cluster, name, "Succeeded"))
+    after = {n: cluster.get(r, NS, n)["metadata"]["uid"] for r, n in children_of(cluster, name)}
+    assert all(after[n] == uid for n, uid in uids.items() if n in after)  # same objects
+    assert len([n for n in after if n.endswith("-driver")]) == 1
+
+
+async def test_missing_runtime_class_is_a_condition_and_event(
+    cluster: FakeCluster, operator_factory: Any, s3_env: dict[str, str]
+) -> None:
+    _, name = start(cluster, runtime_class=False)
+    async with operator_factory():
+        state = await eventually(
+            lambda: next(
+                (
+                    c
+                    for c in status(cluster, name).get("conditions", [])
+                    if c["type"] == "SandboxReady" and c["status"] == "False"
+                ),
+                None,
+            )
+        )
+        events = await eventually(lambda: cluster.events("RuntimeClassMissing"))
+    assert state["reason"] == "RuntimeClassMissing" and "gvisor" in state["message"]
+    assert events[0]["type"] == "Warning"
+    assert status(cluster, name)["phase"] == "Pending"
+    # No silent fallback: neither sandbox pods nor a driver without gVisor.
+    assert cluster.get("apps/v1/deployments", NS, f"{name}-sandbox") is None
+    assert cluster.get("batch/v1/jobs", NS, f"{name}-driver") is None
+
+
+async def test_driver_failure_fails_with_the_reason(
+    cluster: FakeCluster, operator_factory: Any, s3_env: dict[str, str]
+) -> None:
+    _, name = start(cluster)
+    async with operator_factory():
+        await eventually(phase_is(cluster, name, "Generating"))
+        cluster.finish_job(
+            NS, f"{name}-driver", ok=False, message="Job has reached the specified backoff limit"
+        )
+        final = await eventually(phase_is(cluster, name, "Failed"))
+    assert final["reason"] == "DriverJobFailed"
+    assert "backoff limit" in final["message"]
+    assert cluster.events("DriverJobFailed")[0]["type"] == "Warning"
+    assert cluster.get("apps/v1/deployments", NS, f"{name}-vllm") is None  # GPUs released
+
+
+async def test_suspend_scales_down_and_resume_continues(
+    cluster: FakeCluster, operator_factory: Any, s3_env: dict[str, str]
+) -> None:
+    _, name = start(cluster)
+    async with operator_factory():
+        await eventually(phase_is(cluster, name, "Generating"))
+        cluster.patch(IDS, NS, name, {"spec": {"suspend": True}})
+        await eventually(phase_is(cluster, name, "Suspended"))
+        await eventually(
+            lambda: cluster.get("batch/v1/jobs", NS, f"{name}-driver")["spec"]["suspend"]
+        )
+        vllm = cluster.get("apps/v1/deployments", NS, f"{name}-vllm")
+        sandbox = cluster.get("apps/v1/deployments", NS, f"{name}-sandbox")
+        assert vllm["spec"]["replicas"] == 0 and sandbox["spec"]["replicas"] == 0
+        cluster.patch(IDS, NS, name, {"spec": {"suspend": False}})
+        await eventually(phase_is(cluster, name, "Generating"))
+        job = await eventually(
+            lambda: (
+                (j := cluster.get("batch/v1/jobs", NS, f"{name}-driver"))
+                and not j["spec"]["suspend"]
+                and j
+            )
+        )
+        assert (
+            job and cluster.get("apps/v1/deployments", NS, f"{name}-vllm")["spec"]["replicas"] == 1
+        )
+    assert {e["reason"] for e in cluster.events()} >= {"Suspended"}
+
+
+async def test_delete_removes_children_and_keeps_data(
+    cluster: FakeCluster, operator_factory: Any, s3_env: dict[str, str]
+) -> None:
+    body, name = start(cluster)
+    dataset = dataset_of(body)
+    async with operator_factory():
+        await eventually(phase_is(cluster, name, "Generating"))
+        write_stage(dataset, "seeds", 30)
+        await eventually(lambda: children_of(cluster, name))
+        parent = cluster.get(IDS, NS, name)
+        assert parent is not None
+        for resource, child_name in children_of(cluster, name):
+            owner = (cluster.get(resource, NS, child_name) or {})["metadata"]["ownerReferences"][0]
+            assert owner["uid"] == parent["metadata"]["uid"]
+        import aiohttp
+
+        async with aiohttp.ClientSession() as session:
+            url = f"{cluster.url}/apis/codeinstruct.dev/v1alpha1/namespaces/{NS}/instructiondatasets/{name}"
+            with cluster.as_user():  # the user deletes it, not the operator
+                async with session.delete(url) as response:
+                    assert response.status < 300
+        await eventually(lambda: cluster.get(IDS, NS, name) is None)
+        await eventually(lambda: not children_of(cluster, name))
+    ledger = Ledger(open_store(dataset.spec.output.uri), run_prefix(dataset))
+    assert ledger.completion("seeds") is not None  # the data stays

@@ -1,0 +1,234 @@
+"""The operator end to end against an emulated API server (kmock) and real S3 storage (moto).
+
+The test plays the kubelet, the Deployment/Job controllers and the garbage collector, and writes
+the storage ledger the way the driver Job would.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from codeinstruct.operator.stages import pipeline, scoring_boundary, stage_names
+from codeinstruct.workers.ledger import Ledger, StageStats
+from codeinstruct.workers.runner import run_prefix
+from codeinstruct.workers.spec import InstructionDataset, parse_spec
+from codeinstruct.workers.store import open_store
+from tests.integration.kube_cluster import FakeCluster, eventually
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+
+REPO = Path(__file__).resolve().parents[3]
+SAMPLES = sorted((REPO / "crds" / "samples").glob("instructiondataset.*.yaml"))
+IDS = "codeinstruct.dev/v1alpha1/instructiondatasets"
+NS = "data"
+
+
+def load(path: Path) -> dict[str, Any]:
+    """A sample in the test namespace, writing to a bucket of its own (tests share one S3)."""
+    body = yaml.safe_load(path.read_text())
+    body["metadata"]["namespace"] = NS
+    body["spec"]["output"]["uri"] = f"s3://t-{uuid.uuid4().hex[:12]}/datasets"
+    open_store(
+        body["spec"]["output"]["uri"]
+    )  # the user creates the bucket; the operator never does
+    return body
+
+
+def dataset_of(body: dict[str, Any]) -> InstructionDataset:
+    return parse_spec({**body, "metadata": {"name": body["metadata"]["name"]}})
+
+
+def plan_of(dataset: InstructionDataset) -> list[str]:
+    names = stage_names(dataset.spec)
+    assert names, "every method lists its stages"
+    return names
+
+
+def status(cluster: FakeCluster, name: str) -> dict[str, Any]:
+    obj = cluster.get(IDS, NS, name) or {}
+    return obj.get("status") or {}
+
+
+def phase_is(cluster: FakeCluster, name: str, phase: str) -> Any:
+    return lambda: status(cluster, name) if status(cluster, name).get("phase") == phase else None
+
+
+def child(cluster: FakeCluster, resource: str, name: str) -> dict[str, Any] | None:
+    return cluster.get(resource, NS, name)
+
+
+def write_stage(dataset: InstructionDataset, stage: str, records: int) -> None:
+    """Commit one shard and the stage's completion marker, as the runner does."""
+    ledger = Ledger(open_store(dataset.spec.output.uri), run_prefix(dataset))
+    rows = [{"id": f"{stage}-{i}", "instruction": "x", "response": "y"} for i in range(records)]
+    stats = StageStats(records_in=records + 2, records_out=records)
+    stats.dropped["too_long"] = 2
+    stats.seconds = 1.5
+    ledger.commit(stage, 0, rows, stats)
+    ledger.complete(stage, 1, stats)
+
+
+def write_card(dataset: InstructionDataset) -> None:
+    ledger = Ledger(open_store(dataset.spec.output.uri), run_prefix(dataset))
+    ledger.store.put(ledger.key("dataset", "data-00000-of-00001.jsonl"), b"{}\n")
+    ledger.store.put(ledger.key("dataset", "README.md"), b"---\n---\n")
+
+
+SECRETS = ("codeinstruct-s3", "hf-token", "openai")
+
+
+def setup_cluster(
+    cluster: FakeCluster, runtime_class: bool = True, rayjob: bool = False, strict: bool = True
+) -> None:
+    """The test namespace enforcing Pod Security `restricted`, the Secrets the samples name,
+    and (strict) the chart's RBAC on every call the operator makes."""
+    labels = {"pod-security.kubernetes.io/enforce": "restricted"} if strict else {}
+    cluster.put(
+        "v1/namespaces",
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS, "labels": labels}},
+    )
+    for secret in SECRETS:
+        cluster.put(
+            "v1/secrets",
+            {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": secret, "namespace": NS}},
+        )
+    if strict:
+        cluster.enforce_rbac()
+    if runtime_class:
+        cluster.put(
+            "node.k8s.io/v1/runtimeclasses",
+            {
+                "apiVersion": "node.k8s.io/v1",
+                "kind": "RuntimeClass",
+                "metadata": {"name": "gvisor"},
+                "handler": "runsc",
+            },
+        )
+    if rayjob:
+        cluster.put(
+            "apiextensions.k8s.io/v1/customresourcedefinitions",
+            {
+                "apiVersion": "apiextensions.k8s.io/v1",
+                "kind": "CustomResourceDefinition",
+                "metadata": {"name": "rayjobs.ray.io"},
+                "spec": {
+                    "group": "ray.io",
+                    "scope": "Namespaced",
+                    "names": {"kind": "RayJob", "plural": "rayjobs", "singular": "rayjob"},
+                    "versions": [{"name": "v1", "served": True, "storage": True}],
+                },
+            },
+        )
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.name.split(".")[1])
+async def test_sample_runs_to_succeeded(
+    sample: Path,
+    cluster: FakeCluster,
+    operator_factory: Any,
+    s3_env: dict[str, str],
+) -> None:
+    body = load(sample)
+    dataset = dataset_of(body)
+    plan = plan_of(dataset)
+    name = body["metadata"]["name"]
+    setup_cluster(cluster, rayjob=True)
+    cluster.put(IDS, body)
+    async with operator_factory():
+        first = await eventually(lambda: status(cluster, name).get("phase"))
+        assert first in {"Pending", "Generating"}
+        await eventually(phase_is(cluster, name, "Generating"))
+
+        # Children: the spec ConfigMap, servers, the sandbox policy, the driver Job.
+        config = child(cluster, "v1/configmaps", f"{name}-spec")
+        cluster_spec = yaml.safe_load(config["data"]["spec.yaml"])
+        sandbox = child(cluster, "apps/v1/deployments", f"{name}-sandbox")
+        if dataset.spec.method.value == "wavecoder":  # executes no code: no sandbox
+            assert sandbox is None
+        else:
+            pod = sandbox["spec"]["template"]["spec"]
+            assert pod["runtimeClassName"] == "gvisor"
+            assert pod["automountServiceAccountToken"] is False
+            assert pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
+            policy = child(cluster, "networking.k8s.io/v1/networkpolicies", f"{name}-sandbox")
+            assert policy["spec"]["egress"] == [] and "Egress" in policy["spec"]["policyTypes"]
+            endpoint = cluster_spec["spec"]["sandbox"]["endpoint"]
+            assert endpoint.startswith(f"http://{name}-sandbox.")
+        vllm = child(cluster, "apps/v1/deployments", f"{name}-vllm")
+        if dataset.spec.generator.backend.value == "vllm":
+            container = vllm["spec"]["template"]["spec"]["containers"][0]
+            gpus = str(dataset.spec.generator.vllm.gpus_per_replica)
+            assert container["resources"]["limits"]["nvidia.com/gpu"] == gpus
+            assert container["startupProbe"]["httpGet"]["path"] == "/health"
+            assert cluster_spec["spec"]["generator"]["endpoint"].startswith(f"http://{name}-vllm.")
+        else:
+            assert vllm is None
+            assert cluster_spec["spec"]["generator"]["endpoint"] == dataset.spec.generator.endpoint
+        job = child(cluster, "batch/v1/jobs", f"{name}-driver")
+        assert job["metadata"]["ownerReferences"][0]["kind"] == "InstructionDataset"
+        job_pod = job["spec"]["template"]["spec"]
+        assert job_pod["automountServiceAccountToken"] is False
+        assert job_pod["containers"][0]["envFrom"] == [{"secretRef": {"name": "codeinstruct-s3"}}]
+        # Same run prefix in the cluster as for a local run of the same spec.
+        assert run_prefix(parse_spec(cluster_spec)) == run_prefix(dataset)
+
+        # The driver works through the stages (up to the scoring boundary when scoring runs on
+        # Ray); status follows the ledger.
+        ray = dataset.spec.scoring.engine.value == "ray"
+        boundary = scoring_boundary(pipeline(dataset.spec)) if ray else None
+        command = job["spec"]["template"]["spec"]["containers"][0]["command"]
+        if not ray:  # no scoring child: the driver runs the method to its last stage
+            assert "--until" not in command
+        for index, stage in enumerate(plan):
+            write_stage(dataset, stage, records=10 * (len(plan) - index))
+            done = index + 1
+            await eventually(
+                lambda d=done: status(cluster, name).get("progress") == f"{d}/{len(plan)}"
+            )
+            if stage == boundary:
+                break
+        scoring = dataset.spec.scoring.engine.value == "ray"
+        if scoring:
+            cluster.finish_job(NS, f"{name}-driver")
+            await eventually(phase_is(cluster, name, "Scoring"))
+            rayjob = await eventually(
+                lambda: child(cluster, "ray.io/v1/rayjobs", f"{name}-scoring")
+            )
+            assert "codeinstruct run" in rayjob["spec"]["entrypoint"]
+            assert job["spec"]["template"]["spec"]["containers"][0]["command"][-2:] == [
+                "--until",
+                boundary,
+            ]
+            for stage in plan[plan.index(str(boundary)) + 1 :]:
+                write_stage(dataset, stage, records=5)
+            write_card(dataset)
+            cluster.patch(
+                "ray.io/v1/rayjobs",
+                NS,
+                f"{name}-scoring",
+                {"status": {"jobDeploymentStatus": "Complete", "jobStatus": "SUCCEEDED"}},
+            )
+        else:
+            write_card(dataset)
+            cluster.finish_job(NS, f"{name}-driver")
+        final = await eventually(phase_is(cluster, name, "Succeeded"))
+
+    assert final["outputUri"] == f"{dataset.spec.output.uri}/{run_prefix(dataset)}/dataset"
+    assert final["progressPercentage"] == 100 and final["completionTime"]
+    assert final["selection"] == f"{final['selected']}/{dataset.spec.target_size}"
+    assert final["stages"][0]["recordsOut"] > 0 and final["stages"][0]["dropped"] == 2
+    ready = {c["type"]: c for c in final["conditions"]}
+    assert ready["Ready"]["status"] == "True" and ready["Complete"]["status"] == "True"
+    # Finished runs free their servers (GPUs); Jobs stay for their logs.
+    assert child(cluster, "apps/v1/deployments", f"{name}-sandbox") is None
+    assert child(cluster, "batch/v1/jobs", f"{name}-driver") is not None
+    reasons = [e["reason"] for e in cluster.events()]
+    assert "Succeeded" in reasons and "ChildrenCreated" in reasons
+    # Every call was allowed by the chart's RBAC, and no pod was refused by Pod Security.
+    assert cluster.k.authorizer is not None and cluster.k.authorizer.denied == []
+    assert "FailedCreate" not in reasons

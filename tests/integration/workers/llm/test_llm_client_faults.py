@@ -1,0 +1,137 @@
+"""The LLM client against a real HTTP server that misbehaves: 20 % of requests fail with 500,
+429 + Retry-After, hangs past the timeout, connection resets, truncated JSON, empty choices."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from codeinstruct.workers.errors import UserError
+from codeinstruct.workers.llm import Completion, InfraFailure, LLMClient
+from codeinstruct.workers.llm.client import RetryPolicy
+from tests.helpers.llm_scripts import HANG_SECONDS, REQUEST_TIMEOUT
+from tests.openai_server import FakeOpenAI
+
+# How each injected fault shows on the client side.
+FAULT_KINDS = {
+    "http_500": {"http_500"},
+    "http_429": {"http_429"},
+    "timeout": {"timeout"},
+    "reset": {"connection", "truncated"},
+    "truncated": {"invalid_json"},
+    "empty_choices": {"empty_choices"},
+}
+
+
+def prompt_echo(kind: str, body: dict[str, Any]) -> str:
+    if kind == "chat":
+        return f"re:{body['messages'][-1]['content']}:{body.get('seed')}"
+    return f"re:{body['prompt']}:{body.get('seed')}"
+
+
+def client(server: FakeOpenAI, **kw: Any) -> LLMClient:
+    kw.setdefault("retry", RetryPolicy(max_attempts=12, backoff_seconds=0.01))
+    kw.setdefault("timeout", REQUEST_TIMEOUT)
+    return LLMClient(server.url, "fake", **kw)
+
+
+def test_fault_injection_every_request_completes_once() -> None:
+    with FakeOpenAI(prompt_echo, fault_rate=0.2, seed=4, hang_seconds=HANG_SECONDS) as server:
+        llm = client(server, concurrency=16)
+
+        async def main() -> list[Any]:
+            return await asyncio.gather(
+                *(llm.complete(f"p{i}", max_tokens=5, seed=i) for i in range(300))
+            )
+
+        results = llm.run(main())
+    assert all(isinstance(r, Completion) for r in results)
+    assert [r.texts for r in results] == [[f"re:p{i}:{i}"] for i in range(300)]
+    assert server.requests["completions"] == 300, "each request answered exactly once"
+    seen: Counter[str] = Counter()
+    for result in results:
+        seen.update(result.faults)
+    assert sum(server.injected.values()) >= 30  # the 20 % really happened
+    assert set(server.injected) == set(FAULT_KINDS)
+    for fault in server.injected:
+        assert sum(seen[k] for k in FAULT_KINDS[fault]) >= 1, fault
+    assert sum(seen.values()) == sum(server.injected.values()), (seen, server.injected)
+    assert server.hung_up == server.injected["timeout"], "each hang ended by the client's timeout"
+
+
+def test_concurrency_is_bounded() -> None:
+    with FakeOpenAI(delay=0.02) as server:
+        llm = client(server, concurrency=8)
+
+        async def main() -> list[Any]:
+            return await asyncio.gather(*(llm.complete(str(i)) for i in range(100)))
+
+        assert all(r.ok for r in llm.run(main()))
+    # The bound is what is asserted; how many overlap at the peak depends on scheduling.
+    assert 2 <= server.max_in_flight <= 8
+
+
+def test_a_request_that_keeps_failing_is_an_infra_failure_not_an_exception() -> None:
+    with FakeOpenAI(fault_rate=1.0, faults=("http_500", "empty_choices")) as server:
+        llm = client(server, retry=RetryPolicy(max_attempts=3, backoff_seconds=0.01))
+        result = llm.run(llm.chat([{"role": "user", "content": "hi"}]))
+    assert isinstance(result, InfraFailure)
+    assert result.reason == "llm_infra_error" and result.attempts == 3
+    assert sum(result.faults.values()) == 3
+    assert sum(server.injected.values()) == 3
+
+
+def test_retry_after_is_honoured() -> None:
+    with FakeOpenAI(fault_rate=1.0, faults=("http_429",), retry_after="0.4") as server:
+        llm = client(server, retry=RetryPolicy(max_attempts=2, backoff_seconds=0.0))
+        loop_time = []
+
+        async def main() -> Any:
+            start = asyncio.get_running_loop().time()
+            result = await llm.complete("x")
+            loop_time.append(asyncio.get_running_loop().time() - start)
+            return result
+
+        result = llm.run(main())
+    assert isinstance(result, InfraFailure) and result.faults == {"http_429": 2}
+    assert loop_time[0] >= 0.4
+
+
+def test_rejected_requests_are_not_retried_and_auth_errors_stop_the_run() -> None:
+    with FakeOpenAI(fault_rate=1.0, faults=("http_400",)) as server:
+        llm = client(server)
+        result = llm.run(llm.complete("x"))
+        assert isinstance(result, InfraFailure) and result.reason == "llm_request_rejected"
+        assert server.injected["http_400"] == 1
+    with FakeOpenAI(fault_rate=1.0, faults=("http_401",)) as server:
+        llm = client(server)
+        with pytest.raises(UserError, match="apiKeyEnv"):
+            llm.run(llm.complete("x"))
+    with FakeOpenAI() as server:
+        llm = LLMClient(server.url + "/missing", "fake", retry=RetryPolicy(backoff_seconds=0.01))
+        with pytest.raises(UserError, match=r"generator\.endpoint"):
+            llm.run(llm.complete("x"))
+
+
+def test_n_samples_fan_out_with_distinct_seeds_when_the_server_lacks_n() -> None:
+    with FakeOpenAI(prompt_echo) as server:
+        llm = client(server, native_n=False)
+        result = llm.run(llm.chat([{"role": "user", "content": "q"}], n=3, seed=10))
+        both = client(server)
+        native = both.run(both.chat([{"role": "user", "content": "q"}], n=3))
+    assert isinstance(result, Completion)
+    assert result.texts == ["re:q:10", "re:q:11", "re:q:12"]
+    assert isinstance(native, Completion) and len(native.texts) == 3
+    assert [b.get("n") for b in server.bodies] == [None, None, None, 3]
+
+
+def test_api_key_is_sent_and_not_shown() -> None:
+    with FakeOpenAI() as server:
+        llm = LLMClient(server.url, "m", api_key="sk-secret", retry=RetryPolicy(max_attempts=1))
+        result = llm.run(llm.complete("x"))
+    assert isinstance(result, Completion)
+    assert [h.get("Authorization") for h in server.headers] == ["Bearer sk-secret"]
+    assert "sk-secret" not in repr(llm)

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from codeinstruct.workers.spec import SpecError, load_spec, parse_spec, run_signature
+from tests.helpers.crd import cel_errors, schema_errors
+from tests.helpers.paths import CLI, EXAMPLES
+from tests.helpers.specs import make_dataset
+
+
+def problems(document: object) -> list[str]:
+    with pytest.raises(SpecError) as caught:
+        parse_spec(document)
+    return caught.value.problems
+
+
+def base(**spec: object) -> dict[str, object]:
+    return {
+        "apiVersion": "codeinstruct.dev/v1alpha1",
+        "kind": "InstructionDataset",
+        "metadata": {"name": "x"},
+        "spec": {"method": "selfcodealign", "targetSize": 10, **spec},
+    }
+
+
+def test_defaults_are_filled_in() -> None:
+    spec = make_dataset().spec
+    assert spec.generator.backend == "embedded"
+    assert spec.sandbox.isolation == "gvisor"
+    assert spec.scoring.tau == 0.945
+    assert spec.mining.dedup.threshold == 0.7
+    assert spec.decontamination.ngram_sizes == [4, 5]
+    assert spec.output.format == "jsonl"
+
+
+def test_each_problem_is_one_line_with_its_field_path() -> None:
+    found = problems(base(targetSize=-3, method="magic", outptu={}))
+    assert "spec.targetSize: must be > 0, got -3" in found
+    assert any(p.startswith("spec.method: must be one of") and "'magic'" in p for p in found)
+    assert "spec.outptu: unknown field (check the spelling; fields are camelCase)" in found
+    assert len(found) == 3
+
+
+def test_nested_fields_and_cross_field_rules() -> None:
+    found = problems(base(generator={"sampling": {"temperature": 9}}))
+    assert found == ["spec.generator.sampling.temperature: must be <= 2, got 9"]
+    found = problems(base(generator={"backend": "openai"}))
+    assert found == ["spec.generator: endpoint is required when backend is `openai`"]
+
+
+def test_missing_required_field() -> None:
+    assert problems(base(targetSize=None) | {"spec": {"method": "xcoder"}}) == [
+        "spec.targetSize: required field is missing"
+    ]
+
+
+def test_signature_ignores_scaling_knobs_but_not_semantics() -> None:
+    reference = run_signature(make_dataset().spec)
+    scaled = make_dataset(
+        generator={"concurrency": 3}, sandbox={"workers": 9}, output={"uri": "/elsewhere"}
+    )
+    assert run_signature(scaled.spec) == reference
+    assert run_signature(make_dataset(seed=1).spec) != reference
+    assert run_signature(make_dataset(scoring={"tau": 0.9}).spec) != reference
+    assert run_signature(make_dataset(generator={"model": "other.gguf"}).spec) != reference
+
+
+def test_cli_validate_reports_problems_without_traceback(tmp_path: Path) -> None:
+    import subprocess
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "apiVersion: codeinstruct.dev/v1alpha1\nkind: InstructionDataset\n"
+        "spec:\n  method: selfcodealign\n  targetSize: -3\n"
+    )
+    result = subprocess.run([*CLI, "validate", str(bad)], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "spec.targetSize: must be > 0, got -3" in result.stderr
+    assert "Traceback" not in result.stderr
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("spec: [unclosed\n")
+    result = subprocess.run([*CLI, "validate", str(broken)], capture_output=True, text=True)
+    assert result.returncode == 2 and "not valid YAML" in result.stderr
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_every_example_is_valid_here_and_for_the_api_server(path: Path) -> None:
+    load_spec(path)  # raises SpecError on a problem
+    document = yaml.safe_load(path.read_text())
+    assert schema_errors(document) == []
+    assert cel_errors(document["spec"]) == []
+
+
+def test_there_are_examples() -> None:
+    assert len(EXAMPLES) >= 3
