@@ -19,7 +19,7 @@ from codeinstruct.workers.records import Record
 from codeinstruct.workers.runner import Runner
 from codeinstruct.workers.stages.base import (
     Drop,
-    Output,
+    StageOutput,
     SourceStage,
     Stage,
     StageContext,
@@ -63,7 +63,7 @@ class Source(SourceStage):
     def partitions(self, ctx: StageContext) -> list[Any]:
         return list(range(PARTITIONS))
 
-    def read(self, partition: Any, ctx: StageContext) -> Iterator[Output]:
+    def read(self, partition: Any, ctx: StageContext) -> Iterator[StageOutput]:
         self.calls[f"source:{partition}"] += 1
         for j in range(PER_PARTITION):
             if j == 2:  # mid-partition: some records were already yielded
@@ -79,7 +79,7 @@ class Square(Stage):
     def __init__(self, crashes: Crashes, calls: Counter[str]) -> None:
         self.crashes, self.calls = crashes, calls
 
-    def run(self, records: list[Record], ctx: StageContext) -> Iterator[Output]:
+    def run(self, records: list[Record], ctx: StageContext) -> Iterator[StageOutput]:
         shard = records[0]["id"].split("-")[0]  # one source partition per shard
         self.calls[f"square:{shard}"] += 1
         for index, record in enumerate(records):
@@ -100,7 +100,7 @@ class Rank(Stage):
     def __init__(self, crashes: Crashes, calls: Counter[str]) -> None:
         self.crashes, self.calls = crashes, calls
 
-    def run(self, records: list[Record], ctx: StageContext) -> Iterator[Output]:
+    def run(self, records: list[Record], ctx: StageContext) -> Iterator[StageOutput]:
         self.calls["rank"] += 1
         ordered = sorted(records, key=lambda r: -r["square"])
         for rank, record in enumerate(ordered):

@@ -84,6 +84,9 @@ class Runner:
         problems = missing_inputs(stages)
         if problems:
             raise PipelineError("; ".join(problems))
+        names = [stage.name for stage in stages]
+        if until is not None and until not in names:
+            raise UserError(f"--until {until!r}: no such stage; stages are {names}")
         say = lambda line: self.console.print(line, style="yellow", markup=False)  # noqa: E731
         with hold_lease(self.store, self.ledger.key("_lease.json"), say):
             return self._run(stages, until)
@@ -92,8 +95,6 @@ class Runner:
         names = [stage.name for stage in stages]
         final = names[-1]
         if until is not None:
-            if until not in names:
-                raise UserError(f"--until {until!r}: no such stage; stages are {names}")
             stages = stages[: names.index(until) + 1]
         self._write_run_info()
         report = RunReport(self.ledger.prefix, "", 0)
