@@ -11,11 +11,15 @@ VERDICTS: tuple[Verdict, ...] = ("pass", "fail", "timeout", "error", "infra_erro
 
 @dataclass(frozen=True)
 class Job:
+    """`program` alone runs as a script. With `tests`, `program` is the solution and the job is
+    checked: the supervisor counts the tests' checks (`checks.py`) and judges from them."""
+
     id: str
     program: str
     timeout: float | None = None
     memory_mib: int | None = None
     language: str = "python"
+    tests: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -33,6 +37,10 @@ class Result:
     duration: float
     tests_passed: int | None
     tests_failed: int | None
+    checks: dict[str, Any] | None = None
+    """Checked jobs: what the supervisor counted (executed, failed, called, ended, ...)."""
+    reason: str | None = None
+    """Why a checked job is not a pass, beyond its verdict (e.g. `no_checks`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

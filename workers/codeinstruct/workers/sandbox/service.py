@@ -75,6 +75,8 @@ def parse_jobs(body: Any) -> list[Job]:
     for index, item in enumerate(body["jobs"]):
         if not isinstance(item, dict) or not isinstance(item.get("program"), str):
             raise ValueError(f"jobs[{index}] needs a string `program`")
+        if item.get("tests") is not None and not isinstance(item["tests"], str):
+            raise ValueError(f"jobs[{index}]: `tests` must be a string")
         jobs.append(
             Job(
                 id=str(item.get("id", index)),
@@ -82,6 +84,7 @@ def parse_jobs(body: Any) -> list[Job]:
                 timeout=float(item["timeout"]) if item.get("timeout") is not None else None,
                 memory_mib=int(item["memory_mib"]) if item.get("memory_mib") is not None else None,
                 language=str(item.get("language", "python")),
+                tests=item.get("tests"),
             )
         )
     if len(jobs) > MAX_BATCH:

@@ -28,6 +28,11 @@ import time
 import traceback
 import types
 
+try:  # inside a sandbox the launcher registers it under this name (standard library only)
+    import codeinstruct_sandbox_checks as checks  # type: ignore[import-not-found]
+except ImportError:
+    from codeinstruct.workers.sandbox import checks
+
 NOBODY = 65534
 OUTPUT_CAP = 64 * 1024
 FILE_LIMIT_MIB = 64
@@ -120,7 +125,9 @@ def limit(kind: int, value: int) -> None:
         resource.setrlimit(kind, (capped, capped))
 
 
-def child_main(job: dict, workdir: str, out_w: int, err_w: int, drop_user: bool) -> None:
+def child_main(
+    job: dict, workdir: str, out_w: int, err_w: int, checks_w: int, drop_user: bool
+) -> None:
     """In the forked child: confine, then run the program as `__main__`; never returns."""
     code = 1
     try:
@@ -132,7 +139,10 @@ def child_main(job: dict, workdir: str, out_w: int, err_w: int, drop_user: bool)
         os.dup2(null, 0)
         os.dup2(out_w, 1)
         os.dup2(err_w, 2)
-        os.closerange(3, 65536)
+        # Above the open-file limit set below: the program cannot dup2 anything onto it.
+        os.dup2(checks_w, checks.CHANNEL_FD, inheritable=False)
+        os.closerange(3, checks.CHANNEL_FD)
+        os.closerange(checks.CHANNEL_FD + 1, 65536)
         sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
         os.chdir(workdir)
         cpu = math.ceil(float(job["timeout"])) + 1
@@ -157,7 +167,8 @@ def child_main(job: dict, workdir: str, out_w: int, err_w: int, drop_user: bool)
         )
         sys.argv = ["main.py"]
         sys.path[0:0] = [workdir]
-        code = run_program(os.path.join(workdir, "main.py"))
+        path = os.path.join(workdir, "main.py")
+        code = run_checked(job, path) if job.get("tests") is not None else run_program(path)
     except BaseException:
         traceback.print_exc()
     os._exit(code)
@@ -192,6 +203,50 @@ def run_program(path: str) -> int:
     return code
 
 
+def run_checked(job: dict, path: str) -> int:
+    """Run a job's solution, then its tests, counting checks (see `checks.py`); the status the
+    program ended with goes to the supervisor before atexit handlers run."""
+    recorder = checks.Recorder(job.pop("nonce"))
+    sys.stdout = open(1, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
+    module = types.ModuleType("__main__")
+    module.__file__ = path
+    sys.modules["__main__"] = module
+    namespace = module.__dict__
+    status = 0
+    try:
+        program = checks.CheckedProgram(job["program"], job["tests"], recorder)
+        if "unittest" in job["program"] or "unittest" in job["tests"]:
+            checks.count_unittest(recorder)
+        exec(program.solution, namespace)
+        recorder.solution_done()
+        try:
+            exec(program.tests, namespace)
+        except SystemExit as stop:
+            status = exit_status(stop.code)
+        if status == 0:
+            checks.collect_and_run(namespace, recorder)
+    except SystemExit as stop:
+        status = exit_status(stop.code)
+    except BaseException as error:
+        tb = error.__traceback__.tb_next if error.__traceback__ else None
+        traceback.print_exception(type(error), error, tb)
+        status = 1
+    try:
+        threading._shutdown()  # type: ignore[attr-defined]
+    except BaseException:
+        status = status or 1
+    skipped = len(program.required_lines - recorder.lines) if "program" in locals() else 0
+    recorder.end(status, skipped)
+    try:
+        atexit._run_exitfuncs()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BaseException:
+        pass
+    return status
+
+
 def exit_status(value: object) -> int:
     if value is None:
         return 0
@@ -213,22 +268,25 @@ class Spare:
         ctl_r, self.ctl_w = os.pipe()
         self.out_r, out_w = os.pipe()
         self.err_r, err_w = os.pipe()
+        self.checks_r, checks_w = os.pipe()
         self.drop_user = drop_user
         self.pid = os.fork()
         if self.pid == 0:
             os.close(self.ctl_w)
             os.close(self.out_r)
             os.close(self.err_r)
+            os.close(self.checks_r)
             chunks = []
             while chunk := os.read(ctl_r, 1 << 20):
                 chunks.append(chunk)
             if not chunks:
                 os._exit(0)
             job = json.loads(b"".join(chunks))
-            child_main(job, job["workdir"], out_w, err_w, drop_user)
+            child_main(job, job["workdir"], out_w, err_w, checks_w, drop_user)
         os.close(ctl_r)
         os.close(out_w)
         os.close(err_w)
+        os.close(checks_w)
 
     def start(self, job: dict) -> None:
         data = json.dumps(job).encode()
@@ -237,7 +295,7 @@ class Spare:
         os.close(self.ctl_w)
 
     def close(self) -> None:
-        for fd in (self.out_r, self.err_r):
+        for fd in (self.out_r, self.err_r, self.checks_r):
             with contextlib.suppress(OSError):
                 os.close(fd)
 
@@ -250,8 +308,11 @@ def run_job(job: dict, spare: Spare, serial: int, wake_r: int) -> dict:
     workdir = job["workdir"] = os.path.join(SCRATCH, f"job-{serial}")
     shutil.rmtree(workdir, ignore_errors=True)
     os.mkdir(workdir, 0o700)
+    checked = job.get("tests") is not None
+    if checked:
+        job["nonce"] = nonce = os.urandom(8).hex()
     with open(os.path.join(workdir, "main.py"), "w", encoding="utf-8") as handle:
-        handle.write(job["program"])
+        handle.write(job["program"] + ("\n\n" + job["tests"] if checked else ""))
     if spare.drop_user:
         os.chown(workdir, NOBODY, NOBODY)
     start = time.monotonic()
@@ -259,6 +320,8 @@ def run_job(job: dict, spare: Spare, serial: int, wake_r: int) -> dict:
     try:
         spare.start(job)
         pipes = {spare.out_r: "stdout", spare.err_r: "stderr"}
+        if checked:
+            pipes[spare.checks_r] = "checks"
         memory = job["memory_mib"] * 1024 * 1024
         result = watch(pid, pipes, start + timeout, wake_r, memory)
     finally:
@@ -271,6 +334,9 @@ def run_job(job: dict, spare: Spare, serial: int, wake_r: int) -> dict:
         shutil.rmtree(workdir, ignore_errors=True)
     result["duration"] = round(time.monotonic() - start, 4)
     result["id"] = job.get("id")
+    channel = result.pop("channel")
+    if checked:
+        result["checks"] = checks.summarize(channel, nonce)
     if result["memory_exceeded"]:
         note = (
             f"\nMemoryError: the job's processes together used more than {job['memory_mib']} MiB\n"
@@ -357,6 +423,7 @@ def watch(pid: int, pipes: dict[int, str], deadline: float, wake_r: int, memory:
         "signal": -exit_code if exit_code < 0 else None,
         "timed_out": timed_out,
         "memory_exceeded": memory_exceeded,
+        "channel": bytes(output.get("checks", b"")),
         "stdout": bytes(output["stdout"]).decode("utf-8", "replace"),
         "stderr": bytes(output["stderr"]).decode("utf-8", "replace"),
         "stdout_truncated": cut["stdout"],
