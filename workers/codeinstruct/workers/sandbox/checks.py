@@ -35,6 +35,7 @@ reach the recorder; counting outside the process would need ptrace, which this d
 from __future__ import annotations
 
 import ast
+import contextlib
 import linecache
 import os
 import sys
@@ -68,10 +69,9 @@ class Recorder:
 
     def send(self, *fields: object) -> None:
         line = " ".join([self.nonce, *map(str, fields)]) + "\n"
-        try:
+        # Closed by the program: no end line will arrive, and the job fails.
+        with contextlib.suppress(OSError):
             os.write(self.fd, line.encode())
-        except OSError:
-            pass  # closed by the program: no end line will arrive, the job fails
 
     def solution_done(self) -> None:
         self.after_solution = True
@@ -366,7 +366,7 @@ def count_unittest(recorder: Recorder) -> None:
             recorder.failure("addSubTest")
         add_subtest(self, test, sub, err)
 
-    result.addSubTest = subtest  # type: ignore[method-assign]
+    setattr(result, "addSubTest", subtest)  # noqa: B010
 
 
 def collect_and_run(namespace: dict[str, Any], recorder: Recorder) -> None:

@@ -29,7 +29,7 @@ import traceback
 import types
 
 try:  # inside a sandbox the launcher registers it under this name (standard library only)
-    import codeinstruct_sandbox_checks as checks  # type: ignore[import-not-found]
+    import codeinstruct_sandbox_checks as checks
 except ImportError:
     from codeinstruct.workers.sandbox import checks
 
@@ -214,6 +214,7 @@ def run_checked(job: dict, path: str) -> int:
     sys.modules["__main__"] = module
     namespace = module.__dict__
     status = 0
+    program = None
     try:
         program = checks.CheckedProgram(job["program"], job["tests"], recorder)
         if "unittest" in job["program"] or "unittest" in job["tests"]:
@@ -236,7 +237,7 @@ def run_checked(job: dict, path: str) -> int:
         threading._shutdown()  # type: ignore[attr-defined]
     except BaseException:
         status = status or 1
-    skipped = len(program.required_lines - recorder.lines) if "program" in locals() else 0
+    skipped = len(program.required_lines - recorder.lines) if program else 0
     recorder.end(status, skipped)
     try:
         atexit._run_exitfuncs()
