@@ -22,6 +22,7 @@ EXTERNAL_COMMANDS: list[str] = [
     "codeinstruct.workers.spec_reference:add_parser",
     "codeinstruct.workers.sandbox.command:add_parser",
     "codeinstruct.workers.tli_command:add_parser",
+    "codeinstruct.workers.verify_command:add_parser",
     "codeinstruct.operator.crd:add_parser",
     "codeinstruct.operator.main:add_parser",
 ]
