@@ -7,6 +7,7 @@ restart redoes only shards without a marker. Layout under a run prefix:
     stages/<stage>/_done/00000.json         marker: counts, sha256 of the data, stage stats
     stages/<stage>/_complete.json           the stage finished: number of shards, totals
     excluded/<stage>/shard-00000.jsonl      dropped records with `drop_reason` (optional)
+    executions/<stage>/shard-00000.jsonl    every executed sample (`output.keepExecutions`)
 """
 
 from __future__ import annotations

@@ -56,6 +56,9 @@ def execution_of(result: Result) -> dict[str, Any]:
         "checks_failed": checks.get("failed", 0),
         "tests_collected": checks.get("collected", 0),
         "solution_called": bool(checks.get("called")),
+        "null_killed": None,
+        "mutants": 0,
+        "mutants_killed": 0,
         "stderr": result.stderr[-STDERR_KEPT:],
     }
 
