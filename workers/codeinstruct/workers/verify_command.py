@@ -93,24 +93,24 @@ def verify_file(
         for start in range(0, len(rows), CHUNK):
             chunk = rows[start : start + CHUNK]
             samples: dict[str, Sample] = {}
-            keys: list[str | Sample | None] = []
+            # Per row: the sample's key (its content id) or the reason it has no sample.
+            keys: list[tuple[str | None, str]] = []
             for row, reason in chunk:
                 found = sample_of(row, fields) if row is not None and not reason else reason
                 if isinstance(found, Sample):
                     key = content_id(found.solution, found.tests)
                     samples[key] = found
-                    keys.append(key)
+                    keys.append((key, ""))
                 else:
-                    keys.append(found)
+                    keys.append((None, found))
             outcomes = verify(samples, executor, settings, seed="verify") if samples else {}
-            for (row, _), key in zip(chunk, keys, strict=True):
+            for (row, _), (key, reason) in zip(chunk, keys, strict=True):
                 record = dict(row or {})
-                if isinstance(key, str) and key in outcomes:
+                drop: str | None = reason
+                if key is not None:
                     outcome = outcomes[key]
                     record["execution"] = outcome.execution
                     drop = outcome.reason
-                else:
-                    drop = str(key)
                 target = rejected if drop else verified
                 if drop:
                     record["drop_reason"] = drop
