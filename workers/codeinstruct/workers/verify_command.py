@@ -98,9 +98,9 @@ def verify_file(
             for row, reason in chunk:
                 found = sample_of(row, fields) if row is not None and not reason else reason
                 if isinstance(found, Sample):
-                    key = content_id(found.solution, found.tests)
-                    samples[key] = found
-                    keys.append((key, ""))
+                    sid = content_id(found.solution, found.tests)
+                    samples[sid] = found
+                    keys.append((sid, ""))
                 else:
                     keys.append((None, found))
             outcomes = verify(samples, executor, settings, seed="verify") if samples else {}
