@@ -3,6 +3,7 @@ tests/integration/test_verification.py), and the samples a record yields."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 
 import pytest
@@ -13,7 +14,8 @@ from codeinstruct.workers.verification.verify import Settings, verify
 
 
 class Scripted:
-    """Answers each job with the verdict `decide(job)` gives; records every batch it got."""
+    """Answers each job (and each variant of a job, as a job of its own code) with the verdict
+    `decide(job)` gives; records every batch it got."""
 
     def __init__(self, decide: Callable[[Job], Verdict]) -> None:
         self.decide = decide
@@ -25,9 +27,14 @@ class Scripted:
         for job in jobs:
             verdict = self.decide(job)
             checks = {"executed": 1, "failed": int(verdict == "fail"), "called": True}
-            results.append(
-                Result(job.id, verdict, 0, "", "", False, False, 0.05, None, None, checks)
-            )
+            variants = None
+            if job.variants is not None:
+                variants = [
+                    {"verdict": self.decide(Job(f"{job.id}#{i}", code, tests=job.tests))}
+                    for i, code in enumerate(job.variants)
+                ]
+            result = Result(job.id, verdict, 0, "", "", False, False, 0.05, None, None, checks)
+            results.append(dataclasses.replace(result, variants=variants))
         return results
 
 
@@ -39,14 +46,17 @@ def is_null(job: Job) -> bool:
     return "null variant" in job.program
 
 
-def test_variants_of_all_passing_samples_go_in_one_batch_with_a_shorter_timeout() -> None:
+def test_variants_of_all_passing_samples_go_in_one_batch_null_first() -> None:
     executor = Scripted(lambda job: "pass" if job.program == SOLUTION else "fail")
     outcomes = verify(SAMPLES, executor, Settings(timeout=10, mutants=3), seed="s")
     assert len(executor.batches) == 2
     first, variants = executor.batches
     assert [j.id for j in first] == ["a", "b"] and all(j.tests for j in first)
-    assert len(variants) == 2 * 4 and sum(is_null(j) for j in variants) == 2
-    assert all(j.timeout is not None and j.timeout < 10 for j in variants)
+    assert [j.id for j in variants] == ["a#variants", "b#variants"]
+    for job in variants:
+        assert job.variants is not None and len(job.variants) == 4
+        assert "null variant" in job.variants[0] and SOLUTION not in job.variants
+        assert job.timeout is not None and job.timeout <= 10
     for outcome in outcomes.values():
         assert outcome.reason is None
         assert outcome.execution["null_killed"] is True

@@ -111,6 +111,18 @@ class Recorder:
         self.send("E", status, self.executed, self.failed, self.collected, skipped)
 
 
+def summarize_variants(channel: bytes, nonce: str) -> list[dict[str, Any]]:
+    """One summary per variant that started (its lines follow its `V <index>` line)."""
+    segments: list[list[bytes]] = []
+    prefix = f"{nonce} V ".encode()
+    for line in channel.splitlines():
+        if line.startswith(prefix):
+            segments.append([])
+        elif segments:
+            segments[-1].append(line)
+    return [summarize(b"\n".join(lines), nonce) for lines in segments]
+
+
 def summarize(channel: bytes, nonce: str) -> dict[str, Any]:
     """What the supervisor saw on a job's check channel (run in the supervisor, not the job).
 
@@ -128,6 +140,7 @@ def summarize(channel: bytes, nonce: str) -> dict[str, Any]:
         "skipped": 0,
         "failed_lines": [],
         "forged": 0,
+        "timed_out": False,
     }
     for raw in channel.decode("ascii", "replace").splitlines():
         fields = raw.split()
@@ -150,6 +163,8 @@ def summarize(channel: bytes, nonce: str) -> dict[str, Any]:
             seen["failed"] += 1
             seen["executed"] = max(seen["executed"], seen["failed"])
             seen["failed_lines"] += numbers[:1]
+        elif kind == "T":
+            seen["timed_out"] = True
         elif kind == "E" and len(numbers) == 5 and not seen["ended"]:
             status, executed, failed, collected, skipped = numbers
             seen.update(ended=True, status=status, collected=collected, skipped=skipped)
@@ -318,9 +333,27 @@ class CheckedProgram:
         self.tests = _compile(tree, TESTS_FILE, tests, targets)
 
 
-def count_unittest(recorder: Recorder) -> None:
-    """Count `TestCase` assertions (outermost call) and every failure a result records."""
+class Current:
+    """The recorder of the run in progress (a job may run several variants in turn)."""
+
+    recorder: Recorder | None = None
+    unittest_counted = False
+
+
+CURRENT = Current()
+
+
+def count_unittest() -> None:
+    """Count `TestCase` assertions (outermost call) and every failure a result records, for
+    the current recorder (patched once per process)."""
+    if CURRENT.unittest_counted:
+        return
+    CURRENT.unittest_counted = True
     import unittest
+
+    def recorder_now() -> Recorder:
+        assert CURRENT.recorder is not None
+        return CURRENT.recorder
 
     depth = threading.local()
 
@@ -332,12 +365,12 @@ def count_unittest(recorder: Recorder) -> None:
                 result = method(self, *args, **kwargs)
             except BaseException as error:
                 if level == 0 and isinstance(error, self.failureException):
-                    recorder.check(False, 0)
+                    recorder_now().check(False, 0)
                 raise
             finally:
                 depth.level = level
             if level == 0:
-                recorder.check(True, 0)
+                recorder_now().check(True, 0)
             return result
 
         return wrapper
@@ -351,7 +384,7 @@ def count_unittest(recorder: Recorder) -> None:
 
     def failing(method: Any) -> Any:
         def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-            recorder.failure(method.__name__)
+            recorder_now().failure(method.__name__)
             return method(self, *args, **kwargs)
 
         return wrapper
@@ -363,7 +396,7 @@ def count_unittest(recorder: Recorder) -> None:
 
     def subtest(self: Any, test: Any, sub: Any, err: Any) -> None:
         if err is not None:
-            recorder.failure("addSubTest")
+            recorder_now().failure("addSubTest")
         add_subtest(self, test, sub, err)
 
     setattr(result, "addSubTest", subtest)  # noqa: B010
@@ -371,8 +404,9 @@ def count_unittest(recorder: Recorder) -> None:
 
 def collect_and_run(namespace: dict[str, Any], recorder: Recorder) -> None:
     """Run the tests the program defined but did not run, as pytest and unittest would."""
-    import unittest
-
+    # A program that never imported unittest defined no TestCase (and importing it costs tens
+    # of milliseconds under gVisor).
+    unittest = sys.modules.get("unittest")
     cases = []
     for name, value in list(namespace.items()):
         if isinstance(value, types.FunctionType) and name.startswith("test"):
@@ -382,12 +416,12 @@ def collect_and_run(namespace: dict[str, Any], recorder: Recorder) -> None:
             methods = [m for m in vars(value) if m.startswith("test")]
             if any(f"{value.__name__}.{m}" in recorder.entered_tests for m in methods):
                 continue
-            if issubclass(value, unittest.TestCase):
+            if unittest is not None and issubclass(value, unittest.TestCase):
                 cases.append(value)
             elif name.startswith("Test") and methods:
                 for method in methods:
                     _run_test(lambda cls=value, m=method: getattr(cls(), m)(), recorder)
-    if cases:
+    if cases and unittest is not None:
         loader = unittest.TestLoader()
         suite = unittest.TestSuite(loader.loadTestsFromTestCase(c) for c in cases)
         recorder.collected += suite.countTestCases()

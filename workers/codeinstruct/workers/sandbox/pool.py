@@ -116,6 +116,9 @@ class Pool:
         }
         if job.tests is not None:
             payload["tests"] = job.tests
+        if job.variants is not None:
+            payload["variants"] = list(job.variants)
+            payload["variant_timeout"] = job.variant_timeout
         return payload
 
     def _work(self, slot: int) -> None:

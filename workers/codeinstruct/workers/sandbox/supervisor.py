@@ -205,20 +205,66 @@ def run_program(path: str) -> int:
 
 def run_checked(job: dict, path: str) -> int:
     """Run a job's solution, then its tests, counting checks (see `checks.py`); the status the
-    program ended with goes to the supervisor before atexit handlers run."""
-    recorder = checks.Recorder(job.pop("nonce"))
+    program ended with goes to the supervisor before atexit handlers run.
+
+    With `variants` (other solutions, e.g. a null variant and mutants), each runs in turn with
+    the same tests, in a fresh `__main__`, its lines on the channel after a `V <index>` line;
+    `program` itself is not run then.
+    """
+    nonce = job.pop("nonce")
     sys.stdout = open(1, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
     sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
+    variants = job.get("variants")
+    status = 0
+    if variants is None:
+        status = check_once(job["program"], job["tests"], checks.Recorder(nonce), path)
+    else:
+        budget = float(job.get("variant_timeout") or job["timeout"])
+        signal.signal(signal.SIGALRM, _variant_timed_out)
+        for index, solution in enumerate(variants):
+            recorder = checks.Recorder(nonce)
+            recorder.send("V", index)
+            check_once(solution, job["tests"], recorder, path, budget)
+            for thread in threading.enumerate():
+                if thread is not threading.main_thread() and not thread.daemon:
+                    thread.join()
+    try:
+        if variants is None:
+            threading._shutdown()  # type: ignore[attr-defined]
+        atexit._run_exitfuncs()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BaseException:
+        pass
+    return status
+
+
+class VariantTimeout(BaseException):
+    """A variant used up its share of the job's time (raised by SIGALRM in the main thread)."""
+
+
+def _variant_timed_out(signum: int, frame: object) -> None:
+    raise VariantTimeout
+
+
+def check_once(
+    solution: str, tests: str, recorder: checks.Recorder, path: str, budget: float = 0.0
+) -> int:
+    """One checked run in a fresh `__main__`; sends its end line; returns its status. With a
+    `budget` (seconds, variants only) a run that takes longer is stopped and marked timed out."""
     module = types.ModuleType("__main__")
     module.__file__ = path
     sys.modules["__main__"] = module
     namespace = module.__dict__
+    checks.CURRENT.recorder = recorder
     status = 0
     program = None
     try:
-        program = checks.CheckedProgram(job["program"], job["tests"], recorder)
-        if "unittest" in job["program"] or "unittest" in job["tests"]:
-            checks.count_unittest(recorder)
+        if budget:
+            signal.setitimer(signal.ITIMER_REAL, budget)
+        program = checks.CheckedProgram(solution, tests, recorder)
+        if "unittest" in solution or "unittest" in tests:
+            checks.count_unittest()
         exec(program.solution, namespace)
         recorder.solution_done()
         try:
@@ -229,22 +275,24 @@ def run_checked(job: dict, path: str) -> int:
             checks.collect_and_run(namespace, recorder)
     except SystemExit as stop:
         status = exit_status(stop.code)
+    except VariantTimeout:
+        recorder.send("T")
+        status = 124
     except BaseException as error:
         tb = error.__traceback__.tb_next if error.__traceback__ else None
         traceback.print_exception(type(error), error, tb)
         status = 1
-    try:
-        threading._shutdown()  # type: ignore[attr-defined]
-    except BaseException:
-        status = status or 1
+    finally:
+        if budget:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            try:
+                thread.join()
+            except BaseException:
+                status = status or 1
     skipped = len(program.required_lines - recorder.lines) if program else 0
     recorder.end(status, skipped)
-    try:
-        atexit._run_exitfuncs()
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except BaseException:
-        pass
     return status
 
 
@@ -336,7 +384,10 @@ def run_job(job: dict, spare: Spare, serial: int, wake_r: int) -> dict:
     result["duration"] = round(time.monotonic() - start, 4)
     result["id"] = job.get("id")
     channel = result.pop("channel")
-    if checked:
+    if checked and job.get("variants") is not None:
+        result["variant_checks"] = checks.summarize_variants(channel, nonce)
+        result["variants_total"] = len(job["variants"])
+    elif checked:
         result["checks"] = checks.summarize(channel, nonce)
     if result["memory_exceeded"]:
         note = (

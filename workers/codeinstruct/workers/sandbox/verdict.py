@@ -114,6 +114,36 @@ def _judge_exit(raw: dict[str, Any]) -> Verdict:
     return "error"
 
 
+def variant_verdicts(raw: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """One `{"verdict", "reason"}` per variant of a job with variants (None for other jobs).
+
+    A variant that reached its end line is judged as a checked job that exited 0 (its own
+    status is in the end line); the one running when the job stopped is a timeout, an error
+    (memory) or `exited_early`; those that never started are `infra_error` (not counted)."""
+    summaries = raw.get("variant_checks")
+    if summaries is None:
+        return None
+    whole = _judge_exit(raw)
+    verdicts: list[dict[str, Any]] = []
+    for index in range(int(raw.get("variants_total", len(summaries)))):
+        verdict: Verdict
+        reason: str | None
+        if whole == "infra_error" or index >= len(summaries):
+            verdict, reason = "infra_error", "not_run"
+        elif summaries[index].get("timed_out"):
+            verdict, reason = "timeout", None
+        elif summaries[index].get("ended"):
+            verdict, reason = assess({"exit_code": 0, "checks": summaries[index]})
+        elif raw.get("memory_exceeded"):
+            verdict, reason = "error", None
+        elif raw.get("timed_out"):
+            verdict, reason = "timeout", None
+        else:
+            verdict, reason = "fail", "exited_early"
+        verdicts.append({"verdict": verdict, "reason": reason})
+    return verdicts
+
+
 def result_of(raw: dict[str, Any], job_id: str) -> Result:
     """The public result of one supervisor answer."""
     stdout = str(raw.get("stdout", ""))
@@ -132,6 +162,7 @@ def result_of(raw: dict[str, Any], job_id: str) -> Result:
         tests_failed=failed,
         checks=raw.get("checks"),
         reason=reason,
+        variants=variant_verdicts(raw),
     )
 
 

@@ -23,11 +23,11 @@ def run_batch(
 ) -> dict[str, Result]:
     """Results by job id. Jobs with the same program, tests and limits run once; each result
     is counted as `<label>_<verdict>`, and the jobs actually run as `<executed>`."""
-    first: dict[tuple[str, str | None, float | None, int | None], str] = {}
+    first: dict[tuple[object, ...], str] = {}
     unique: list[Job] = []
     alias: dict[str, str] = {}
     for job in jobs:
-        key = (job.program, job.tests, job.timeout, job.memory_mib)
+        key = (job.program, job.tests, job.variants, job.timeout, job.memory_mib)
         if key not in first:
             first[key] = job.id
             unique.append(job)

@@ -3,8 +3,10 @@
 1. Every sample runs once as a checked job (the supervisor counts its checks; see
    `codeinstruct.workers.sandbox.checks`): it must pass.
 2. Each passing sample's tests then run against its null variant and `mutants` seeded mutants
-   (`mutants.py`), all of them in one more batch through the warm pool, each with a shorter
-   timeout (a variant that loops is killed by it). The null variant must fail (else
+   (`mutants.py`): one job per sample whose variants run in turn in one sandbox process (null
+   first, each in a fresh `__main__`), all those jobs in one more batch through the warm pool,
+   with a shorter timeout (a variant that loops uses it up: it is killed, later ones are not
+   counted). The null variant must fail (else
    `vacuous_tests`); at least `min_mutants_killed` mutants must fail (else `weak_tests`).
    A variant is killed by any verdict but `pass`; an `infra_error` variant is not counted (an
    `infra_error` null variant drops the sample as `infra_error`).
@@ -26,9 +28,11 @@ from codeinstruct.workers.verification.mutants import mutants, null_variant
 from codeinstruct.workers.verification.samples import Sample
 
 STDERR_KEPT = 2000
-# A variant gets this many times the original run's duration (plus a second), at most the
-# sandbox timeout: a mutant that loops forever is killed by its timeout, not waited for.
-VARIANT_TIME_FACTOR = 4.0
+# A variant gets this many times the original run's duration (plus a margin), at most the
+# sandbox timeout: a mutant that loops forever is killed by its timeout (a kill, as mutation
+# testing counts it), not waited for. The null variant raises at its first call.
+VARIANT_TIME_FACTOR = 3.0
+VARIANT_MARGIN_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,7 @@ def execution_of(result: Result) -> dict[str, Any]:
 
 
 def variant_timeout(duration: float, timeout: float) -> float:
-    return round(min(timeout, VARIANT_TIME_FACTOR * duration + 1.0), 3)
+    return round(min(timeout, VARIANT_TIME_FACTOR * duration + VARIANT_MARGIN_SECONDS), 3)
 
 
 def verify(
@@ -80,42 +84,55 @@ def verify(
     ]
     first = run_batch(executor, jobs, count)
     variants: list[Job] = []
-    plans: dict[str, list[str]] = {}
     for sid, result in first.items():
         if result.verdict != "pass":
             continue
         sample = samples[sid]
-        timeout = variant_timeout(result.duration, settings.timeout)
         codes = [null_variant(sample.solution)]
         codes += [m.code for m in mutants(sample.solution, settings.mutants, f"{seed}:{sid}")]
-        plans[sid] = [f"{sid}#variant-{i}" for i in range(len(codes))]
-        variants += [
-            Job(job_id, code, timeout=timeout, tests=sample.tests)
-            for job_id, code in zip(plans[sid], codes, strict=True)
-        ]
-    ran = run_batch(executor, variants, count, "variant", "variants_executed") if variants else {}
+        each = variant_timeout(result.duration, settings.timeout)
+        variants.append(
+            Job(
+                f"{sid}#variants",
+                sample.solution,
+                timeout=min(settings.timeout * len(codes), each * len(codes) + 1.0),
+                tests=sample.tests,
+                variants=tuple(codes),
+                variant_timeout=each,
+            )
+        )
+    ran = (
+        run_batch(executor, variants, count, "variants", "variant_jobs_executed")
+        if variants
+        else {}
+    )
     outcomes = {}
     for sid, result in first.items():
         execution = execution_of(result)
-        if sid not in plans:
+        variant_run = ran.get(f"{sid}#variants")
+        if variant_run is None:
             outcomes[sid] = Outcome(execution, result.reason or result.verdict)
             continue
-        null, *others = (ran[job_id] for job_id in plans[sid])
-        counted = [r for r in others if r.verdict != "infra_error"]
-        killed = sum(r.verdict != "pass" for r in counted)
+        judged = variant_run.variants or [{"verdict": "infra_error"}]
+        null, *others = (v["verdict"] for v in judged)
+        counted = [v for v in others if v != "infra_error"]
+        killed = sum(v != "pass" for v in counted)
         execution.update(
-            null_killed=None if null.verdict == "infra_error" else null.verdict != "pass",
+            null_killed=None if null == "infra_error" else null != "pass",
             mutants=len(counted),
             mutants_killed=killed,
+            variants_duration=variant_run.duration,
         )
+        for verdict in (null, *others):
+            count(f"variant_{verdict}", 1)
         outcomes[sid] = Outcome(execution, _variant_reason(null, killed, settings))
     return outcomes
 
 
-def _variant_reason(null: Result, killed: int, settings: Settings) -> str | None:
-    if null.verdict == "infra_error":
+def _variant_reason(null: str, killed: int, settings: Settings) -> str | None:
+    if null == "infra_error":
         return "infra_error"
-    if null.verdict == "pass":
+    if null == "pass":
         return "vacuous_tests"
     if killed < settings.min_mutants_killed:
         return "weak_tests"
