@@ -3,15 +3,20 @@ confinement still holds, and the choice is announced loudly."""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import shutil
 import subprocess
+import tempfile
 import time
+from typing import Any
 
 import httpx
 import pytest
 
-from codeinstruct.workers.sandbox import Job
-from codeinstruct.workers.sandbox.box import real_interpreter
+from codeinstruct.workers.sandbox import Job, bundle
+from codeinstruct.workers.sandbox.box import real_interpreter, supervisor_source
 from codeinstruct.workers.sandbox.gvisor import detect
 from codeinstruct.workers.sandbox.pool import Pool
 from tests.conftest import CLI, REPO, free_port
@@ -83,3 +88,87 @@ def test_gvisor_is_detected_from_inside_gvisor_and_not_on_the_host() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "/proc/version" in done.stdout
+
+
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+SYSTEM_PYTHON = "/usr/bin/python3.11"
+
+
+def supervisor_as_nobody(scratch: str) -> tuple[subprocess.Popen[bytes], int]:
+    """A supervisor started the way a sandbox pod starts it: not root, so jobs keep its UID."""
+    process = subprocess.Popen(
+        [*NOBODY, SYSTEM_PYTHON, "-I", "-S", "-c", supervisor_source()],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env={**bundle.ENV, "CODEINSTRUCT_SCRATCH": scratch},
+    )
+    assert process.stdout is not None
+    hello = json.loads(process.stdout.readline())
+    assert hello["ready"] and not hello["drop_user"]
+    return process, int(hello["pid"])
+
+
+def send(process: subprocess.Popen[bytes], job: dict[str, object]) -> None:
+    assert process.stdin is not None
+    process.stdin.write(json.dumps(job).encode() + b"\n")
+    process.stdin.flush()
+
+
+def answer(process: subprocess.Popen[bytes]) -> dict[str, Any]:
+    assert process.stdout is not None
+    return dict(json.loads(process.stdout.readline()))
+
+
+PROBE = """
+import json, os
+seen = {"signals": {}, "secrets": []}
+for name, pid in TARGETS.items():
+    try:
+        os.kill(pid, 0)
+        seen["signals"][name] = "delivered"
+    except OSError as error:
+        seen["signals"][name] = error.errno
+for root, _dirs, files in os.walk(SCRATCH):
+    for name in files:
+        if name == "secret.txt":
+            seen["secrets"].append(open(os.path.join(root, name)).read())
+for pid in os.listdir("/proc"):
+    try:
+        seen["secrets"].append(open(f"/proc/{pid}/cwd/secret.txt").read())
+    except OSError:
+        pass
+print(json.dumps(seen))
+"""
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None or not os.path.exists(SYSTEM_PYTHON),
+    reason="needs root to start processes as another user, setpriv and the system python",
+)
+def test_jobs_of_a_non_root_server_cannot_signal_it_or_read_another_jobs_files() -> None:
+    scratch = tempfile.mkdtemp(prefix="codeinstruct-scratch-", dir="/tmp")
+    os.chmod(scratch, 0o1777)
+    server = subprocess.Popen([*NOBODY, "sleep", "60"])  # the `sandbox serve` process's UID
+    first, first_pid = supervisor_as_nobody(scratch)
+    second, second_pid = supervisor_as_nobody(scratch)
+    try:
+        writer = "open('secret.txt', 'w').write('s3cret')\nimport time\ntime.sleep(4)\n"
+        send(first, {"id": "writer", "program": writer, "timeout": 10})
+        time.sleep(1.5)  # the writer's file exists while the probe runs
+        targets = {"server": server.pid, "own supervisor": second_pid, "other": first_pid}
+        probe = f"TARGETS = {targets!r}\nSCRATCH = {scratch!r}\n{PROBE}"
+        send(second, {"id": "probe", "program": probe, "timeout": 10})
+        result = answer(second)
+        assert result["exit_code"] == 0, result["stderr"]
+        seen = json.loads(result["stdout"])
+        assert answer(first)["exit_code"] == 0
+        assert seen["secrets"] == [], "another job's file was readable"
+        assert all(v != "delivered" for v in seen["signals"].values()), seen["signals"]
+    finally:
+        for process in (first, second):
+            if process.stdin:
+                process.stdin.close()
+            process.wait(timeout=30)
+        server.kill()
+        server.wait()
+        shutil.rmtree(scratch, ignore_errors=True)

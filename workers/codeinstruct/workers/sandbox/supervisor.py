@@ -45,6 +45,13 @@ PR_SET_CHILD_SUBREAPER = 36
 PAGE = os.sysconf("SC_PAGE_SIZE")
 # How often a running job's total memory (all its processes) is measured.
 MEMORY_CHECK_SECONDS = 0.1
+CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 2, 4, 8, 1 << 14, 1 << 18
+PR_SET_NO_NEW_PRIVS = 38
+CAPABILITY_VERSION_3 = 0x20080522
 
 
 def become_subreaper() -> bool:
@@ -125,6 +132,95 @@ def limit(kind: int, value: int) -> None:
         resource.setrlimit(kind, (capped, capped))
 
 
+def _libc() -> object:
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _write(path: str, text: str) -> bool:
+    try:
+        with open(path, "w") as handle:
+            handle.write(text)
+        return True
+    except OSError:
+        return False
+
+
+def _drop_capabilities(libc: object) -> None:
+    """No capabilities left, in any namespace: the mounts just made cannot be undone."""
+    import ctypes
+
+    header = (ctypes.c_uint32 * 2)(CAPABILITY_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)()
+    libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)  # type: ignore[attr-defined]
+    if libc.capset(header, data) != 0:  # type: ignore[attr-defined]
+        raise OSError(ctypes.get_errno(), "capset")
+
+
+def private_namespaces(job: dict, workdir: str) -> str:
+    """Put the job where it cannot see the server, the supervisor or other jobs, without root
+    (the supervisor's user is not root, so jobs keep its user id): a new user, PID, mount and
+    IPC namespace, a private tmpfs over the scratch directory (other jobs' directories vanish),
+    a fresh /proc, then no capabilities. Forks: this process waits for the job (PID 1 of its
+    namespace) and ends as it ended. Returns the job's working directory.
+
+    Where the kernel refuses the id maps (gVisor does, for unprivileged users) only the PID
+    namespace is made: the job cannot signal the server, but can see the scratch directory.
+    Where it refuses user namespaces altogether, the job runs as before.
+    """
+    libc = _libc()
+    uid, gid = os.geteuid(), os.getegid()
+    flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC
+    if (
+        libc.unshare(flags) != 0  # type: ignore[attr-defined]
+        and libc.unshare(CLONE_NEWUSER | CLONE_NEWPID) != 0  # type: ignore[attr-defined]
+    ):
+        return workdir  # no user namespaces here (the `none` warning already says so)
+    mapped = (
+        _write("/proc/self/setgroups", "deny")
+        and _write("/proc/self/uid_map", f"0 {uid} 1")
+        and _write("/proc/self/gid_map", f"0 {gid} 1")
+    )
+    pid = os.fork()
+    if pid:
+        _wait_and_mirror(pid)
+    if mapped:
+        scratch = os.path.dirname(workdir)
+        for source, target, kind, options, data in (
+            (None, "/", None, MS_REC | MS_PRIVATE, None),
+            (b"tmpfs", scratch, b"tmpfs", MS_NOSUID | MS_NODEV, b"mode=0700,size=512m"),
+            (b"proc", "/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None),
+        ):
+            target_bytes = target.encode()
+            if libc.mount(source, target_bytes, kind, options, data) != 0:  # type: ignore[attr-defined]
+                raise OSError(f"cannot mount {target} for the job")
+        os.mkdir(workdir, 0o700)
+        with open(os.path.join(workdir, "main.py"), "w", encoding="utf-8") as handle:
+            handle.write(job["program"])
+        _drop_capabilities(libc)
+    return workdir
+
+
+def _wait_and_mirror(pid: int) -> None:
+    """Wait for the job, then end the same way (exit status or signal); never returns."""
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+    while True:
+        try:
+            _done, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            os._exit(1)
+    code = os.waitstatus_to_exitcode(status)
+    if code < 0:
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+    os._exit(code & 0xFF)
+
+
 def child_main(
     job: dict, workdir: str, out_w: int, err_w: int, checks_w: int, drop_user: bool
 ) -> None:
@@ -144,6 +240,8 @@ def child_main(
         os.closerange(3, checks.CHANNEL_FD)
         os.closerange(checks.CHANNEL_FD + 1, 65536)
         sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
+        if job.get("private"):
+            workdir = private_namespaces(job, workdir)
         os.chdir(workdir)
         cpu = math.ceil(float(job["timeout"])) + 1
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
@@ -354,7 +452,8 @@ def run_job(job: dict, spare: Spare, serial: int, wake_r: int) -> dict:
     timeout = float(job.get("timeout") or DEFAULT_TIMEOUT)
     job["timeout"] = timeout
     job["memory_mib"] = int(job.get("memory_mib") or DEFAULT_MEMORY_MIB)
-    workdir = job["workdir"] = os.path.join(SCRATCH, f"job-{serial}")
+    # Unique among the sandboxes of a pool: under `none` they share one scratch directory.
+    workdir = job["workdir"] = os.path.join(SCRATCH, f"job-{os.getpid()}-{serial}")
     shutil.rmtree(workdir, ignore_errors=True)
     os.mkdir(workdir, 0o700)
     checked = job.get("tests") is not None
@@ -486,6 +585,8 @@ def watch(pid: int, pipes: dict[int, str], deadline: float, wake_r: int, memory:
 
 def main() -> None:
     drop_user = os.geteuid() == 0 and os.environ.get("CODEINSTRUCT_DROP_USER", "1") == "1"
+    # Jobs that cannot get a user of their own get namespaces of their own.
+    private = not drop_user and os.environ.get("CODEINSTRUCT_PRIVATE_JOBS", "1") == "1"
     subreaper = become_subreaper()
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
@@ -494,7 +595,13 @@ def main() -> None:
     signal.signal(signal.SIGCHLD, lambda *_: None)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # a dead spare: EPIPE, not our death
     out = sys.stdout.buffer
-    ready = {"ready": True, "pid": os.getpid(), "subreaper": subreaper, "drop_user": drop_user}
+    ready = {
+        "ready": True,
+        "pid": os.getpid(),
+        "subreaper": subreaper,
+        "drop_user": drop_user,
+        "private_jobs": private,
+    }
     out.write(json.dumps(ready).encode() + b"\n")
     out.flush()
     serial = 0
@@ -509,6 +616,7 @@ def main() -> None:
                 result = {"id": job.get("id"), "unsupported": f"language {job.get('language')!r}"}
             else:
                 used, spare = spare or Spare(drop_user), None
+                job["private"] = private
                 result = run_job(job, used, serial, wake_r)
         except Exception:
             result = {"id": None, "internal_error": traceback.format_exc(limit=5)}
