@@ -16,9 +16,10 @@ import httpx
 import pytest
 
 from codeinstruct.workers.sandbox import Job, bundle
-from codeinstruct.workers.sandbox.box import real_interpreter, supervisor_source
+from codeinstruct.workers.sandbox.box import Launcher, real_interpreter, supervisor_source
 from codeinstruct.workers.sandbox.gvisor import detect
 from codeinstruct.workers.sandbox.pool import Pool
+from codeinstruct.workers.spec import Isolation
 from tests.conftest import CLI, REPO, free_port
 
 
@@ -172,3 +173,29 @@ def test_jobs_of_a_non_root_server_cannot_signal_it_or_read_another_jobs_files()
         server.kill()
         server.wait()
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+@pytest.mark.gvisor
+def test_under_gvisor_a_non_root_supervisors_jobs_cannot_signal_it() -> None:
+    """The sandbox pod's case: gVisor underneath, the server not root (no per-job user). The
+    job's PID namespace holds only itself: no other process can be addressed."""
+    launcher = Launcher(Isolation.GVISOR)
+    config_path = launcher.state / "bundle" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["process"]["user"] = {"uid": 65532, "gid": 65532}
+    config["process"]["capabilities"] = {k: [] for k in ("bounding", "effective", "permitted")}
+    config_path.write_text(json.dumps(config))
+    box = launcher.start()
+    try:
+        assert box.hello["private_jobs"] and not box.hello["drop_user"]
+        probe = (
+            "import os\nreached = []\nfor pid in range(1, 200):\n    try:\n"
+            "        os.kill(pid, 0)\n        reached.append(pid)\n    except OSError:\n"
+            "        pass\nprint(reached, os.getpid())\n"
+        )
+        result = box.run({"id": "probe", "program": probe, "timeout": 5}, 30)
+        assert result["exit_code"] == 0, result["stderr"]
+        assert result["stdout"].strip() == "[1] 1", "only the job itself is reachable"
+    finally:
+        box.close()
+        launcher.close()
