@@ -43,11 +43,27 @@ def test_selfcodealign_from_seeds_to_executed_passing_pairs(tmp_path: Path) -> N
             targetSize=4,
             source={"uri": str(source)},
             generator=generator(server, sampling={"samplesPerInstruction": 3}),
-            output={"uri": str(tmp_path / "out")},
+            output={"uri": str(tmp_path / "out"), "keepExecutions": True},
         )
         report = Runner(dataset, progress=False).run()
     records, card = dataset_and_card(tmp_path / "out")
     assert 0 < len(records) == report.records <= 4
+    # keepExecutions: every sample that reached the sandbox, kept or not, loadable with datasets.
+    import datasets
+
+    (run,) = [p for p in (tmp_path / "out").iterdir() if p.is_dir()]
+    files = sorted(str(p) for p in (run / "executions" / "execute").glob("shard-*.jsonl"))
+    executions = datasets.load_dataset("json", data_files=files, split="train")
+    execute = card["stages"]["execute"]
+    ran = execute["records_in"] - sum(
+        n
+        for reason, n in execute["dropped"].items()
+        if reason in ("no_code_block", "no_tests", "no_assert", "syntax_error")
+    )
+    assert len(executions) == ran >= execute["records_out"] > 0
+    verdicts = executions["execution"]
+    assert {v["verdict"] for v in verdicts} >= {"pass"}
+    assert all(isinstance(v["checks_executed"], int) for v in verdicts)
     assert len({r["instruction_id"] for r in records}) == len(records), "one per instruction"
     for record in records:
         assert record["execution"]["verdict"] == "pass"

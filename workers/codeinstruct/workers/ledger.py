@@ -8,6 +8,7 @@ restart redoes only shards without a marker. Layout under a run prefix:
     stages/<stage>/_complete.json           the stage finished: number of shards, totals, and
                                             a copy of every marker
     excluded/<stage>/shard-00000.jsonl      dropped records with `drop_reason` (optional)
+    executions/<stage>/shard-00000.jsonl    every executed sample (`output.keepExecutions`)
 
 Reading the ledger costs few requests: a completed stage is one object (`_complete.json` holds
 its markers); a stage in progress is one listing plus each marker not yet known to this process,

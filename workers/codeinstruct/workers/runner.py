@@ -28,7 +28,7 @@ from codeinstruct.workers.export import export_dataset
 from codeinstruct.workers.lease import hold_lease
 from codeinstruct.workers.ledger import Ledger, StageStats
 from codeinstruct.workers.methods import method_stages
-from codeinstruct.workers.records import Record
+from codeinstruct.workers.records import Record, encode_jsonl
 from codeinstruct.workers.services import Services
 from codeinstruct.workers.spec import InstructionDataset, run_signature
 from codeinstruct.workers.stages.base import (
@@ -36,6 +36,7 @@ from codeinstruct.workers.stages.base import (
     SourceStage,
     Stage,
     StageContext,
+    StageKind,
     StageOutput,
     missing_inputs,
 )
@@ -180,7 +181,9 @@ class Runner:
                     advance(n)
 
                 ctx = StageContext(services, self.spec.seed, advance=step)
-                self._commit(stage.name, index, records, stage.run(records, ctx), ctx)
+                executes = stage.kind is StageKind.EXECUTE
+                outputs = stage.run(records, ctx)
+                self._commit(stage.name, index, records, outputs, ctx, executes)
                 advance(len(records) - advanced)
         return shards
 
@@ -210,8 +213,18 @@ class Runner:
         records: list[Record],
         outputs: Iterator[StageOutput],
         ctx: StageContext,
+        executes: bool = False,
     ) -> None:
         kept, excluded = _split(outputs, ctx)
+        if executes and self.spec.output.keep_executions:
+            # Every executed sample, kept or not, before the marker makes the shard count.
+            executed = [
+                r
+                for r in [{**r, "drop_reason": None} for r in kept] + excluded
+                if "execution" in r or "quality_run" in r
+            ]
+            name = f"shard-{index:05d}.jsonl"
+            self.store.put(self.ledger.key("executions", stage, name), encode_jsonl(executed))
         ctx.stats.records_in = ctx.stats.records_in or len(records)
         ctx.stats.records_out = len(kept)
         keep = excluded if self.spec.output.keep_excluded else None

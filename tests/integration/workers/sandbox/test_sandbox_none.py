@@ -3,12 +3,24 @@ confinement still holds, and the choice is announced loudly."""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from typing import Any
 
+import httpx
 import pytest
 
-from codeinstruct.workers.sandbox import Job
+from codeinstruct.workers.sandbox import Job, bundle
+from codeinstruct.workers.sandbox.box import Launcher, real_interpreter, supervisor_source
+from codeinstruct.workers.sandbox.gvisor import detect
 from codeinstruct.workers.sandbox.pool import Pool
+from codeinstruct.workers.spec import Isolation
+from tests.conftest import CLI, REPO, free_port
 
 
 def test_none_still_confines_each_job_and_warns(caplog: pytest.LogCaptureFixture) -> None:
@@ -26,3 +38,164 @@ def test_none_still_confines_each_job_and_warns(caplog: pytest.LogCaptureFixture
     assert "ISOLATION IS `none`" in caplog.text
     # (No fork bomb here: on a host where `nobody` cannot read the interpreter, jobs keep the
     # caller's user id, and root is exempt from RLIMIT_NPROC; the warning says so.)
+
+
+def test_serve_with_isolation_none_refuses_to_start_outside_gvisor() -> None:
+    done = subprocess.run(
+        [*CLI, "sandbox", "serve", "--isolation", "none", "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert "gVisor is not detected" in done.stderr and "--no-gvisor-check" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_serve_with_isolation_none_starts_with_the_override() -> None:
+    port = free_port()
+    server = subprocess.Popen(
+        [*CLI, "sandbox", "serve", "--isolation", "none", "--no-gvisor-check", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            raise AssertionError("the server did not become ready")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.mark.gvisor
+def test_gvisor_is_detected_from_inside_gvisor_and_not_on_the_host() -> None:
+    assert detect() == []
+    probe = (
+        f"import sys; sys.path.insert(0, {str(REPO / 'workers')!r}); "
+        "from codeinstruct.workers.sandbox.gvisor import detect; print(','.join(detect()))"
+    )
+    done = subprocess.run(
+        ["runsc", "--network=none", "do", real_interpreter(), "-I", "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "/proc/version" in done.stdout
+
+
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+SYSTEM_PYTHON = "/usr/bin/python3.11"
+
+
+def supervisor_as_nobody(scratch: str) -> tuple[subprocess.Popen[bytes], int]:
+    """A supervisor started the way a sandbox pod starts it: not root, so jobs keep its UID."""
+    process = subprocess.Popen(
+        [*NOBODY, SYSTEM_PYTHON, "-I", "-S", "-c", supervisor_source()],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env={**bundle.ENV, "CODEINSTRUCT_SCRATCH": scratch},
+    )
+    assert process.stdout is not None
+    hello = json.loads(process.stdout.readline())
+    assert hello["ready"] and not hello["drop_user"]
+    return process, int(hello["pid"])
+
+
+def send(process: subprocess.Popen[bytes], job: dict[str, object]) -> None:
+    assert process.stdin is not None
+    process.stdin.write(json.dumps(job).encode() + b"\n")
+    process.stdin.flush()
+
+
+def answer(process: subprocess.Popen[bytes]) -> dict[str, Any]:
+    assert process.stdout is not None
+    return dict(json.loads(process.stdout.readline()))
+
+
+PROBE = """
+import json, os
+seen = {"signals": {}, "secrets": []}
+for name, pid in TARGETS.items():
+    try:
+        os.kill(pid, 0)
+        seen["signals"][name] = "delivered"
+    except OSError as error:
+        seen["signals"][name] = error.errno
+for root, _dirs, files in os.walk(SCRATCH):
+    for name in files:
+        if name == "secret.txt":
+            seen["secrets"].append(open(os.path.join(root, name)).read())
+for pid in os.listdir("/proc"):
+    try:
+        seen["secrets"].append(open(f"/proc/{pid}/cwd/secret.txt").read())
+    except OSError:
+        pass
+print(json.dumps(seen))
+"""
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None or not os.path.exists(SYSTEM_PYTHON),
+    reason="needs root to start processes as another user, setpriv and the system python",
+)
+def test_jobs_of_a_non_root_server_cannot_signal_it_or_read_another_jobs_files() -> None:
+    scratch = tempfile.mkdtemp(prefix="codeinstruct-scratch-", dir="/tmp")
+    os.chmod(scratch, 0o1777)
+    server = subprocess.Popen([*NOBODY, "sleep", "60"])  # the `sandbox serve` process's UID
+    first, first_pid = supervisor_as_nobody(scratch)
+    second, second_pid = supervisor_as_nobody(scratch)
+    try:
+        writer = "open('secret.txt', 'w').write('s3cret')\nimport time\ntime.sleep(4)\n"
+        send(first, {"id": "writer", "program": writer, "timeout": 10})
+        time.sleep(1.5)  # the writer's file exists while the probe runs
+        targets = {"server": server.pid, "own supervisor": second_pid, "other": first_pid}
+        probe = f"TARGETS = {targets!r}\nSCRATCH = {scratch!r}\n{PROBE}"
+        send(second, {"id": "probe", "program": probe, "timeout": 10})
+        result = answer(second)
+        assert result["exit_code"] == 0, result["stderr"]
+        seen = json.loads(result["stdout"])
+        assert answer(first)["exit_code"] == 0
+        assert seen["secrets"] == [], "another job's file was readable"
+        assert all(v != "delivered" for v in seen["signals"].values()), seen["signals"]
+    finally:
+        for process in (first, second):
+            if process.stdin:
+                process.stdin.close()
+            process.wait(timeout=30)
+        server.kill()
+        server.wait()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+@pytest.mark.gvisor
+def test_under_gvisor_a_non_root_supervisors_jobs_cannot_signal_it() -> None:
+    """The sandbox pod's case: gVisor underneath, the server not root (no per-job user). The
+    job's PID namespace holds only itself: no other process can be addressed."""
+    launcher = Launcher(Isolation.GVISOR)
+    config_path = launcher.state / "bundle" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["process"]["user"] = {"uid": 65532, "gid": 65532}
+    config["process"]["capabilities"] = {k: [] for k in ("bounding", "effective", "permitted")}
+    config_path.write_text(json.dumps(config))
+    box = launcher.start()
+    try:
+        assert box.hello["private_jobs"] and not box.hello["drop_user"]
+        probe = (
+            "import os\nreached = []\nfor pid in range(1, 200):\n    try:\n"
+            "        os.kill(pid, 0)\n        reached.append(pid)\n    except OSError:\n"
+            "        pass\nprint(reached, os.getpid())\n"
+        )
+        result = box.run({"id": "probe", "program": probe, "timeout": 5}, 30)
+        assert result["exit_code"] == 0, result["stderr"]
+        assert result["stdout"].strip() == "[1] 1", "only the job itself is reachable"
+    finally:
+        box.close()
+        launcher.close()

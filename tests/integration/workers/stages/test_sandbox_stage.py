@@ -58,11 +58,19 @@ def test_execution_keeps_passing_responses_and_counts_drops(ctx: StageContext) -
     kept = [o for o in outputs if not isinstance(o, Drop)]
     drops = Counter(o.reason for o in outputs if isinstance(o, Drop))
     assert sorted(r["id"] for r in kept) == ["i1-0", "i1-2", "i4-0"]
-    assert drops == {"fail": 1, "timeout": 1, "error": 1, "no_code_block": 1, "no_assert": 1}
+    assert drops == {
+        "check_failed": 1,
+        "timeout": 1,
+        "syntax_error": 1,
+        "no_code_block": 1,
+        "no_assert": 1,
+    }
     assert all(r["execution"]["verdict"] == "pass" for r in kept)
     assert kept[0]["execution"]["duration"] > 0 and kept[0]["execution"]["exit_code"] == 0
-    # i1-2 repeats i1-0, and i4-0 is i1-0 once its input-reading main block is stripped.
-    assert ctx.stats.counters["programs_executed"] == 4
+    # i1-2 repeats i1-0, and i4-0 is i1-0 once its input-reading main block is stripped; the
+    # unparsable i2-1 never reaches the sandbox.
+    assert ctx.stats.counters["programs_executed"] == 3
+    assert all(r["execution"]["null_killed"] and r["execution"]["mutants"] >= 1 for r in kept)
 
 
 def test_pick_response_is_one_passing_per_instruction_and_seeded(ctx: StageContext) -> None:

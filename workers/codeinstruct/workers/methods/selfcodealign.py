@@ -38,7 +38,7 @@ def stages(spec: Spec) -> list[Stage]:
         ExtractConcepts(sampling, api),
         WriteInstructions(sampling, api),
         WriteResponses(sampling, api),
-        ExecuteTests(),
+        ExecuteTests(spec.sandbox),
         PickResponse(),
         SubstringDecontam("decontam", LEAKAGE_FIELDS, spec.decontamination),
         LeakageFilter(LEAKAGE_FIELDS, spec.decontamination),

@@ -39,8 +39,24 @@ class BoxFailure(Exception):
     """A sandbox died, hung or spoke nonsense: an infrastructure failure, not the code's."""
 
 
+CHECKS_MODULE = "codeinstruct_sandbox_checks"
+
+
 def supervisor_source() -> str:
-    return Path(__file__).with_name("supervisor.py").read_text(encoding="utf-8")
+    """The supervisor's source, preceded by the registration of `checks.py` as a module (inside
+    a sandbox nothing of codeinstruct is importable)."""
+    here = Path(__file__).parent
+    checks = (here / "checks.py").read_text(encoding="utf-8")
+    bootstrap = (
+        "import sys, types\n"
+        f"_checks = types.ModuleType({CHECKS_MODULE!r})\n"
+        f"sys.modules[{CHECKS_MODULE!r}] = _checks\n"
+        f"exec(compile({checks!r}, 'checks.py', 'exec'), _checks.__dict__)\n"
+        "del _checks\n"
+    )
+    supervisor = (here / "supervisor.py").read_text(encoding="utf-8")
+    future = "from __future__ import annotations\n"
+    return supervisor.replace(future, future + bootstrap, 1)
 
 
 def real_interpreter() -> str:

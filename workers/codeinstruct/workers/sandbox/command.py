@@ -41,6 +41,12 @@ def add_parser(commands: Any) -> None:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--host", default="127.0.0.1", help="0.0.0.0 in a pod")
     serve.add_argument("--max-queue", type=int, default=4096, help="429 beyond this many jobs")
+    serve.add_argument(
+        "--no-gvisor-check",
+        action="store_true",
+        help="with --isolation none, start even when gVisor is not detected underneath "
+        "(generated code then runs with only the supervisor's per-job confinement)",
+    )
     _limits(serve)
     serve.set_defaults(handler=cmd_serve)
 
@@ -107,10 +113,26 @@ def cmd_exec(args: argparse.Namespace) -> int:
     return 0
 
 
+def require_gvisor(isolation: str, override: bool) -> None:
+    """`--isolation none` trusts the pod's runtime class: check that gVisor is really there."""
+    from codeinstruct.workers.sandbox.gvisor import detect
+
+    if isolation != Isolation.NONE.value or override:
+        return
+    if not detect():
+        raise UserError(
+            "sandbox serve --isolation none: gVisor is not detected underneath (neither "
+            "/proc/version nor dmesg shows its kernel), so generated code would run on the "
+            "node's kernel. Run the pod with a RuntimeClass whose handler is runsc, use "
+            "--isolation gvisor, or pass --no-gvisor-check to start anyway"
+        )
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from codeinstruct.workers.sandbox.pool import Pool
     from codeinstruct.workers.sandbox.service import serve
 
+    require_gvisor(args.isolation, args.no_gvisor_check)
     with Pool(args.isolation, args.workers, args.timeout, args.memory) as pool:
         print(
             f"codeinstruct sandbox serve: {args.workers} {args.isolation} sandbox(es) on "

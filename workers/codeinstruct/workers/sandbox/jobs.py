@@ -11,14 +11,26 @@ VERDICTS: tuple[Verdict, ...] = ("pass", "fail", "timeout", "error", "infra_erro
 
 @dataclass(frozen=True)
 class Job:
+    """`program` alone runs as a script. With `tests`, `program` is the solution and the job is
+    checked: the supervisor counts the tests' checks (`checks.py`) and judges from them."""
+
     id: str
     program: str
     timeout: float | None = None
     memory_mib: int | None = None
     language: str = "python"
+    tests: str | None = None
+    variants: tuple[str, ...] | None = None
+    """With `tests`: other solutions to run the tests against instead of `program`, in turn in
+    one process (a null variant and mutants); `Result.variants` holds one verdict each."""
+    variant_timeout: float | None = None
+    """Seconds each variant may take (a slower one is a timeout and the next one starts)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if self.variants is not None:
+            data["variants"] = list(self.variants)
+        return data
 
 
 @dataclass(frozen=True)
@@ -33,6 +45,13 @@ class Result:
     duration: float
     tests_passed: int | None
     tests_failed: int | None
+    checks: dict[str, Any] | None = None
+    """Checked jobs: what the supervisor counted (executed, failed, called, ended, ...)."""
+    reason: str | None = None
+    """Why a checked job is not a pass, beyond its verdict (e.g. `no_checks`)."""
+    variants: list[dict[str, Any]] | None = None
+    """Jobs with variants: `{"verdict", "reason"}` per variant, in order; a variant that never
+    started (an earlier one used up the time or ended the process) is `infra_error`."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -108,13 +108,19 @@ class Pool:
         return [future.result() for future in futures]
 
     def _payload(self, job: Job) -> dict[str, Any]:
-        return {
+        payload = {
             "id": job.id,
             "program": job.program,
             "timeout": job.timeout or self.timeout,
             "memory_mib": job.memory_mib or self.memory_mib,
             "language": job.language,
         }
+        if job.tests is not None:
+            payload["tests"] = job.tests
+        if job.variants is not None:
+            payload["variants"] = list(job.variants)
+            payload["variant_timeout"] = job.variant_timeout
+        return payload
 
     def _work(self, slot: int) -> None:
         failures_in_a_row = 0

@@ -75,6 +75,15 @@ def parse_jobs(body: Any) -> list[Job]:
     for index, item in enumerate(body["jobs"]):
         if not isinstance(item, dict) or not isinstance(item.get("program"), str):
             raise ValueError(f"jobs[{index}] needs a string `program`")
+        if item.get("tests") is not None and not isinstance(item["tests"], str):
+            raise ValueError(f"jobs[{index}]: `tests` must be a string")
+        variants = item.get("variants")
+        if variants is not None and (
+            item.get("tests") is None
+            or not isinstance(variants, list)
+            or not all(isinstance(v, str) for v in variants)
+        ):
+            raise ValueError(f"jobs[{index}]: `variants` must be a list of strings, with `tests`")
         jobs.append(
             Job(
                 id=str(item.get("id", index)),
@@ -82,6 +91,11 @@ def parse_jobs(body: Any) -> list[Job]:
                 timeout=float(item["timeout"]) if item.get("timeout") is not None else None,
                 memory_mib=int(item["memory_mib"]) if item.get("memory_mib") is not None else None,
                 language=str(item.get("language", "python")),
+                tests=item.get("tests"),
+                variants=tuple(variants) if variants is not None else None,
+                variant_timeout=float(item["variant_timeout"])
+                if item.get("variant_timeout") is not None
+                else None,
             )
         )
     if len(jobs) > MAX_BATCH:

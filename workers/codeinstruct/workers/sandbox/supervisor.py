@@ -28,6 +28,11 @@ import time
 import traceback
 import types
 
+try:  # inside a sandbox the launcher registers it under this name (standard library only)
+    import codeinstruct_sandbox_checks as checks
+except ImportError:
+    from codeinstruct.workers.sandbox import checks
+
 NOBODY = 65534
 OUTPUT_CAP = 64 * 1024
 FILE_LIMIT_MIB = 64
@@ -40,6 +45,13 @@ PR_SET_CHILD_SUBREAPER = 36
 PAGE = os.sysconf("SC_PAGE_SIZE")
 # How often a running job's total memory (all its processes) is measured.
 MEMORY_CHECK_SECONDS = 0.1
+CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 2, 4, 8, 1 << 14, 1 << 18
+PR_SET_NO_NEW_PRIVS = 38
+CAPABILITY_VERSION_3 = 0x20080522
 
 
 def become_subreaper() -> bool:
@@ -120,7 +132,98 @@ def limit(kind: int, value: int) -> None:
         resource.setrlimit(kind, (capped, capped))
 
 
-def child_main(job: dict, workdir: str, out_w: int, err_w: int, drop_user: bool) -> None:
+def _libc() -> object:
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _write(path: str, text: str) -> bool:
+    try:
+        with open(path, "w") as handle:
+            handle.write(text)
+        return True
+    except OSError:
+        return False
+
+
+def _drop_capabilities(libc: object) -> None:
+    """No capabilities left, in any namespace: the mounts just made cannot be undone."""
+    import ctypes
+
+    header = (ctypes.c_uint32 * 2)(CAPABILITY_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)()
+    libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)  # type: ignore[attr-defined]
+    if libc.capset(header, data) != 0:  # type: ignore[attr-defined]
+        raise OSError(ctypes.get_errno(), "capset")
+
+
+def private_namespaces(job: dict, workdir: str) -> str:
+    """Put the job where it cannot see the server, the supervisor or other jobs, without root
+    (the supervisor's user is not root, so jobs keep its user id): a new user, PID, mount and
+    IPC namespace, a private tmpfs over the scratch directory (other jobs' directories vanish),
+    a fresh /proc, then no capabilities. Forks: this process waits for the job (PID 1 of its
+    namespace) and ends as it ended. Returns the job's working directory.
+
+    Where the kernel refuses the id maps (gVisor does, for unprivileged users) only the PID
+    namespace is made: the job cannot signal the server, but can see the scratch directory.
+    Where it refuses user namespaces altogether, the job runs as before.
+    """
+    libc = _libc()
+    uid, gid = os.geteuid(), os.getegid()
+    flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC
+    if (
+        libc.unshare(flags) != 0  # type: ignore[attr-defined]
+        and libc.unshare(CLONE_NEWUSER | CLONE_NEWPID) != 0  # type: ignore[attr-defined]
+    ):
+        return workdir  # no user namespaces here (the `none` warning already says so)
+    mapped = (
+        _write("/proc/self/setgroups", "deny")
+        and _write("/proc/self/uid_map", f"0 {uid} 1")
+        and _write("/proc/self/gid_map", f"0 {gid} 1")
+    )
+    pid = os.fork()
+    if pid:
+        _wait_and_mirror(pid)
+    if mapped:
+        scratch = os.path.dirname(workdir)
+        for source, target, kind, options, data in (
+            (None, "/", None, MS_REC | MS_PRIVATE, None),
+            (b"tmpfs", scratch, b"tmpfs", MS_NOSUID | MS_NODEV, b"mode=0700,size=512m"),
+            (b"proc", "/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None),
+        ):
+            target_bytes = target.encode()
+            if libc.mount(source, target_bytes, kind, options, data) != 0:  # type: ignore[attr-defined]
+                raise OSError(f"cannot mount {target} for the job")
+        os.mkdir(workdir, 0o700)
+        with open(os.path.join(workdir, "main.py"), "w", encoding="utf-8") as handle:
+            handle.write(job["program"])
+        _drop_capabilities(libc)
+    return workdir
+
+
+def _wait_and_mirror(pid: int) -> None:
+    """Wait for the job, then end the same way (exit status or signal); never returns."""
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+    while True:
+        try:
+            _done, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            os._exit(1)
+    code = os.waitstatus_to_exitcode(status)
+    if code < 0:
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+    os._exit(code & 0xFF)
+
+
+def child_main(
+    job: dict, workdir: str, out_w: int, err_w: int, checks_w: int, drop_user: bool
+) -> None:
     """In the forked child: confine, then run the program as `__main__`; never returns."""
     code = 1
     try:
@@ -132,8 +235,13 @@ def child_main(job: dict, workdir: str, out_w: int, err_w: int, drop_user: bool)
         os.dup2(null, 0)
         os.dup2(out_w, 1)
         os.dup2(err_w, 2)
-        os.closerange(3, 65536)
+        # Above the open-file limit set below: the program cannot dup2 anything onto it.
+        os.dup2(checks_w, checks.CHANNEL_FD, inheritable=False)
+        os.closerange(3, checks.CHANNEL_FD)
+        os.closerange(checks.CHANNEL_FD + 1, 65536)
         sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
+        if job.get("private"):
+            workdir = private_namespaces(job, workdir)
         os.chdir(workdir)
         cpu = math.ceil(float(job["timeout"])) + 1
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
@@ -157,7 +265,8 @@ def child_main(job: dict, workdir: str, out_w: int, err_w: int, drop_user: bool)
         )
         sys.argv = ["main.py"]
         sys.path[0:0] = [workdir]
-        code = run_program(os.path.join(workdir, "main.py"))
+        path = os.path.join(workdir, "main.py")
+        code = run_checked(job, path) if job.get("tests") is not None else run_program(path)
     except BaseException:
         traceback.print_exc()
     os._exit(code)
@@ -192,6 +301,99 @@ def run_program(path: str) -> int:
     return code
 
 
+def run_checked(job: dict, path: str) -> int:
+    """Run a job's solution, then its tests, counting checks (see `checks.py`); the status the
+    program ended with goes to the supervisor before atexit handlers run.
+
+    With `variants` (other solutions, e.g. a null variant and mutants), each runs in turn with
+    the same tests, in a fresh `__main__`, its lines on the channel after a `V <index>` line;
+    `program` itself is not run then.
+    """
+    nonce = job.pop("nonce")
+    sys.stdout = open(1, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
+    variants = job.get("variants")
+    status = 0
+    if variants is None:
+        status = check_once(job["program"], job["tests"], checks.Recorder(nonce), path)
+    else:
+        budget = float(job.get("variant_timeout") or job["timeout"])
+        signal.signal(signal.SIGALRM, _variant_timed_out)
+        for index, solution in enumerate(variants):
+            recorder = checks.Recorder(nonce)
+            recorder.send("V", index)
+            check_once(solution, job["tests"], recorder, path, budget)
+            for thread in threading.enumerate():
+                if thread is not threading.main_thread() and not thread.daemon:
+                    thread.join()
+    try:
+        if variants is None:
+            threading._shutdown()  # type: ignore[attr-defined]
+        atexit._run_exitfuncs()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BaseException:
+        pass
+    return status
+
+
+class VariantTimeout(BaseException):
+    """A variant used up its share of the job's time (raised by SIGALRM in the main thread)."""
+
+
+def _variant_timed_out(signum: int, frame: object) -> None:
+    raise VariantTimeout
+
+
+def check_once(
+    solution: str, tests: str, recorder: checks.Recorder, path: str, budget: float = 0.0
+) -> int:
+    """One checked run in a fresh `__main__`; sends its end line; returns its status. With a
+    `budget` (seconds, variants only) a run that takes longer is stopped and marked timed out."""
+    module = types.ModuleType("__main__")
+    module.__file__ = path
+    sys.modules["__main__"] = module
+    namespace = module.__dict__
+    checks.CURRENT.recorder = recorder
+    status = 0
+    program = None
+    try:
+        if budget:
+            signal.setitimer(signal.ITIMER_REAL, budget)
+        program = checks.CheckedProgram(solution, tests, recorder)
+        if "unittest" in solution or "unittest" in tests:
+            checks.count_unittest()
+        exec(program.solution, namespace)
+        recorder.solution_done()
+        try:
+            exec(program.tests, namespace)
+        except SystemExit as stop:
+            status = exit_status(stop.code)
+        if status == 0:
+            checks.collect_and_run(namespace, recorder)
+    except SystemExit as stop:
+        status = exit_status(stop.code)
+    except VariantTimeout:
+        recorder.send("T")
+        status = 124
+    except BaseException as error:
+        tb = error.__traceback__.tb_next if error.__traceback__ else None
+        traceback.print_exception(type(error), error, tb)
+        status = 1
+    finally:
+        if budget:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            try:
+                thread.join()
+            except BaseException:
+                status = status or 1
+    skipped = len(program.required_lines - recorder.lines) if program else 0
+    recorder.end(status, skipped)
+    return status
+
+
 def exit_status(value: object) -> int:
     if value is None:
         return 0
@@ -213,22 +415,25 @@ class Spare:
         ctl_r, self.ctl_w = os.pipe()
         self.out_r, out_w = os.pipe()
         self.err_r, err_w = os.pipe()
+        self.checks_r, checks_w = os.pipe()
         self.drop_user = drop_user
         self.pid = os.fork()
         if self.pid == 0:
             os.close(self.ctl_w)
             os.close(self.out_r)
             os.close(self.err_r)
+            os.close(self.checks_r)
             chunks = []
             while chunk := os.read(ctl_r, 1 << 20):
                 chunks.append(chunk)
             if not chunks:
                 os._exit(0)
             job = json.loads(b"".join(chunks))
-            child_main(job, job["workdir"], out_w, err_w, drop_user)
+            child_main(job, job["workdir"], out_w, err_w, checks_w, drop_user)
         os.close(ctl_r)
         os.close(out_w)
         os.close(err_w)
+        os.close(checks_w)
 
     def start(self, job: dict) -> None:
         data = json.dumps(job).encode()
@@ -237,7 +442,7 @@ class Spare:
         os.close(self.ctl_w)
 
     def close(self) -> None:
-        for fd in (self.out_r, self.err_r):
+        for fd in (self.out_r, self.err_r, self.checks_r):
             with contextlib.suppress(OSError):
                 os.close(fd)
 
@@ -247,11 +452,15 @@ def run_job(job: dict, spare: Spare, serial: int, wake_r: int) -> dict:
     timeout = float(job.get("timeout") or DEFAULT_TIMEOUT)
     job["timeout"] = timeout
     job["memory_mib"] = int(job.get("memory_mib") or DEFAULT_MEMORY_MIB)
-    workdir = job["workdir"] = os.path.join(SCRATCH, f"job-{serial}")
+    # Unique among the sandboxes of a pool: under `none` they share one scratch directory.
+    workdir = job["workdir"] = os.path.join(SCRATCH, f"job-{os.getpid()}-{serial}")
     shutil.rmtree(workdir, ignore_errors=True)
     os.mkdir(workdir, 0o700)
+    checked = job.get("tests") is not None
+    if checked:
+        job["nonce"] = nonce = os.urandom(8).hex()
     with open(os.path.join(workdir, "main.py"), "w", encoding="utf-8") as handle:
-        handle.write(job["program"])
+        handle.write(job["program"] + ("\n\n" + job["tests"] if checked else ""))
     if spare.drop_user:
         os.chown(workdir, NOBODY, NOBODY)
     start = time.monotonic()
@@ -259,6 +468,8 @@ def run_job(job: dict, spare: Spare, serial: int, wake_r: int) -> dict:
     try:
         spare.start(job)
         pipes = {spare.out_r: "stdout", spare.err_r: "stderr"}
+        if checked:
+            pipes[spare.checks_r] = "checks"
         memory = job["memory_mib"] * 1024 * 1024
         result = watch(pid, pipes, start + timeout, wake_r, memory)
     finally:
@@ -271,6 +482,12 @@ def run_job(job: dict, spare: Spare, serial: int, wake_r: int) -> dict:
         shutil.rmtree(workdir, ignore_errors=True)
     result["duration"] = round(time.monotonic() - start, 4)
     result["id"] = job.get("id")
+    channel = result.pop("channel")
+    if checked and job.get("variants") is not None:
+        result["variant_checks"] = checks.summarize_variants(channel, nonce)
+        result["variants_total"] = len(job["variants"])
+    elif checked:
+        result["checks"] = checks.summarize(channel, nonce)
     if result["memory_exceeded"]:
         note = (
             f"\nMemoryError: the job's processes together used more than {job['memory_mib']} MiB\n"
@@ -357,6 +574,7 @@ def watch(pid: int, pipes: dict[int, str], deadline: float, wake_r: int, memory:
         "signal": -exit_code if exit_code < 0 else None,
         "timed_out": timed_out,
         "memory_exceeded": memory_exceeded,
+        "channel": bytes(output.get("checks", b"")),
         "stdout": bytes(output["stdout"]).decode("utf-8", "replace"),
         "stderr": bytes(output["stderr"]).decode("utf-8", "replace"),
         "stdout_truncated": cut["stdout"],
@@ -367,6 +585,8 @@ def watch(pid: int, pipes: dict[int, str], deadline: float, wake_r: int, memory:
 
 def main() -> None:
     drop_user = os.geteuid() == 0 and os.environ.get("CODEINSTRUCT_DROP_USER", "1") == "1"
+    # Jobs that cannot get a user of their own get namespaces of their own.
+    private = not drop_user and os.environ.get("CODEINSTRUCT_PRIVATE_JOBS", "1") == "1"
     subreaper = become_subreaper()
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
@@ -375,7 +595,13 @@ def main() -> None:
     signal.signal(signal.SIGCHLD, lambda *_: None)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # a dead spare: EPIPE, not our death
     out = sys.stdout.buffer
-    ready = {"ready": True, "pid": os.getpid(), "subreaper": subreaper, "drop_user": drop_user}
+    ready = {
+        "ready": True,
+        "pid": os.getpid(),
+        "subreaper": subreaper,
+        "drop_user": drop_user,
+        "private_jobs": private,
+    }
     out.write(json.dumps(ready).encode() + b"\n")
     out.flush()
     serial = 0
@@ -390,6 +616,7 @@ def main() -> None:
                 result = {"id": job.get("id"), "unsupported": f"language {job.get('language')!r}"}
             else:
                 used, spare = spare or Spare(drop_user), None
+                job["private"] = private
                 result = run_job(job, used, serial, wake_r)
         except Exception:
             result = {"id": None, "internal_error": traceback.format_exc(limit=5)}

@@ -47,6 +47,51 @@ def exception_name(stderr: str) -> str | None:
 
 def judge(raw: dict[str, Any]) -> Verdict:
     """The verdict of one supervisor result (see `supervisor.py` for its fields)."""
+    return assess(raw)[0]
+
+
+# Why a checked job that ran to its end without a failed check still does not pass.
+CHECK_REASONS = (
+    "check_failed",
+    "channel_tampered",
+    "exited_early",
+    "no_checks",
+    "solution_not_called",
+    "checks_skipped",
+)
+
+
+def assess(raw: dict[str, Any]) -> tuple[Verdict, str | None]:
+    """(verdict, reason) of one supervisor result; the reason says why a checked job failed.
+
+    A checked job passes only when the supervisor saw its end (the status it computed, before
+    atexit handlers) with status 0 and exit status 0, no failed check, no line without the job's
+    nonce, at least one counted check, a call into the solution made by the tests, and every
+    top-level assert of the tests executed.
+    """
+    verdict = _judge_exit(raw)
+    checks = raw.get("checks")
+    if checks is None or verdict in ("infra_error", "timeout") or raw.get("memory_exceeded"):
+        return verdict, None
+    if checks.get("failed"):
+        return "fail", "check_failed"
+    if checks.get("forged"):
+        return "fail", "channel_tampered"
+    if not checks.get("ended"):
+        return ("fail", "exited_early") if verdict == "pass" else (verdict, None)
+    if checks.get("status") != 0 or verdict != "pass":
+        return ("error" if verdict == "pass" else verdict), None
+    if not checks.get("executed"):
+        return "fail", "no_checks"
+    if not checks.get("called"):
+        return "fail", "solution_not_called"
+    if checks.get("skipped"):
+        return "fail", "checks_skipped"
+    return "pass", None
+
+
+def _judge_exit(raw: dict[str, Any]) -> Verdict:
+    """The verdict from the exit status and stderr alone (unchecked jobs)."""
     if raw.get("internal_error") or raw.get("infra_error"):
         return "infra_error"
     if raw.get("unsupported"):
@@ -69,13 +114,44 @@ def judge(raw: dict[str, Any]) -> Verdict:
     return "error"
 
 
+def variant_verdicts(raw: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """One `{"verdict", "reason"}` per variant of a job with variants (None for other jobs).
+
+    A variant that reached its end line is judged as a checked job that exited 0 (its own
+    status is in the end line); the one running when the job stopped is a timeout, an error
+    (memory) or `exited_early`; those that never started are `infra_error` (not counted)."""
+    summaries = raw.get("variant_checks")
+    if summaries is None:
+        return None
+    whole = _judge_exit(raw)
+    verdicts: list[dict[str, Any]] = []
+    for index in range(int(raw.get("variants_total", len(summaries)))):
+        verdict: Verdict
+        reason: str | None
+        if whole == "infra_error" or index >= len(summaries):
+            verdict, reason = "infra_error", "not_run"
+        elif summaries[index].get("timed_out"):
+            verdict, reason = "timeout", None
+        elif summaries[index].get("ended"):
+            verdict, reason = assess({"exit_code": 0, "checks": summaries[index]})
+        elif raw.get("memory_exceeded"):
+            verdict, reason = "error", None
+        elif raw.get("timed_out"):
+            verdict, reason = "timeout", None
+        else:
+            verdict, reason = "fail", "exited_early"
+        verdicts.append({"verdict": verdict, "reason": reason})
+    return verdicts
+
+
 def result_of(raw: dict[str, Any], job_id: str) -> Result:
     """The public result of one supervisor answer."""
     stdout = str(raw.get("stdout", ""))
     passed, failed = count_test_cases(stdout)
+    verdict, reason = assess(raw)
     return Result(
         id=job_id,
-        verdict=judge(raw),
+        verdict=verdict,
         exit_code=raw.get("exit_code"),
         stdout=stdout,
         stderr=str(raw.get("stderr", "")),
@@ -84,6 +160,9 @@ def result_of(raw: dict[str, Any], job_id: str) -> Result:
         duration=float(raw.get("duration", 0.0)),
         tests_passed=passed,
         tests_failed=failed,
+        checks=raw.get("checks"),
+        reason=reason,
+        variants=variant_verdicts(raw),
     )
 
 

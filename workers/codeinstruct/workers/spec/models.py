@@ -199,6 +199,23 @@ class Sandbox(Model):
         None, description="URL of a `codeinstruct sandbox serve` service to use instead."
     )
     replicas: NotSemantic[int] = Field(1, ge=0, description="Sandbox pods the operator runs.")
+    mutants: int = Field(
+        3,
+        ge=0,
+        description="Seeded mutants of each passing solution its tests run against (their "
+        "strength, `execution.mutantsKilled`); the null variant always runs.",
+    )
+    min_mutants_killed: int = Field(
+        0,
+        ge=0,
+        description="Drop a sample (`weak_tests`) whose tests kill fewer mutants than this.",
+    )
+
+    @model_validator(mode="after")
+    def _mutant_minimum(self) -> Sandbox:
+        if self.min_mutants_killed > self.mutants:
+            raise ValueError("minMutantsKilled cannot exceed mutants")
+        return self
 
 
 class ScoringEngine(StrEnum):
@@ -339,6 +356,11 @@ class Output(Model):
     shard_size: int = Field(1000, gt=0, description="Records per shard.")
     keep_excluded: NotSemantic[bool] = Field(
         True, description="Write dropped records under `excluded/`."
+    )
+    keep_executions: bool = Field(
+        False,
+        description="Write every executed sample, with its verdict and check counts, under "
+        "`executions/`.",
     )
     credentials_secret: NotSemantic[str | None] = Field(
         None, description="Secret with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (cluster runs)."

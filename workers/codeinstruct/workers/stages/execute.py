@@ -1,7 +1,10 @@
 """SelfCodeAlign's execution filter: run each response with its self-tests in the sandbox and
-keep the passing ones; then keep one passing response per instruction (seeded shuffle).
+keep the verified ones (`codeinstruct.workers.verification.verify`: the tests ran, passed, and
+fail against the null variant); then keep one passing response per instruction (seeded shuffle).
 
-Drop reasons: no_code_block, no_assert, and the verdicts timeout, fail, error, infra_error.
+Drop reasons: no_code_block, no_tests, no_assert, syntax_error, the verification's reasons
+(check_failed, no_checks, solution_not_called, checks_skipped, exited_early, channel_tampered,
+vacuous_tests, weak_tests) and the verdicts timeout, error, infra_error.
 """
 
 from __future__ import annotations
@@ -9,21 +12,26 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 
-from codeinstruct.workers.extraction import build_program
 from codeinstruct.workers.records import Record
-from codeinstruct.workers.sandbox import Job, sandbox_for
+from codeinstruct.workers.sandbox import sandbox_for
+from codeinstruct.workers.spec import Sandbox as SandboxSpec
 from codeinstruct.workers.stages.base import Drop, Stage, StageContext, StageKind, StageOutput
-
-STDERR_KEPT = 2000
+from codeinstruct.workers.verification.samples import Sample, sample_of
+from codeinstruct.workers.verification.verify import Settings, verify
 
 
 class ExecuteTests(Stage):
-    """Runs each response's code with its tests; the same program runs once.
+    """Verifies each response with its tests in the sandbox: the tests must run checks after the
+    solution, call what it defines, fail none, and fail against the null variant; seeded mutants
+    measure their strength (`docs/sandbox.md`). The same program runs once.
 
     Input fields: response, tests
-    Output fields: program, execution ({verdict, duration, exit_code, tests_passed,
-    tests_failed, stderr})
-    Drop reasons: no_code_block, no_assert, fail, error, timeout, infra_error
+    Output fields: program, execution ({verdict, reason, duration, exit_code, checks_executed,
+    checks_failed, tests_collected, solution_called, null_killed, mutants, mutants_killed,
+    stderr})
+    Drop reasons: no_code_block, no_tests, no_assert, syntax_error, check_failed, no_checks,
+    solution_not_called, checks_skipped, exited_early, channel_tampered, vacuous_tests,
+    weak_tests, timeout, error, infra_error
     """
 
     kind = StageKind.EXECUTE
@@ -31,37 +39,28 @@ class ExecuteTests(Stage):
     inputs = ("response", "tests")
     outputs = ("program", "execution")
 
+    def __init__(self, sandbox: SandboxSpec) -> None:
+        self.settings = Settings(
+            sandbox.timeout_seconds, sandbox.mutants, sandbox.min_mutants_killed
+        )
+
     def run(self, records: list[Record], ctx: StageContext) -> Iterator[StageOutput]:
-        prepared = {
-            r["id"]: build_program(str(r.get("response", "")), str(r.get("tests", "")))
-            for r in records
-        }
-        # The same program (a repeated sample) runs once.
-        by_text: dict[str, str] = {}
-        for record_id, (program, _) in prepared.items():
-            if program is not None:
-                by_text.setdefault(program, record_id)
-        jobs = [Job(record_id, program) for program, record_id in by_text.items()]
-        results = {r.id: r for r in sandbox_for(ctx.services).run(jobs)} if jobs else {}
-        ctx.count("programs_executed", len(jobs))
+        prepared = {str(r["id"]): sample_of(r) for r in records}
+        samples = {rid: s for rid, s in prepared.items() if isinstance(s, Sample)}
+        outcomes = (
+            verify(samples, sandbox_for(ctx.services), self.settings, str(ctx.seed), ctx.count)
+            if samples
+            else {}
+        )
         for record in records:
             ctx.advance(1)
-            program, reason = prepared[record["id"]]
-            if program is None:
-                yield Drop(record, reason or "no_code_block")
+            sample = prepared[str(record["id"])]
+            if not isinstance(sample, Sample):
+                yield Drop(record, sample)
                 continue
-            result = results[by_text[program]]
-            execution = {
-                "verdict": result.verdict,
-                "duration": result.duration,
-                "exit_code": result.exit_code,
-                "tests_passed": result.tests_passed,
-                "tests_failed": result.tests_failed,
-                "stderr": result.stderr[-STDERR_KEPT:],
-            }
-            ctx.count(f"verdict_{result.verdict}")
-            kept = {**record, "program": program, "execution": execution}
-            yield kept if result.verdict == "pass" else Drop(kept, result.verdict)
+            outcome = outcomes[str(record["id"])]
+            kept = {**record, "program": sample.program, "execution": outcome.execution}
+            yield kept if outcome.reason is None else Drop(kept, outcome.reason)
 
 
 class PickResponse(Stage):

@@ -9,6 +9,7 @@ from codeinstruct.workers.records import Record
 from codeinstruct.workers.sandbox import Job, sandbox_for
 from codeinstruct.workers.stages.base import Drop, Stage, StageContext, StageKind, StageOutput
 from codeinstruct.workers.stages.unit_tests import unit_test_program
+from codeinstruct.workers.verification.batches import run_batch
 
 
 class MeasureQuality(Stage):
@@ -28,10 +29,10 @@ class MeasureQuality(Stage):
 
     def run(self, records: list[Record], ctx: StageContext) -> Iterator[StageOutput]:
         jobs = [Job(str(r["id"]), unit_test_program(r)) for r in records]
-        results = sandbox_for(ctx.services).run(jobs) if jobs else []
-        for record, result in zip(records, results, strict=True):
+        results = run_batch(sandbox_for(ctx.services), jobs, ctx.count) if jobs else {}
+        for record in records:
+            result = results[str(record["id"])]
             ctx.advance(1)
-            ctx.count(f"verdict_{result.verdict}")
             run = {
                 "verdict": result.verdict,
                 "tests_passed": result.tests_passed,

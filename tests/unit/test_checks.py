@@ -1,0 +1,150 @@
+"""Check counting (pure parts): the rewrite run in-process on our own snippets, the channel's
+summary as the supervisor reads it, and the verdict of a checked job."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+
+from codeinstruct.workers.sandbox import checks
+from codeinstruct.workers.sandbox.verdict import assess
+
+NONCE = "0123456789abcdef"
+
+
+def run(solution: str, tests: str) -> dict[str, Any]:
+    """Run a checked program here (trusted snippets only) and summarize its channel."""
+    read, write = os.pipe()
+    recorder = checks.Recorder(NONCE, write)
+    program = checks.CheckedProgram(solution, tests, recorder)
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    status = 0
+    try:
+        exec(program.solution, namespace)
+        recorder.solution_done()
+        exec(program.tests, namespace)
+        checks.collect_and_run(namespace, recorder)
+    except AssertionError:
+        status = 1
+    recorder.end(status, len(program.required_lines - recorder.lines))
+    os.close(write)
+    with os.fdopen(read, "rb") as handle:
+        return checks.summarize(handle.read(), NONCE)
+
+
+def test_asserts_count_and_failures_are_reported_even_when_swallowed() -> None:
+    seen = run(
+        "def f(x):\n    return x + 1\n",
+        "assert f(1) == 2\ntry:\n    assert f(1) == 3\nexcept AssertionError:\n    pass\n",
+    )
+    assert seen["ended"] and seen["status"] == 0
+    assert seen["executed"] == 2 and seen["failed"] == 1 and seen["failed_lines"] == [3]
+    assert seen["called"] and seen["solution_done"]
+
+
+def test_tautologies_do_not_count_but_a_false_constant_fails() -> None:
+    seen = run(
+        "def f():\n    return 1\n", "f()\nassert True\nassert 2 == 2\ny = f()\nassert y == y\n"
+    )
+    assert seen["executed"] == 0 and seen["failed"] == 0
+    seen = run("def f():\n    return 1\n", "if f() == 1:\n    pass\nelse:\n    assert False\n")
+    assert seen["executed"] == 0
+    seen = run("def f():\n    return 1\n", "assert False, 'reached'\n")
+    assert seen["failed"] == 1 and seen["status"] == 1
+
+
+def test_expected_exception_counts_but_a_broad_handler_does_not() -> None:
+    solution = "def f(x):\n    raise ValueError(x)\n"
+    assert run(solution, "try:\n    f(1)\nexcept ValueError:\n    pass\n")["executed"] == 1
+    assert run(solution, "try:\n    f(1)\nexcept Exception:\n    pass\n")["executed"] == 0
+
+
+def test_uncalled_tests_are_collected_and_run() -> None:
+    seen = run(
+        "def f(x):\n    return x\n",
+        "def test_one():\n    assert f(1) == 1\n\n"
+        "def test_called():\n    assert f(2) == 2\n\ntest_called()\n\n"
+        "def test_needs_fixture(tmp_path):\n    assert False\n\n"
+        "class TestPlain:\n    def test_two(self):\n        assert f(3) == 4\n",
+    )
+    # test_one and TestPlain.test_two are collected; a test with a parameter is not called.
+    assert seen["collected"] == 2
+    assert seen["executed"] >= 3 and seen["failed"] >= 1
+
+
+def test_calls_made_by_the_solution_itself_do_not_count() -> None:
+    seen = run("def f():\n    return 1\n\nVALUE = f()\n", "assert VALUE == 1\n")
+    assert seen["executed"] == 1 and not seen["called"]
+
+
+def test_skipped_top_level_asserts_are_counted() -> None:
+    read, write = os.pipe()
+    recorder = checks.Recorder(NONCE, write)
+    program = checks.CheckedProgram(
+        "X = 1\n", "assert X == 1\nassert X > 0\nfor _ in []:\n    assert 0\n", recorder
+    )
+    assert program.required_lines == {1, 2}
+    os.close(write)
+    os.close(read)
+
+
+def test_summary_marks_foreign_lines_as_forged_and_keeps_failures_after_the_end() -> None:
+    lines = [
+        f"{NONCE} S",
+        f"{NONCE} C",
+        "ffffffffffffffff E 0 9 0 0 0",
+        f"{NONCE} P 3",
+        f"{NONCE} E 0 1 0 0 0",
+        f"{NONCE} F 7",
+        f"{NONCE} E 0 5 0 0 0",
+        "garbage",
+    ]
+    seen = checks.summarize("\n".join(lines).encode(), NONCE)
+    assert seen["forged"] == 3
+    assert seen["failed"] == 1 and seen["executed"] == 1 and seen["ended"]
+
+
+def raw(**checks_seen: Any) -> dict[str, Any]:
+    seen = {
+        "ended": True,
+        "status": 0,
+        "solution_done": True,
+        "called": True,
+        "executed": 2,
+        "failed": 0,
+        "collected": 0,
+        "skipped": 0,
+        "forged": 0,
+    }
+    seen.update(checks_seen)
+    return {"exit_code": 0, "signal": None, "timed_out": False, "stderr": "", "checks": seen}
+
+
+@pytest.mark.parametrize(
+    ("change", "verdict", "reason"),
+    [
+        ({}, "pass", None),
+        ({"failed": 1}, "fail", "check_failed"),
+        ({"forged": 1}, "fail", "channel_tampered"),
+        ({"ended": False, "status": None}, "fail", "exited_early"),
+        ({"executed": 0}, "fail", "no_checks"),
+        ({"called": False}, "fail", "solution_not_called"),
+        ({"skipped": 1}, "fail", "checks_skipped"),
+        ({"status": 1}, "error", None),
+    ],
+)
+def test_verdict_of_a_checked_job(change: dict[str, Any], verdict: str, reason: str | None) -> None:
+    assert assess(raw(**change)) == (verdict, reason)
+
+
+def test_exit_status_alone_never_makes_a_checked_job_pass() -> None:
+    # The program's end said status 1 but an atexit handler forced exit status 0.
+    assert assess(raw(status=1))[0] == "error"
+    # The end said 0 but the process then died with status 1.
+    assert (
+        assess({**raw(), "exit_code": 1, "stderr": "Traceback...\nValueError: x\n"})[0] == "error"
+    )
+    # A timeout stays a timeout even with checks seen.
+    assert assess({**raw(), "timed_out": True})[0] == "timeout"

@@ -1,0 +1,451 @@
+"""Evidence that the tests ran, gathered INSIDE the sandbox (standard library only).
+
+A checked job has two parts, the solution and its tests. Before either runs, both are rewritten
+(AST) and compiled separately, then executed in one `__main__` namespace, solution first:
+
+- every `assert` of the tests becomes a call to the recorder, which counts it as executed and,
+  when it is false, as failed, before raising `AssertionError` as the statement would. An assert
+  whose expression is a constant (`assert True`, `assert 1 == 1`) or compares a thing with
+  itself (`assert x == x`) is a tautology: it never counts as executed, but still fails when
+  false (`assert False, "should have raised"`);
+- entering an `except SomeError:` handler of the tests (a specific exception type, not bare,
+  `Exception`, `BaseException` or `AssertionError`) counts as a passed check: the error the
+  test expected happened;
+- `unittest.TestCase.assert*`/`fail*` calls count as checks (outermost call only), and every
+  failure or error a `unittest` result records counts as a failed check;
+- every function, method and lambda the solution defines reports its first call made after the
+  solution finished (so: by the tests);
+- test functions (`def test*`) and `Test*` classes the tests define but never run are collected
+  and run afterwards, as pytest and unittest would (a collected test that raises is a failed
+  check);
+- the top-level asserts of the tests must all have executed (a `sys.exit(0)` between them is
+  caught).
+
+Counts go to the supervisor over a dedicated pipe at a file descriptor above the job's open-file
+limit (the program cannot `dup2` onto it), one line per event, each starting with a nonce the
+supervisor drew for this job. Printed markers, a redefined counter (the recorder is referenced
+from the compiled code's constants, not by any name the program can rebind), a closed or
+replaced pipe (no end line arrives), a forced exit status (`sys.exit`, `os._exit`, atexit,
+excepthook: the end line carries the status the supervisor computed before atexit runs) and a
+failing assert in a thread or inside `try/except AssertionError` (failures are sent when they
+happen) all fail the job. A program that inspects its own interpreter's memory (gc, frames) can
+reach the recorder; counting outside the process would need ptrace, which this does not do.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import linecache
+import os
+import sys
+import threading
+import types
+import warnings
+from typing import Any
+
+CHANNEL_FD = 1000
+SOLUTION_FILE = "solution.py"
+TESTS_FILE = "tests.py"
+# Failure lines sent one by one; beyond, failures are only counted (in the end line).
+MAX_FAILURE_LINES = 50
+_UNCOUNTED_HANDLERS = {"Exception", "BaseException", "AssertionError"}
+
+
+class Recorder:
+    """Per-job counters; its methods are what the rewritten code calls."""
+
+    def __init__(self, nonce: str, fd: int = CHANNEL_FD) -> None:
+        self.nonce = nonce
+        self.fd = fd
+        self.lock = threading.Lock()
+        self.after_solution = False
+        self.called = False
+        self.executed = 0
+        self.failed = 0
+        self.collected = 0
+        self.lines: set[int] = set()
+        self.entered_tests: set[str] = set()
+
+    def send(self, *fields: object) -> None:
+        line = " ".join([self.nonce, *map(str, fields)]) + "\n"
+        # Closed by the program: no end line will arrive, and the job fails.
+        with contextlib.suppress(OSError):
+            os.write(self.fd, line.encode())
+
+    def solution_done(self) -> None:
+        self.after_solution = True
+        self.send("S")
+
+    def enter(self) -> None:
+        if self.after_solution and not self.called:
+            self.called = True
+            self.send("C")
+
+    def check(self, value: object, line: int, counts: bool = True) -> bool:
+        ok = bool(value)
+        with self.lock:
+            self.lines.add(line)
+            if counts or not ok:
+                self.executed += 1
+            if not ok:
+                self.failed += 1
+                failed = self.failed
+            first = ok and counts and self.executed == 1
+        if not ok and failed <= MAX_FAILURE_LINES:
+            self.send("F", line)
+        elif first:
+            self.send("P", line)
+        return ok
+
+    def expected(self, line: int) -> None:
+        self.check(True, line)
+
+    def failure(self, where: str) -> None:
+        self.check(False, 0)
+
+    def enter_test(self, name: str) -> None:
+        self.entered_tests.add(name)
+
+    def end(self, status: int, skipped: int) -> None:
+        self.send("E", status, self.executed, self.failed, self.collected, skipped)
+
+
+def summarize_variants(channel: bytes, nonce: str) -> list[dict[str, Any]]:
+    """One summary per variant that started (its lines follow its `V <index>` line)."""
+    segments: list[list[bytes]] = []
+    prefix = f"{nonce} V ".encode()
+    for line in channel.splitlines():
+        if line.startswith(prefix):
+            segments.append([])
+        elif segments:
+            segments[-1].append(line)
+    return [summarize(b"\n".join(lines), nonce) for lines in segments]
+
+
+def summarize(channel: bytes, nonce: str) -> dict[str, Any]:
+    """What the supervisor saw on a job's check channel (run in the supervisor, not the job).
+
+    `ended` is False when no end line came (the program left by `os._exit`, was killed, or
+    closed or replaced the channel); `forged` counts lines without this job's nonce.
+    """
+    seen: dict[str, Any] = {
+        "ended": False,
+        "status": None,
+        "solution_done": False,
+        "called": False,
+        "executed": 0,
+        "failed": 0,
+        "collected": 0,
+        "skipped": 0,
+        "failed_lines": [],
+        "forged": 0,
+        "timed_out": False,
+    }
+    for raw in channel.decode("ascii", "replace").splitlines():
+        fields = raw.split()
+        if len(fields) < 2 or fields[0] != nonce:
+            seen["forged"] += 1
+            continue
+        kind, values = fields[1], fields[2:]
+        try:
+            numbers = [int(v) for v in values]
+        except ValueError:
+            seen["forged"] += 1
+            continue
+        if kind == "S":
+            seen["solution_done"] = True
+        elif kind == "C":
+            seen["called"] = seen["solution_done"]
+        elif kind == "P":
+            seen["executed"] = max(seen["executed"], 1)
+        elif kind == "F":
+            seen["failed"] += 1
+            seen["executed"] = max(seen["executed"], seen["failed"])
+            seen["failed_lines"] += numbers[:1]
+        elif kind == "T":
+            seen["timed_out"] = True
+        elif kind == "E" and len(numbers) == 5 and not seen["ended"]:
+            status, executed, failed, collected, skipped = numbers
+            seen.update(ended=True, status=status, collected=collected, skipped=skipped)
+            seen["executed"] = max(seen["executed"], executed)
+            seen["failed"] = max(seen["failed"], failed)
+        else:
+            seen["forged"] += 1
+    return seen
+
+
+# --- the rewrite -------------------------------------------------------------------------
+
+
+def _sentinel(nonce: str, name: str) -> str:
+    return f"__codeinstruct_{nonce}_{name}"
+
+
+def _call(sentinel: str, *args: ast.expr) -> ast.Call:
+    return ast.Call(func=ast.Constant(sentinel), args=list(args), keywords=[])
+
+
+def _is_tautology(test: ast.expr) -> bool:
+    if not any(
+        isinstance(node, ast.Name | ast.Call | ast.Attribute | ast.Subscript | ast.NamedExpr)
+        for node in ast.walk(test)
+    ):
+        return True
+    return (
+        isinstance(test, ast.Compare)
+        and len(test.ops) == 1
+        and isinstance(test.ops[0], ast.Eq | ast.Is | ast.LtE | ast.GtE)
+        and ast.dump(test.left) == ast.dump(test.comparators[0])
+    )
+
+
+def _body_start(body: list[ast.stmt]) -> int:
+    """Index after a docstring."""
+    first = body[0] if body else None
+    docstring = (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+    )
+    return 1 if docstring else 0
+
+
+class _Solution(ast.NodeTransformer):
+    def __init__(self, nonce: str) -> None:
+        self.enter = _sentinel(nonce, "enter")
+
+    def _instrument(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.AST:
+        self.generic_visit(node)
+        at = _body_start(node.body)
+        node.body.insert(at, ast.Expr(_call(self.enter)))
+        return node
+
+    visit_FunctionDef = _instrument
+    visit_AsyncFunctionDef = _instrument
+
+    def visit_Lambda(self, node: ast.Lambda) -> ast.AST:
+        self.generic_visit(node)
+        pair = ast.Tuple(elts=[_call(self.enter), node.body], ctx=ast.Load())
+        node.body = ast.Subscript(value=pair, slice=ast.Constant(1), ctx=ast.Load())
+        return node
+
+
+class _Tests(ast.NodeTransformer):
+    def __init__(self, nonce: str) -> None:
+        self.check = _sentinel(nonce, "check")
+        self.expected = _sentinel(nonce, "expected")
+        self.enter_test = _sentinel(nonce, "enter_test")
+        self.top_level_lines: set[int] = set()
+        self.scope: list[str] = []
+
+    def rewrite(self, tree: ast.Module) -> ast.Module:
+        for node in tree.body:
+            if isinstance(node, ast.Assert) and not _is_tautology(node.test):
+                self.top_level_lines.add(node.lineno)
+        return self.visit(tree)
+
+    def visit_Assert(self, node: ast.Assert) -> ast.AST:
+        self.generic_visit(node)
+        counts = ast.Constant(not _is_tautology(node.test))
+        test = _call(self.check, node.test, ast.Constant(node.lineno), counts)
+        error = ast.Call(
+            func=ast.Name("AssertionError", ast.Load()),
+            args=[node.msg] if node.msg is not None else [],
+            keywords=[],
+        )
+        raise_ = ast.Raise(exc=error, cause=None)
+        return ast.copy_location(
+            ast.If(test=ast.UnaryOp(ast.Not(), test), body=[raise_], orelse=[]), node
+        )
+
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> ast.AST:
+        self.generic_visit(node)
+        if node.type is not None and not _catches_anything(node.type):
+            node.body.insert(0, ast.Expr(_call(self.expected, ast.Constant(node.lineno))))
+        return node
+
+    def _scoped(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> ast.AST:
+        self.scope.append(node.name)
+        self.generic_visit(node)
+        self.scope.pop()
+        if not isinstance(node, ast.ClassDef) and node.name.startswith("test"):
+            name = ".".join([*self.scope, node.name])
+            at = _body_start(node.body)
+            node.body.insert(at, ast.Expr(_call(self.enter_test, ast.Constant(name))))
+        return node
+
+    visit_FunctionDef = _scoped
+    visit_AsyncFunctionDef = _scoped
+    visit_ClassDef = _scoped
+
+
+def _catches_anything(kind: ast.expr) -> bool:
+    names = kind.elts if isinstance(kind, ast.Tuple) else [kind]
+    for name in names:
+        label = name.attr if isinstance(name, ast.Attribute) else getattr(name, "id", "")
+        if label in _UNCOUNTED_HANDLERS:
+            return True
+    return False
+
+
+def _bind(code: types.CodeType, targets: dict[str, Any]) -> types.CodeType:
+    consts = tuple(
+        _bind(c, targets)
+        if isinstance(c, types.CodeType)
+        else targets.get(c, c)
+        if isinstance(c, str)
+        else c
+        for c in code.co_consts
+    )
+    return code.replace(co_consts=consts)
+
+
+def _compile(tree: ast.Module, filename: str, source: str, targets: dict[str, Any]) -> Any:
+    ast.fix_missing_locations(tree)
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "'str' object is not callable": our sentinels
+        return _bind(compile(tree, filename, "exec"), targets)
+
+
+class CheckedProgram:
+    """The compiled, instrumented solution and tests of one job (SyntaxError when unparsable)."""
+
+    def __init__(self, solution: str, tests: str, recorder: Recorder) -> None:
+        nonce = recorder.nonce
+        targets = {
+            _sentinel(nonce, "enter"): recorder.enter,
+            _sentinel(nonce, "check"): recorder.check,
+            _sentinel(nonce, "expected"): recorder.expected,
+            _sentinel(nonce, "enter_test"): recorder.enter_test,
+        }
+        self.recorder = recorder
+        self.solution = _compile(
+            _Solution(nonce).visit(ast.parse(solution, SOLUTION_FILE)),
+            SOLUTION_FILE,
+            solution,
+            targets,
+        )
+        rewriter = _Tests(nonce)
+        tree = rewriter.rewrite(ast.parse(tests, TESTS_FILE))
+        self.required_lines = rewriter.top_level_lines
+        self.tests = _compile(tree, TESTS_FILE, tests, targets)
+
+
+class Current:
+    """The recorder of the run in progress (a job may run several variants in turn)."""
+
+    recorder: Recorder | None = None
+    unittest_counted = False
+
+
+CURRENT = Current()
+
+
+def count_unittest() -> None:
+    """Count `TestCase` assertions (outermost call) and every failure a result records, for
+    the current recorder (patched once per process)."""
+    if CURRENT.unittest_counted:
+        return
+    CURRENT.unittest_counted = True
+    import unittest
+
+    def recorder_now() -> Recorder:
+        assert CURRENT.recorder is not None
+        return CURRENT.recorder
+
+    depth = threading.local()
+
+    def counting(method: Any) -> Any:
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            level = getattr(depth, "level", 0)
+            depth.level = level + 1
+            try:
+                result = method(self, *args, **kwargs)
+            except BaseException as error:
+                if level == 0 and isinstance(error, self.failureException):
+                    recorder_now().check(False, 0)
+                raise
+            finally:
+                depth.level = level
+            if level == 0:
+                recorder_now().check(True, 0)
+            return result
+
+        return wrapper
+
+    case = unittest.TestCase
+    for name in dir(case):
+        if name.startswith(("assert", "fail")) and name != "failureException":
+            method = getattr(case, name)
+            if callable(method):
+                setattr(case, name, counting(method))
+
+    def failing(method: Any) -> Any:
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            recorder_now().failure(method.__name__)
+            return method(self, *args, **kwargs)
+
+        return wrapper
+
+    result = unittest.TestResult
+    for name in ("addError", "addFailure", "addUnexpectedSuccess"):
+        setattr(result, name, failing(getattr(result, name)))
+    add_subtest = result.addSubTest
+
+    def subtest(self: Any, test: Any, sub: Any, err: Any) -> None:
+        if err is not None:
+            recorder_now().failure("addSubTest")
+        add_subtest(self, test, sub, err)
+
+    setattr(result, "addSubTest", subtest)  # noqa: B010
+
+
+def collect_and_run(namespace: dict[str, Any], recorder: Recorder) -> None:
+    """Run the tests the program defined but did not run, as pytest and unittest would."""
+    # A program that never imported unittest defined no TestCase (and importing it costs tens
+    # of milliseconds under gVisor).
+    unittest = sys.modules.get("unittest")
+    cases = []
+    for name, value in list(namespace.items()):
+        if isinstance(value, types.FunctionType) and name.startswith("test"):
+            if _from_tests(value) and name not in recorder.entered_tests:
+                _run_test(value, recorder)
+        elif isinstance(value, type) and _class_from_tests(value):
+            methods = [m for m in vars(value) if m.startswith("test")]
+            if any(f"{value.__name__}.{m}" in recorder.entered_tests for m in methods):
+                continue
+            if unittest is not None and issubclass(value, unittest.TestCase):
+                cases.append(value)
+            elif name.startswith("Test") and methods:
+                for method in methods:
+                    _run_test(lambda cls=value, m=method: getattr(cls(), m)(), recorder)
+    if cases and unittest is not None:
+        loader = unittest.TestLoader()
+        suite = unittest.TestSuite(loader.loadTestsFromTestCase(c) for c in cases)
+        recorder.collected += suite.countTestCases()
+        unittest.TextTestRunner(stream=sys.stderr, verbosity=1).run(suite)
+
+
+def _from_tests(function: types.FunctionType) -> bool:
+    code = function.__code__
+    return code.co_filename == TESTS_FILE and code.co_argcount == len(function.__defaults__ or ())
+
+
+def _class_from_tests(cls: type) -> bool:
+    return any(
+        isinstance(v, types.FunctionType) and v.__code__.co_filename == TESTS_FILE
+        for v in vars(cls).values()
+    )
+
+
+def _run_test(test: Any, recorder: Recorder) -> None:
+    recorder.collected += 1
+    try:
+        test()
+    except BaseException as error:
+        import traceback
+
+        traceback.print_exception(type(error), error, error.__traceback__)
+        recorder.failure("collected test")
