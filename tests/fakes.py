@@ -98,7 +98,9 @@ class FakeLLM:
 
 @dataclass
 class FakeExecutor:
-    """Gives each job the verdict `verdict(program)` and records every job it was sent."""
+    """Gives each job the verdict `verdict(program)` and records every job it was sent; a job
+    with variants (the null variant, mutants) gets `verdict(code)` for each, as the supervisor
+    reports them."""
 
     verdict: Callable[[str], Verdict]
     jobs: list[Job] = field(default_factory=list)
@@ -120,6 +122,9 @@ class FakeExecutor:
                     duration=0.01,
                     tests_passed=None,
                     tests_failed=None,
+                    variants=None
+                    if job.variants is None
+                    else [{"verdict": self.verdict(code), "reason": None} for code in job.variants],
                 )
             )
         return results

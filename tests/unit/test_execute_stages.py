@@ -22,7 +22,7 @@ TESTS = "```python\nassert add(2, 3) == 5\n```"
 
 
 def verdict_of(program: str) -> str:
-    if "a - b" in program:
+    if "a - b" in program or "raise NotImplementedError" in program:  # a mutant, the null variant
         return "fail"
     if "while True" in program:
         return "timeout"
@@ -65,12 +65,15 @@ def test_verdicts_become_drop_reasons_and_repeats_run_once(
         response("e0", "def add(a, b):\n    return a + b", "```python\nprint(1)\n```"),
         {"id": "f0", "instruction_id": "f", "response": "No code.", "tests": TESTS},
     ]
-    outputs = list(ExecuteTests().run(records, ctx))
+    outputs = list(ExecuteTests(ctx.services.spec.sandbox).run(records, ctx))
     kept = [o["id"] for o in outputs if not isinstance(o, Drop)]
     drops = Counter(o.reason for o in outputs if isinstance(o, Drop))
     assert kept == ["a0", "a1"]
     assert drops == {"fail": 1, "timeout": 1, "infra_error": 1, "no_assert": 1, "no_code_block": 1}
-    assert len(executor.jobs) == 4 == ctx.stats.counters["programs_executed"]
+    checked = [j for j in executor.jobs if j.variants is None]
+    assert len(checked) == 4 == ctx.stats.counters["programs_executed"]
+    # The passing program's tests run once more, against its null variant and mutants.
+    assert [j.id for j in executor.jobs if j.variants] == ["a0#variants"]
     assert ctx.stats.counters["verdict_pass"] == 2
 
 

@@ -54,7 +54,7 @@ def test_execution_keeps_passing_responses_and_counts_drops(ctx: StageContext) -
             "    print(add(int(input()), 1))\n```",
         ),
     ]
-    outputs = list(ExecuteTests().run(records, ctx))
+    outputs = list(ExecuteTests(ctx.services.spec.sandbox).run(records, ctx))
     kept = [o for o in outputs if not isinstance(o, Drop)]
     drops = Counter(o.reason for o in outputs if isinstance(o, Drop))
     assert sorted(r["id"] for r in kept) == ["i1-0", "i1-2", "i4-0"]
