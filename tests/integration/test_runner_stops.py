@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from tests.conftest import CLI
-from tests.integration.test_llm_stages import (
+from tests.helpers.llm_scripts import (
     FENCE,
     generator,
     seed_source,

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from tests.conftest import CLI
-from tests.integration.test_llm_stages import generator, seed_source, selfcodealign_answer
+from tests.helpers.llm_scripts import generator, seed_source, selfcodealign_answer
 from tests.openai_server import FakeOpenAI
 
 pytestmark = pytest.mark.slow

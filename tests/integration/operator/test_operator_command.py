@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import CLI, free_port
-from tests.integration.kube_cluster import FakeCluster, eventually
-from tests.integration.operator.test_operator_scenarios import (
+from tests.helpers.operator import (
     IDS,
     NS,
     SAMPLES,
@@ -20,6 +19,7 @@ from tests.integration.operator.test_operator_scenarios import (
     setup_cluster,
     status,
 )
+from tests.integration.kube_cluster import FakeCluster, eventually
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 

@@ -10,8 +10,7 @@ from codeinstruct.operator.stages import stage_names
 from codeinstruct.workers.ledger import Ledger
 from codeinstruct.workers.runner import run_prefix
 from codeinstruct.workers.store import open_store
-from tests.integration.kube_cluster import FakeCluster, eventually
-from tests.integration.operator.test_operator_scenarios import (
+from tests.helpers.operator import (
     IDS,
     NS,
     SAMPLES,
@@ -23,6 +22,7 @@ from tests.integration.operator.test_operator_scenarios import (
     write_card,
     write_stage,
 )
+from tests.integration.kube_cluster import FakeCluster, eventually
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 SAMPLE = next(p for p in SAMPLES if "selfcodealign" in p.name)

@@ -12,9 +12,7 @@ import aiohttp
 import pytest
 
 from codeinstruct.operator.stages import stage_names
-from tests.integration.kube_cluster import FakeCluster, eventually
-from tests.integration.kueue import QUEUE_LABEL, FakeKueue
-from tests.integration.test_operator_scenarios import (
+from tests.helpers.operator import (
     IDS,
     NS,
     SAMPLES,
@@ -26,6 +24,8 @@ from tests.integration.test_operator_scenarios import (
     write_card,
     write_stage,
 )
+from tests.integration.kube_cluster import FakeCluster, eventually
+from tests.integration.kueue import QUEUE_LABEL, FakeKueue
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 SAMPLE = next(p for p in SAMPLES if "selfcodealign" in p.name)  # backend vllm, 1 GPU
@@ -46,8 +46,12 @@ def start(cluster: FakeCluster, name: str) -> dict[str, Any]:
 
 async def kubectl_create(cluster: FakeCluster, name: str) -> None:
     url = f"{cluster.url}/apis/codeinstruct.dev/v1alpha1/namespaces/{NS}/instructiondatasets"
-    async with aiohttp.ClientSession() as session, session.post(url, json=body_named(name)) as r:
-        assert r.status < 300, await r.text()
+    with cluster.as_user():
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(url, json=body_named(name)) as r,
+        ):
+            assert r.status < 300, await r.text()
 
 
 async def test_a_queued_dataset_is_admitted_when_capacity_frees(

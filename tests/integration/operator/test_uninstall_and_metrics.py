@@ -13,8 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from codeinstruct.operator import metrics
 from codeinstruct.operator.stages import stage_names
-from tests.integration.kube_cluster import FakeCluster, eventually
-from tests.integration.test_operator_scenarios import (
+from tests.helpers.operator import (
     IDS,
     NS,
     SAMPLES,
@@ -25,6 +24,7 @@ from tests.integration.test_operator_scenarios import (
     status,
     write_stage,
 )
+from tests.integration.kube_cluster import FakeCluster, eventually
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 SAMPLE = next(p for p in SAMPLES if "selfcodealign" in p.name)
@@ -59,17 +59,21 @@ def records(name: str) -> dict[str, float]:
 
 async def kubectl_delete(cluster: FakeCluster, name: str) -> None:
     url = cluster.url + URL.format(ns=NS, name=name)
-    async with aiohttp.ClientSession() as session, session.delete(url) as response:
-        assert response.status < 300
+    with cluster.as_user():
+        async with aiohttp.ClientSession() as session, session.delete(url) as response:
+            assert response.status < 300
 
 
 async def kubectl_patch_finalizers_away(cluster: FakeCluster, name: str) -> None:
     """`kubectl patch ids NAME --type=merge -p '{"metadata":{"finalizers":null}}'`"""
     headers = {"Content-Type": "application/merge-patch+json"}
     body = {"metadata": {"finalizers": None}}
-    async with aiohttp.ClientSession() as session:
-        url = cluster.url + URL.format(ns=NS, name=name)
-        async with session.patch(url, json=body, headers=headers) as response:
+    url = cluster.url + URL.format(ns=NS, name=name)
+    with cluster.as_user():
+        async with (
+            aiohttp.ClientSession() as session,
+            session.patch(url, json=body, headers=headers) as response,
+        ):
             assert response.status < 300
 
 

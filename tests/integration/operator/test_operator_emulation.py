@@ -259,7 +259,7 @@ async def test_a_ray_retry_does_not_fail_the_dataset(
     """Audit #6 end to end: KubeRay retries a failed scoring attempt; the dataset stays
     Scoring and succeeds when the retry does."""
     from codeinstruct.operator.stages import pipeline, scoring_boundary
-    from tests.integration.test_operator_scenarios import (
+    from tests.helpers.operator import (
         IDS,
         SAMPLES,
         dataset_of,
