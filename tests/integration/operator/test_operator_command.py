@@ -85,5 +85,10 @@ async def test_operator_command_reconciles_and_serves_metrics(
     finally:
         playing.cancel()
         process.terminate()
-        process.wait(timeout=20)
-        log.close()
+        try:
+            process.wait(timeout=60)  # a graceful kopf stop; slow on a loaded machine
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            log.close()
