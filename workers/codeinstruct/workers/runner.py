@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,8 +28,10 @@ from codeinstruct.workers.errors import PipelineError, UserError
 from codeinstruct.workers.export import export_dataset
 from codeinstruct.workers.ledger import Ledger, StageStats
 from codeinstruct.workers.methods import method_stages
+from codeinstruct.workers.outages import INFRA_REASONS, Outages
 from codeinstruct.workers.records import Record
 from codeinstruct.workers.services import Services
+from codeinstruct.workers.shard_window import window_width, windowed
 from codeinstruct.workers.spec import InstructionDataset, run_signature
 from codeinstruct.workers.stages.base import (
     Drop,
@@ -154,15 +157,18 @@ class Runner:
         return len(partitions)
 
     def _run_shards(self, stage: Stage, previous: str, services: Services) -> int:
+        """A window of shards in progress (enough to fill the stage's capacity), each committed
+        as it finishes; a shard with infrastructure failures is left uncommitted."""
         shards = self.ledger.shard_count(previous)
         markers = self.ledger.done(previous)
         done = self.ledger.done(stage.name)
         total = sum(m["records"] for m in markers.values())
+        width = window_width(stage.capacity(services), self.spec.output.shard_size)
+        outages = Outages(stage.name, total)
         with self._progress(stage.name, total, "records") as advance:
             advance(sum(markers[i]["records"] for i in done))
-            for index in range(shards):
-                if index in done:
-                    continue
+
+            def work(index: int) -> _ShardResult:
                 records = self.ledger.read(previous, index)
                 advanced = 0
 
@@ -172,8 +178,31 @@ class Runner:
                     advance(n)
 
                 ctx = StageContext(services, self.spec.seed, advance=step)
-                self._commit(stage.name, index, records, stage.run(records, ctx), ctx)
+                kept, excluded = _split(stage.run(records, ctx), ctx)
                 advance(len(records) - advanced)
+                return _ShardResult(index, records, kept, excluded, ctx)
+
+            todo = (index for index in range(shards) if index not in done)
+            for index, result in windowed(todo, work, width, outages.within_limit):
+                infra = Counter(
+                    str(r["drop_reason"])
+                    for r in result.excluded
+                    if r["drop_reason"] in INFRA_REASONS
+                )
+                if infra:
+                    detail = next(
+                        (
+                            str(r.get("llm_error") or r.get("execution", {}).get("stderr") or "")
+                            for r in result.excluded
+                            if r["drop_reason"] in INFRA_REASONS
+                        ),
+                        "",
+                    )
+                    outages.add(index, infra, detail)
+                    continue
+                self._commit_split(stage.name, result)
+        if outages.shards:
+            raise outages.error(self.spec)
         return shards
 
     def _run_whole(self, stage: Stage, previous: str, services: Services) -> int:
@@ -204,10 +233,14 @@ class Runner:
         ctx: StageContext,
     ) -> None:
         kept, excluded = _split(outputs, ctx)
-        ctx.stats.records_in = ctx.stats.records_in or len(records)
-        ctx.stats.records_out = len(kept)
-        keep = excluded if self.spec.output.keep_excluded else None
-        self.ledger.commit(stage, index, kept, ctx.stats, keep)
+        self._commit_split(stage, _ShardResult(index, records, kept, excluded, ctx))
+
+    def _commit_split(self, stage: str, shard: _ShardResult) -> None:
+        ctx = shard.ctx
+        ctx.stats.records_in = ctx.stats.records_in or len(shard.records)
+        ctx.stats.records_out = len(shard.kept)
+        keep = shard.excluded if self.spec.output.keep_excluded else None
+        self.ledger.commit(stage, shard.index, shard.kept, ctx.stats, keep)
 
     def _progress(self, name: str, total: int, unit: str) -> _StageProgress:
         return _StageProgress(self.console, name, total, unit, enabled=self.show_progress)
@@ -219,6 +252,17 @@ class Runner:
             + (f", dropped {sum(stats.dropped.values())} ({drops})" if drops else "")
             + f" [dim]{stats.seconds:.1f}s[/]"
         )
+
+
+@dataclass
+class _ShardResult:
+    """A shard's outputs before they are committed."""
+
+    index: int
+    records: list[Record]
+    kept: list[Record]
+    excluded: list[Record]
+    ctx: StageContext
 
 
 def _split(outputs: Iterator[StageOutput], ctx: StageContext) -> tuple[list[Record], list[Record]]:

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from codeinstruct.workers.extraction import build_program
 from codeinstruct.workers.records import Record
 from codeinstruct.workers.sandbox import Job, sandbox_for
 from codeinstruct.workers.stages.base import Drop, Stage, StageContext, StageKind, StageOutput
+
+if TYPE_CHECKING:
+    from codeinstruct.workers.services import Services
 
 STDERR_KEPT = 2000
 
@@ -30,6 +34,11 @@ class ExecuteTests(Stage):
     name = "execute"
     inputs = ("response", "tests")
     outputs = ("program", "execution")
+
+    def capacity(self, services: Services) -> int:
+        """The sandbox's workers (the pool, started here once, before any shard runs)."""
+        sandbox_for(services)
+        return services.spec.sandbox.workers
 
     def run(self, records: list[Record], ctx: StageContext) -> Iterator[StageOutput]:
         prepared = {

@@ -14,7 +14,7 @@ import asyncio
 import random
 from abc import abstractmethod
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from codeinstruct.workers.llm import Completion, InfraFailure, LLMClient, LLMResult, llm_for
 from codeinstruct.workers.llm.client import current_stage
@@ -23,6 +23,9 @@ from codeinstruct.workers.prompts.parsing import ParseFailure
 from codeinstruct.workers.records import Record, derive
 from codeinstruct.workers.spec import GeneratorApi, Sampling
 from codeinstruct.workers.stages.base import Drop, Stage, StageContext, StageKind, StageOutput
+
+if TYPE_CHECKING:
+    from codeinstruct.workers.services import Services
 
 T = TypeVar("T")
 Prompt = list[dict[str, str]] | str
@@ -155,6 +158,10 @@ class LLMStage(Stage, Generic[T]):
         return derive(record, self.name, "", **{self.outputs[0]: parsed})
 
     # The base ------------------------------------------------------------------------------
+
+    def capacity(self, services: Services) -> int:
+        """The client's requests in flight (started here, once, before any shard runs)."""
+        return max(1, int(getattr(llm_for(services), "concurrency", 1)))
 
     def run(self, records: list[Record], ctx: StageContext) -> Iterator[StageOutput]:
         """Every record's request at once; outputs come in input order, and progress advances
