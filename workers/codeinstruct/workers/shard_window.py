@@ -60,8 +60,8 @@ def windowed(
         running -= 1
         if error is not None:
             raise error
+        yield item, cast(R, result)  # the caller commits it, then judges `keep_going`
         following = next(pending, None) if keep_going() else None
         if following is not None:
             start(following)
             running += 1
-        yield item, cast(R, result)
