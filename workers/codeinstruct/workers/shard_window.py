@@ -19,13 +19,20 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
+# Records pending per request slot. A shard is done only when its slowest answer is, and with
+# long-tailed latencies (lognormal, sigma 1: the slowest of 100 takes about 12x the median) many
+# shards of the window sit in their tail at once, each holding few requests; 8x the slots pending
+# keeps the slots full through them (bench/bench_pipeline.py: within 1.2 of the bound).
+PENDING_PER_SLOT = 8
+
+
 def window_width(capacity: int, shard_size: int) -> int:
     """Shards in progress for a stage that works on `capacity` records at once: enough that
-    twice the capacity is pending, so shards in their tail never leave slots idle; 1 when the
-    stage works on one record at a time."""
+    `PENDING_PER_SLOT` times the capacity is pending, plus one; 1 for a stage that works on
+    one record at a time. Memory: at most that many shards' records at once."""
     if capacity <= 1:
         return 1
-    return math.ceil(2 * capacity / max(1, shard_size)) + 1
+    return math.ceil(PENDING_PER_SLOT * capacity / max(1, shard_size)) + 1
 
 
 def windowed(
