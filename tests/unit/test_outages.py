@@ -15,7 +15,7 @@ from codeinstruct.workers.llm import InfraFailure
 from codeinstruct.workers.outages import InfraOutage
 from codeinstruct.workers.records import Record, derive
 from codeinstruct.workers.runner import Runner, run_prefix
-from codeinstruct.workers.stages.base import Stage, StageContext, StageKind, StageOutput
+from codeinstruct.workers.stages.base import Drop, Stage, StageContext, StageKind, StageOutput
 from codeinstruct.workers.stages.concepts import ExtractConcepts
 from codeinstruct.workers.stages.execute import ExecuteTests
 from codeinstruct.workers.stages.seeds import MineSeeds
@@ -89,3 +89,30 @@ def test_past_the_limit_no_new_shard_is_started(tmp_path: Path) -> None:
         runner.run_stages(stages)
     # One shard at a time (the fake has one slot): the stage stops at the first shard past it.
     assert len(down.requests) == outages.MIN_LIMIT + 1 < count
+
+
+class JudgeAll(Stage):
+    """A whole stage whose LLM failed for one record."""
+
+    kind = StageKind.GENERATE
+    name = "judge"
+    whole = True
+
+    def run(self, records: list[Record], ctx: StageContext) -> Iterator[StageOutput]:
+        for record in records:
+            failed = "scale0" in str(record["seed"])
+            yield Drop({**record, "llm_error": "HTTP 503"}, "llm_infra_error") if failed else record
+
+
+def test_a_whole_stage_with_an_infra_failure_commits_nothing(tmp_path: Path) -> None:
+    dataset = make_dataset(
+        source={"uri": str(seed_dir(tmp_path / "src", 3))},
+        output={"uri": str(tmp_path / "out")},
+        generator={"backend": "openai", "endpoint": "http://vllm.example:8000/v1", "model": "m"},
+    )
+    spec = dataset.spec
+    with pytest.raises(InfraOutage, match=r"stage judge: 1 records.*HTTP 503"):
+        Runner(dataset, progress=False).run_stages(
+            [MineSeeds(spec.source, spec.mining), JudgeAll()]
+        )
+    assert not LocalStore(tmp_path / "out").list(f"{run_prefix(dataset)}/stages/judge")

@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from codeinstruct.workers.errors import UserError
+from codeinstruct.workers.records import Record
 from codeinstruct.workers.spec import Spec
 
 INFRA_REASONS = frozenset({"llm_infra_error", "infra_error"})
@@ -28,6 +29,13 @@ class InfraOutage(UserError):
 def limit(records: int) -> int:
     """Infra-failed records past which a stage stops starting new shards."""
     return max(MIN_LIMIT, int(records * LIMIT_FRACTION))
+
+
+def failure_detail(record: Record) -> str:
+    """What the client or the sandbox said about the failure."""
+    execution = record.get("execution")
+    stderr = execution.get("stderr") if isinstance(execution, dict) else None
+    return str(record.get("llm_error") or stderr or "")
 
 
 def target(reason: str, spec: Spec) -> str:
@@ -49,10 +57,16 @@ class Outages:
     reasons: Counter[str] = field(default_factory=Counter)
     detail: str = ""
 
-    def add(self, shard: int, reasons: Counter[str], detail: str) -> None:
+    def add_shard(self, shard: int, excluded: list[Record]) -> bool:
+        """Note the shard's infra drops (its excluded records); whether it had any, in which
+        case the caller leaves it uncommitted."""
+        infra = [r for r in excluded if r.get("drop_reason") in INFRA_REASONS]
+        if not infra:
+            return False
         self.shards.append(shard)
-        self.reasons.update(reasons)
-        self.detail = self.detail or detail
+        self.reasons.update(str(r["drop_reason"]) for r in infra)
+        self.detail = self.detail or failure_detail(infra[0])
+        return True
 
     def within_limit(self) -> bool:
         return sum(self.reasons.values()) <= limit(self.records)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +27,7 @@ from codeinstruct.workers.errors import PipelineError, UserError
 from codeinstruct.workers.export import export_dataset
 from codeinstruct.workers.ledger import Ledger, StageStats
 from codeinstruct.workers.methods import method_stages
-from codeinstruct.workers.outages import INFRA_REASONS, Outages
+from codeinstruct.workers.outages import Outages
 from codeinstruct.workers.records import Record
 from codeinstruct.workers.services import Services
 from codeinstruct.workers.shard_window import window_width, windowed
@@ -184,23 +183,8 @@ class Runner:
 
             todo = (index for index in range(shards) if index not in done)
             for index, result in windowed(todo, work, width, outages.within_limit):
-                infra = Counter(
-                    str(r["drop_reason"])
-                    for r in result.excluded
-                    if r["drop_reason"] in INFRA_REASONS
-                )
-                if infra:
-                    detail = next(
-                        (
-                            str(r.get("llm_error") or r.get("execution", {}).get("stderr") or "")
-                            for r in result.excluded
-                            if r["drop_reason"] in INFRA_REASONS
-                        ),
-                        "",
-                    )
-                    outages.add(index, infra, detail)
-                    continue
-                self._commit_split(stage.name, result)
+                if not outages.add_shard(index, result.excluded):
+                    self._commit_split(stage.name, result)
         if outages.shards:
             raise outages.error(self.spec)
         return shards
@@ -210,6 +194,9 @@ class Runner:
         with self._progress(stage.name, len(records), "records") as advance:
             ctx = StageContext(services, self.spec.seed, advance=advance)
             kept, excluded = _split(stage.run(records, ctx), ctx)
+        outages = Outages(stage.name, len(records))
+        if outages.add_shard(0, excluded):
+            raise outages.error(self.spec)  # a whole stage is committed all or nothing
         ctx.stats.records_in = len(records)
         size = self.spec.output.shard_size
         shards = max(1, math.ceil(len(kept) / size))
