@@ -3,7 +3,7 @@
 Bounded concurrency, retries with exponential backoff and full jitter on 429 (honouring
 Retry-After), 5xx, timeouts, connection resets, invalid JSON and empty choices. A request that
 keeps failing comes back as an `InfraFailure` value, never as an exception: the stage drops that
-record. Only mistakes the user must fix (a wrong key, an unknown model) raise `UserError`.
+record, and the runner leaves its shard uncommitted for the next run (`outages`). Only mistakes the user must fix (a wrong key, an unknown model) raise `UserError`.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 writes `format` (record -> prompt) and `parse` (text -> value or `ParseFailure`); `run` is
 here, once. It sends one request per record, all at once (the client bounds what is in flight),
 accounts tokens, cache hits and faults, seeds each request from the spec seed and the record,
-and drops a record whose request failed for good (`llm_infra_error`, `llm_request_rejected`)
-or whose answer did not parse (the parser's reason, with the answer kept as `llm_output`).
+and drops a record whose request failed for good (`llm_infra_error`, whose shard the runner then
+leaves uncommitted; `llm_request_rejected`) or whose answer did not parse (the parser's reason, with the answer kept as `llm_output`).
 An answer cut by the token limit (`finish_reason: length`) is asked again once with twice the
 tokens (at most `sampling.truncationMaxTokens`); still cut, it is dropped as `truncated`.
 """
