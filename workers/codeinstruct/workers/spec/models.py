@@ -173,7 +173,10 @@ class Generator(Model):
     )
     request_timeout_seconds: NotSemantic[float] = Field(600, gt=0)
     max_attempts: NotSemantic[int] = Field(
-        6, gt=0, description="Tries per request before the record is dropped (llm_infra_error)."
+        6,
+        gt=0,
+        description="Tries per request; a request that still fails (llm_infra_error) leaves its "
+        "shard uncommitted for the next run.",
     )
     backoff_seconds: NotSemantic[float] = Field(
         0.5, ge=0, description="First retry delay; doubles per try, with full jitter (max 30 s)."
