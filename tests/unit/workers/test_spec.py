@@ -97,3 +97,14 @@ def test_every_example_is_valid_here_and_for_the_api_server(path: Path) -> None:
 
 def test_there_are_examples() -> None:
     assert len(EXAMPLES) >= 3
+
+
+@pytest.mark.parametrize("endpoint", ["not a url", "localhost:8000/v1", "ftp://x/v1", "http://"])
+def test_an_endpoint_that_is_not_a_url_is_a_validation_error(endpoint: str) -> None:
+    found = problems(base(generator={"backend": "openai", "endpoint": endpoint, "model": "m"}))
+    assert len(found) == 1 and found[0].startswith("spec.generator.endpoint: "), found
+    assert repr(endpoint) in found[0] and "http://" in found[0]
+    found = problems(base(sandbox={"endpoint": endpoint}))
+    assert len(found) == 1 and found[0].startswith("spec.sandbox.endpoint: "), found
+    valid = base(generator={"backend": "openai", "endpoint": "https://vllm:8000/v1", "model": "m"})
+    assert parse_spec(valid).spec.generator.endpoint == "https://vllm:8000/v1"

@@ -5,6 +5,8 @@ Exceptions (they stop the run):
   CLI prints it on one line and exits 2, never with a traceback. Subclasses: `SpecError` (a spec
   file that cannot be used), `StoreError` (storage unreachable or refused), `SandboxUnavailable`
   (the configured isolation cannot start here), `EmbeddingModelError` (no such model).
+  `outages.InfraOutage`: shards left uncommitted because the LLM or the sandbox failed (a rerun
+  after recovery does them).
 - `PipelineError`: a method's stages do not fit together (a stage needs a field no earlier stage
   adds). A defect of the code, found before any request is sent.
 
@@ -16,6 +18,7 @@ Values (one record fails; the run goes on, and the failure is counted):
   or that the server refused (`llm_request_rejected`); never the record's fault.
 - the verdict `infra_error` of a sandbox job: the sandbox, not the code, failed (retried first);
   never counted as `fail`.
+  A shard with an `llm_infra_error` or `infra_error` drop is never committed (`outages`).
 
 Private to their clients (retried, never seen outside): the LLM client's `_Fault` and
 `_Rejected`, the sandbox's `BoxFailure`, the operator's `KubeError`.

@@ -28,8 +28,10 @@ from codeinstruct.workers.export import export_dataset
 from codeinstruct.workers.lease import hold_lease
 from codeinstruct.workers.ledger import Ledger, StageStats
 from codeinstruct.workers.methods import method_stages
+from codeinstruct.workers.outages import Outages
 from codeinstruct.workers.records import Record, encode_jsonl
 from codeinstruct.workers.services import Services
+from codeinstruct.workers.shard_window import window_width, windowed
 from codeinstruct.workers.spec import InstructionDataset, run_signature
 from codeinstruct.workers.stages.base import (
     Drop,
@@ -163,15 +165,18 @@ class Runner:
         return len(partitions)
 
     def _run_shards(self, stage: Stage, previous: str, services: Services) -> int:
+        """A window of shards in progress (enough to fill the stage's capacity), each committed
+        as it finishes; a shard with infrastructure failures is left uncommitted."""
         shards = self.ledger.shard_count(previous)
         markers = self.ledger.done(previous)
         done = self.ledger.done(stage.name)
         total = sum(m["records"] for m in markers.values())
+        width = window_width(stage.capacity(services), self.spec.output.shard_size)
+        outages = Outages(stage.name, total)
         with self._progress(stage.name, total, "records") as advance:
             advance(sum(markers[i]["records"] for i in done))
-            for index in range(shards):
-                if index in done:
-                    continue
+
+            def work(index: int) -> _ShardResult:
                 records = self.ledger.read(previous, index)
                 advanced = 0
 
@@ -181,10 +186,16 @@ class Runner:
                     advance(n)
 
                 ctx = StageContext(services, self.spec.seed, advance=step)
-                executes = stage.kind is StageKind.EXECUTE
-                outputs = stage.run(records, ctx)
-                self._commit(stage.name, index, records, outputs, ctx, executes)
+                kept, excluded = _split(stage.run(records, ctx), ctx)
                 advance(len(records) - advanced)
+                return _ShardResult(index, records, kept, excluded, ctx)
+
+            todo = (index for index in range(shards) if index not in done)
+            for index, result in windowed(todo, work, width, outages.within_limit):
+                if not outages.add_shard(index, result.excluded):
+                    self._commit_split(stage.name, result, stage.kind is StageKind.EXECUTE)
+        if outages.shards:
+            raise outages.error(self.spec)
         return shards
 
     def _run_whole(self, stage: Stage, previous: str, services: Services) -> int:
@@ -192,6 +203,9 @@ class Runner:
         with self._progress(stage.name, len(records), "records") as advance:
             ctx = StageContext(services, self.spec.seed, advance=advance)
             kept, excluded = _split(stage.run(records, ctx), ctx)
+        outages = Outages(stage.name, len(records))
+        if outages.add_shard(0, excluded):
+            raise outages.error(self.spec)  # a whole stage is committed all or nothing
         ctx.stats.records_in = len(records)
         size = self.spec.output.shard_size
         shards = max(1, math.ceil(len(kept) / size))
@@ -213,22 +227,25 @@ class Runner:
         records: list[Record],
         outputs: Iterator[StageOutput],
         ctx: StageContext,
-        executes: bool = False,
     ) -> None:
         kept, excluded = _split(outputs, ctx)
+        self._commit_split(stage, _ShardResult(index, records, kept, excluded, ctx))
+
+    def _commit_split(self, stage: str, shard: _ShardResult, executes: bool = False) -> None:
+        ctx = shard.ctx
         if executes and self.spec.output.keep_executions:
             # Every executed sample, kept or not, before the marker makes the shard count.
             executed = [
                 r
-                for r in [{**r, "drop_reason": None} for r in kept] + excluded
+                for r in [{**r, "drop_reason": None} for r in shard.kept] + shard.excluded
                 if "execution" in r or "quality_run" in r
             ]
-            name = f"shard-{index:05d}.jsonl"
+            name = f"shard-{shard.index:05d}.jsonl"
             self.store.put(self.ledger.key("executions", stage, name), encode_jsonl(executed))
-        ctx.stats.records_in = ctx.stats.records_in or len(records)
-        ctx.stats.records_out = len(kept)
-        keep = excluded if self.spec.output.keep_excluded else None
-        self.ledger.commit(stage, index, kept, ctx.stats, keep)
+        ctx.stats.records_in = ctx.stats.records_in or len(shard.records)
+        ctx.stats.records_out = len(shard.kept)
+        keep = shard.excluded if self.spec.output.keep_excluded else None
+        self.ledger.commit(stage, shard.index, shard.kept, ctx.stats, keep)
 
     def _progress(self, name: str, total: int, unit: str) -> _StageProgress:
         return _StageProgress(self.console, name, total, unit, enabled=self.show_progress)
@@ -240,6 +257,17 @@ class Runner:
             + (f", dropped {sum(stats.dropped.values())} ({drops})" if drops else "")
             + f" [dim]{stats.seconds:.1f}s[/]"
         )
+
+
+@dataclass
+class _ShardResult:
+    """A shard's outputs before they are committed."""
+
+    index: int
+    records: list[Record]
+    kept: list[Record]
+    excluded: list[Record]
+    ctx: StageContext
 
 
 def _split(outputs: Iterator[StageOutput], ctx: StageContext) -> tuple[list[Record], list[Record]]:

@@ -5,6 +5,7 @@ Each is started on first use and stopped when the run ends, also on errors and C
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any, TypeVar
@@ -21,12 +22,14 @@ class Services:
         self.ledger = ledger
         self._started: dict[str, Any] = {}
         self._exit = ExitStack()
+        self._lock = threading.RLock()  # shards of a window run in threads
 
     def get(self, name: str, start: Callable[[Services, ExitStack], T]) -> T:
         """The service `name`, started with `start(self, exit_stack)` on first use."""
-        if name not in self._started:
-            self._started[name] = start(self, self._exit)
-        return self._started[name]
+        with self._lock:
+            if name not in self._started:
+                self._started[name] = start(self, self._exit)
+            return self._started[name]
 
     def provide(self, name: str, service: object) -> None:
         """Use `service` as `name` instead of starting one (tests: a fake LLM or sandbox)."""

@@ -36,7 +36,7 @@ def start_llm(services: Services, stack: ExitStack) -> LLMClient:
         from codeinstruct.workers.llm.embedded import start_embedded
 
         server = start_embedded(generator, stack)
-        return LLMClient(
+        client = LLMClient(
             server.base_url,
             str(server.model_path),
             concurrency=min(generator.concurrency, EMBEDDED_CONCURRENCY),
@@ -46,12 +46,14 @@ def start_llm(services: Services, stack: ExitStack) -> LLMClient:
             native_n=False,
             cache_model=f"embedded:{server.model_path.name}",
         )
+        stack.callback(client.close)
+        return client
     if not generator.endpoint:
         raise UserError(
             "generator.endpoint: backend `vllm` is deployed by the operator in a cluster; for a "
             "local run set generator.endpoint to the server's URL (e.g. http://host:8000/v1)"
         )
-    return LLMClient(
+    client = LLMClient(
         generator.endpoint,
         model_name(generator),
         api_key=api_key(generator),
@@ -61,6 +63,8 @@ def start_llm(services: Services, stack: ExitStack) -> LLMClient:
         cache=cache,
         native_n=True,
     )
+    stack.callback(client.close)
+    return client
 
 
 def model_name(generator: Generator) -> str:

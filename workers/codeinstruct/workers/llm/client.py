@@ -3,7 +3,7 @@
 Bounded concurrency, retries with exponential backoff and full jitter on 429 (honouring
 Retry-After), 5xx, timeouts, connection resets, invalid JSON and empty choices. A request that
 keeps failing comes back as an `InfraFailure` value, never as an exception: the stage drops that
-record. Only mistakes the user must fix (a wrong key, an unknown model) raise `UserError`.
+record, and the runner leaves its shard uncommitted for the next run (`outages`). Only mistakes the user must fix (a wrong key, an unknown model) raise `UserError`.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import asyncio
 import contextvars
 import json
 import random
+import threading
 import time
 from collections import Counter
 from collections.abc import Awaitable, Mapping, Sequence
@@ -157,7 +158,10 @@ def merge(parts: Sequence[LLMResult]) -> LLMResult:
 
 
 class LLMClient:
-    """One OpenAI-compatible endpoint. Use `run(coroutine)` (or `async with`) per event loop."""
+    """One OpenAI-compatible endpoint. `run(coroutine)` runs on the client's own event loop (a
+    background thread), so shards run from several threads at once share one session and one
+    bound of `concurrency` requests in flight; `close()` stops it. `async with` uses the caller's
+    loop instead."""
 
     def __init__(
         self,
@@ -187,18 +191,43 @@ class LLMClient:
         self._session: aiohttp.ClientSession | None = None
         self._slots: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._background: asyncio.AbstractEventLoop | None = None
+        self._background_thread: threading.Thread | None = None
+        self._background_lock = threading.Lock()
 
     def __repr__(self) -> str:  # never shows the key
         return f"LLMClient({self.base_url!r}, model={self.model!r})"
 
     def run(self, coroutine: Awaitable[T]) -> T:
-        """Run `coroutine` in a fresh event loop with this client's session, then close it."""
+        """Run `coroutine` on the client's event loop and wait for it; thread-safe, and calls
+        from several threads share the session and its `concurrency` slots."""
 
         async def main() -> T:
-            async with self:
-                return await coroutine
+            self._ensure_session()
+            return await coroutine
 
-        return asyncio.run(main())
+        return asyncio.run_coroutine_threadsafe(main(), self._background_loop()).result()
+
+    def _background_loop(self) -> asyncio.AbstractEventLoop:
+        with self._background_lock:
+            if self._background is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(target=loop.run_forever, name="llm-client", daemon=True)
+                thread.start()
+                self._background, self._background_thread = loop, thread
+            return self._background
+
+    def close(self) -> None:
+        """Close the session and stop the client's event loop (if `run` started one)."""
+        with self._background_lock:
+            loop, thread = self._background, self._background_thread
+            self._background = self._background_thread = None
+        if loop is None or thread is None:
+            return
+        asyncio.run_coroutine_threadsafe(self.aclose(), loop).result()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
 
     async def __aenter__(self) -> LLMClient:
         self._ensure_session()

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 T = TypeVar("T")
@@ -125,6 +126,19 @@ class VllmDeployment(Model):
 GeneratorApi = Literal["chat", "completion"]
 
 
+def _http_url(value: str | None) -> str | None:
+    """An endpoint must be an http(s) URL with a host, e.g. http://vllm:8000/v1."""
+    if value is None:
+        return value
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or " " in value:
+        raise ValueError(f"{value!r} is not a URL; write it as http://host:port/v1")
+    return value
+
+
+HttpUrl = Annotated[str | None, AfterValidator(_http_url)]
+
+
 class Generator(Model):
     """The LLM, always spoken to through the OpenAI-compatible HTTP API."""
 
@@ -133,7 +147,7 @@ class Generator(Model):
         description="`embedded`: a local llama.cpp server started by the runner; `openai`: any "
         "OpenAI-compatible endpoint (vLLM, ...); `vllm`: the operator deploys vLLM in the cluster.",
     )
-    endpoint: NotSemantic[str | None] = Field(
+    endpoint: NotSemantic[HttpUrl] = Field(
         None, description="Base URL of an OpenAI-compatible API, e.g. http://vllm:8000/v1."
     )
     model: str | None = Field(
@@ -159,7 +173,10 @@ class Generator(Model):
     )
     request_timeout_seconds: NotSemantic[float] = Field(600, gt=0)
     max_attempts: NotSemantic[int] = Field(
-        6, gt=0, description="Tries per request before the record is dropped (llm_infra_error)."
+        6,
+        gt=0,
+        description="Tries per request; a request that still fails (llm_infra_error) leaves its "
+        "shard uncommitted for the next run.",
     )
     backoff_seconds: NotSemantic[float] = Field(
         0.5, ge=0, description="First retry delay; doubles per try, with full jitter (max 30 s)."
@@ -195,7 +212,7 @@ class Sandbox(Model):
     workers: NotSemantic[int] = Field(
         2, gt=0, description="Warm sandboxes running jobs in parallel."
     )
-    endpoint: NotSemantic[str | None] = Field(
+    endpoint: NotSemantic[HttpUrl] = Field(
         None, description="URL of a `codeinstruct sandbox serve` service to use instead."
     )
     replicas: NotSemantic[int] = Field(1, ge=0, description="Sandbox pods the operator runs.")

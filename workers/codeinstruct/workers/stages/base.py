@@ -80,6 +80,12 @@ class Stage(ABC):
     def run(self, records: list[Record], ctx: StageContext) -> Iterator[StageOutput]:
         """Yield a record or a `Drop` for the given input records."""
 
+    def capacity(self, services: Services) -> int:
+        """Records the stage's service works on at once (LLM slots, sandbox workers): the
+        runner keeps enough shards in progress, from several threads, to fill it. 1: one shard
+        at a time (a CPU stage)."""
+        return 1
+
 
 class SourceStage(Stage):
     """The first stage: reads partitions of the source instead of a previous stage."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from codeinstruct.workers.records import Record
 from codeinstruct.workers.sandbox import sandbox_for
@@ -18,6 +19,9 @@ from codeinstruct.workers.spec import Sandbox as SandboxSpec
 from codeinstruct.workers.stages.base import Drop, Stage, StageContext, StageKind, StageOutput
 from codeinstruct.workers.verification.samples import Sample, sample_of
 from codeinstruct.workers.verification.verify import Settings, verify
+
+if TYPE_CHECKING:
+    from codeinstruct.workers.services import Services
 
 
 class ExecuteTests(Stage):
@@ -43,6 +47,11 @@ class ExecuteTests(Stage):
         self.settings = Settings(
             sandbox.timeout_seconds, sandbox.mutants, sandbox.min_mutants_killed
         )
+
+    def capacity(self, services: Services) -> int:
+        """The sandbox's workers (the pool, started here once, before any shard runs)."""
+        sandbox_for(services)
+        return services.spec.sandbox.workers
 
     def run(self, records: list[Record], ctx: StageContext) -> Iterator[StageOutput]:
         prepared = {str(r["id"]): sample_of(r) for r in records}

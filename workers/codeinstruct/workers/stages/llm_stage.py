@@ -2,8 +2,8 @@
 writes `format` (record -> prompt) and `parse` (text -> value or `ParseFailure`); `run` is
 here, once. It sends one request per record, all at once (the client bounds what is in flight),
 accounts tokens, cache hits and faults, seeds each request from the spec seed and the record,
-and drops a record whose request failed for good (`llm_infra_error`, `llm_request_rejected`)
-or whose answer did not parse (the parser's reason, with the answer kept as `llm_output`).
+and drops a record whose request failed for good (`llm_infra_error`, whose shard the runner then
+leaves uncommitted; `llm_request_rejected`) or whose answer did not parse (the parser's reason, with the answer kept as `llm_output`).
 An answer cut by the token limit (`finish_reason: length`) is asked again once with twice the
 tokens (at most `sampling.truncationMaxTokens`); still cut, it is dropped as `truncated`.
 """
@@ -14,7 +14,7 @@ import asyncio
 import random
 from abc import abstractmethod
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from codeinstruct.workers.llm import Completion, InfraFailure, LLMClient, LLMResult, llm_for
 from codeinstruct.workers.llm.client import current_stage
@@ -23,6 +23,9 @@ from codeinstruct.workers.prompts.parsing import ParseFailure
 from codeinstruct.workers.records import Record, derive
 from codeinstruct.workers.spec import GeneratorApi, Sampling
 from codeinstruct.workers.stages.base import Drop, Stage, StageContext, StageKind, StageOutput
+
+if TYPE_CHECKING:
+    from codeinstruct.workers.services import Services
 
 T = TypeVar("T")
 Prompt = list[dict[str, str]] | str
@@ -155,6 +158,10 @@ class LLMStage(Stage, Generic[T]):
         return derive(record, self.name, "", **{self.outputs[0]: parsed})
 
     # The base ------------------------------------------------------------------------------
+
+    def capacity(self, services: Services) -> int:
+        """The client's requests in flight (started here, once, before any shard runs)."""
+        return max(1, int(getattr(llm_for(services), "concurrency", 1)))
 
     def run(self, records: list[Record], ctx: StageContext) -> Iterator[StageOutput]:
         """Every record's request at once; outputs come in input order, and progress advances

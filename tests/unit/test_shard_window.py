@@ -1,0 +1,76 @@
+"""The window of shards in progress: its width, hand-back in completion order, and the sandbox
+stage sending several shards' jobs to the pool at once (issue 15, item 1)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from codeinstruct.workers.runner import Runner
+from codeinstruct.workers.sandbox import Job, Result
+from codeinstruct.workers.shard_window import window_width, windowed
+from codeinstruct.workers.stages.execute import ExecuteTests
+from codeinstruct.workers.stages.seeds import MineSeeds
+from tests.conftest import make_dataset
+from tests.unit.test_outages import Answer, seed_dir
+
+
+def test_width_fills_the_capacity_and_cpu_stages_run_one_shard() -> None:
+    assert window_width(1, 100) == 1
+    assert window_width(256, 100) * 100 >= 8 * 256
+    assert window_width(64, 1000) == 2
+
+
+def test_results_come_back_as_they_finish_and_the_window_is_bounded() -> None:
+    gates = {i: threading.Event() for i in range(4)}
+    running: set[int] = set()
+    most = 0
+    lock = threading.Lock()
+
+    def work(i: int) -> int:
+        nonlocal most
+        with lock:
+            running.add(i)
+            most = max(most, len(running))
+        if i == 0:
+            gates[0].wait(timeout=30)  # shard 0 is the slow one: released after shard 1
+        with lock:
+            running.discard(i)
+        return i * 10
+
+    order = []
+    for item, result in windowed(range(4), work, width=2):
+        assert result == item * 10
+        order.append(item)
+        if item == 1:
+            gates[0].set()
+    assert order[0] == 1 and sorted(order) == [0, 1, 2, 3]
+    assert most <= 2
+
+
+class PairedExecutor:
+    """Runs a batch only once another batch is running at the same time (a barrier of two):
+    one shard at a time breaks the barrier."""
+
+    def __init__(self) -> None:
+        self.barrier = threading.Barrier(2, timeout=10)
+        self.batches = 0
+
+    def run(self, jobs: Sequence[Job]) -> list[Result]:
+        self.barrier.wait()
+        self.batches += 1
+        return [Result(j.id, "pass", 0, "", "", False, False, 0.01, None, None) for j in jobs]
+
+
+def test_execute_sends_several_shards_to_the_pool_at_once(tmp_path: Path) -> None:
+    dataset = make_dataset(
+        source={"uri": str(seed_dir(tmp_path / "src", 4)), "filesPerShard": 1},
+        output={"uri": str(tmp_path / "out"), "shardSize": 1},
+        sandbox={"workers": 2},
+    )
+    spec = dataset.spec
+    executor = PairedExecutor()
+    stages = [MineSeeds(spec.source, spec.mining), Answer(), ExecuteTests()]
+    report = Runner(dataset, progress=False, provided={"sandbox": executor}).run_stages(stages)
+    assert report.stages["execute"].records_out == 4 and executor.batches == 4
