@@ -14,13 +14,12 @@ import yaml
 
 from codeinstruct.workers.runner import Runner
 from tests.conftest import free_port, make_dataset
-from tests.integration.test_llm_stages import (
+from tests.helpers.llm_scripts import (
     generator,
-    read_stage,
-    run_dir,
     seed_source,
     selfcodealign_answer,
 )
+from tests.helpers.runs import RunOutput
 from tests.openai_server import FakeOpenAI
 
 
@@ -41,8 +40,8 @@ def test_requests_stay_in_flight_across_shard_boundaries(tmp_path: Path) -> None
     assert seeds == 40
     assert report.stages["concepts"].records_out == 40
     assert 4 < server.max_in_flight <= 16, server.max_in_flight
-    run = run_dir(tmp_path / "out")
-    concepts = read_stage(run, "concepts")
+    run = RunOutput(tmp_path / "out").root
+    concepts = RunOutput(tmp_path / "out").records("concepts")
     assert len({r["id"] for r in concepts}) == len(concepts) == 40
     complete = json.loads((run / "stages" / "concepts" / "_complete.json").read_text())
     assert complete["shards"] == 10
@@ -79,7 +78,7 @@ def outage_spec(source: Path, endpoint: str, output: Path) -> dict[str, Any]:
 
 
 def stage_bytes(output: Path, stage: str) -> dict[str, bytes]:
-    run = run_dir(output)
+    run = RunOutput(output).root
     return {p.name: p.read_bytes() for p in sorted((run / "stages" / stage).glob("shard-*"))}
 
 
@@ -93,7 +92,7 @@ def test_llm_outage_is_not_lost_data_and_a_rerun_after_recovery_completes(tmp_pa
     first = cli_run(down, tmp_path / "down.yaml", "--until", "instructions", "--no-progress")
     assert first.returncode != 0, first.stderr
     assert endpoint in first.stderr and "Traceback" not in first.stderr, first.stderr
-    run = run_dir(tmp_path / "out")
+    run = RunOutput(tmp_path / "out").root
     assert not (run / "stages" / "concepts" / "_complete.json").exists()
     assert not list((run / "stages" / "concepts").glob("shard-*")), "no shard committed"
     with FakeOpenAI(selfcodealign_answer, port=port) as server:

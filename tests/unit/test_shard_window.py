@@ -58,6 +58,12 @@ class PairedExecutor:
         self.batches = 0
 
     def run(self, jobs: Sequence[Job]) -> list[Result]:
+        if any(j.variants for j in jobs):  # a passing sample's variant run: its null variant fails
+            return [
+                Result(j.id, "pass", 0, "", "", False, False, 0.01, None, None,
+                       variants=[{"verdict": "fail", "reason": None} for _ in j.variants or ()])
+                for j in jobs
+            ]  # fmt: skip
         self.barrier.wait()
         self.batches += 1
         return [Result(j.id, "pass", 0, "", "", False, False, 0.01, None, None) for j in jobs]
@@ -71,6 +77,6 @@ def test_execute_sends_several_shards_to_the_pool_at_once(tmp_path: Path) -> Non
     )
     spec = dataset.spec
     executor = PairedExecutor()
-    stages = [MineSeeds(spec.source, spec.mining), Answer(), ExecuteTests()]
+    stages = [MineSeeds(spec.source, spec.mining), Answer(), ExecuteTests(spec.sandbox)]
     report = Runner(dataset, progress=False, provided={"sandbox": executor}).run_stages(stages)
     assert report.stages["execute"].records_out == 4 and executor.batches == 4
