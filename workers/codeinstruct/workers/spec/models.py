@@ -243,6 +243,16 @@ class Scoring(Model):
         "use the pool's own `quality` field when present.",
     )
     unit_tests_per_sample: int = Field(12, gt=0)
+    complexity_model: Generator | None = Field(
+        None,
+        description="XCoder: the LLM that scores complexity (e.g. the released "
+        "XCoder-Complexity-Scorer), given like `generator`; default: the generator.",
+    )
+    unit_test_model: Generator | None = Field(
+        None,
+        description="XCoder: the LLM that writes the unit tests (the paper: GPT-4), given like "
+        "`generator`; default: the generator.",
+    )
     batch_size: NotSemantic[int] = Field(64, gt=0)
 
 
@@ -323,6 +333,11 @@ class WaveCoder(Model):
     )
     translation_targets: list[str] = Field(
         default_factory=lambda: ["JavaScript", "Java", "C++", "Go", "Rust"]
+    )
+    judge_model: Generator | None = Field(
+        None,
+        description="The LLM that judges the generated tasks (the paper: GPT-4 judging "
+        "GPT-3.5's output), given like `generator`; default: the generator.",
     )
 
 

@@ -31,6 +31,7 @@ class WriteUnitTests(LLMStage[str]):
     """
 
     name = "unit_tests"
+    role = "unit_tests"
     inputs = ("instruction", "response")
     outputs = ("unit_tests", "unit_tests_requested")
     temperature = 0.0
