@@ -142,6 +142,7 @@ class LLMStage(Stage, Generic[T]):
     # `truncated`; never parsed as if it were complete. Off only for a stage that reads the
     # first tokens' logprobs and asks for no more.
     complete_answers: ClassVar[bool] = True
+    truncated_reason: ClassVar[str] = "truncated"  # the drop reason of an answer still cut
 
     def __init__(self, sampling: Sampling, api: GeneratorApi = "chat") -> None:
         self.sampling = sampling
@@ -206,7 +207,7 @@ class LLMStage(Stage, Generic[T]):
         if isinstance(result, InfraFailure):
             return [failure_drop(record, result)]
         if self.complete_answers and is_cut(result):
-            return [Drop({**record, "llm_output": first_text(result)}, "truncated")]
+            return [Drop({**record, "llm_output": first_text(result)}, self.truncated_reason)]
         parsed = self.parse_completion(result)
         if isinstance(parsed, ParseFailure):
             return [self.parse_drop(record, result, parsed)]
