@@ -226,7 +226,23 @@ class Scoring(Model):
         None, gt=0, description="Ray actors for embeddings and coreset (default: cluster CPUs)."
     )
     tau: float = Field(
-        0.945, gt=0, le=1, description="XCoder: max cosine similarity to the accepted set."
+        0.945,
+        gt=0,
+        le=1,
+        description="XCoder: max cosine similarity to the accepted set (`tauMode: absolute`).",
+    )
+    tau_mode: Literal["absolute", "quantile"] = Field(
+        "absolute",
+        description="`absolute`: τ is `tau` (0.945 was set for LLaMA3-8B embeddings); "
+        "`quantile`: τ is the `tauQuantile` quantile of the pool's nearest-neighbour cosine "
+        "similarities, so it means the same in any embedding space.",
+    )
+    tau_quantile: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="`tauMode: quantile`: the fraction of candidates whose nearest neighbour "
+        "is within τ (each of them is always kept; the filter may keep more).",
     )
     alpha: float = Field(0.5, ge=0, le=1, description="XCoder: weight of complexity vs quality.")
     normalization: Normalization = Field(
