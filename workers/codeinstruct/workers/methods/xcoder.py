@@ -39,6 +39,7 @@ def stages(spec: Spec) -> list[Stage]:
         LeakageFilter(LEAKAGE_FIELDS, spec.decontamination),
         *complexity,
         *quality,
-        Embed(("instruction", "response"), scoring.embedding_model),
+        # Apart and averaged: a long instruction must not push the response out of the window.
+        Embed(("instruction", "response"), scoring.embedding_model, apart=True),
         Select(scoring, spec.target_size),
     ]
