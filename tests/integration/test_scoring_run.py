@@ -126,6 +126,8 @@ def test_xcoder_run_selects_from_a_pool_and_reports_leakage(tmp_path: Path) -> N
     assert {r["drop_reason"] for r in leaked} == {"leakage_humaneval"}
     assert all("Complete this function" in r["instruction"] for r in leaked)
     assert len(data) == 15 and not any("Complete this function" in r["instruction"] for r in data)
+    chats = [r for r in data if "messages" in r]  # the pool's chat rows come out as chats
+    assert chats and all(r["messages"][-1]["content"] == r["response"] for r in chats)
     # Selection order is the score order.
     scores = [r["score"] for r in selected]
     assert scores == sorted(scores, reverse=True)
