@@ -115,6 +115,9 @@ def test_wavecoder_judge_on_its_own_endpoint(tmp_path: Path) -> None:
     assert len(outputs) == 8 and judged
     assert len(gen.bodies) == 8 and all(p.startswith("You turn") for p in prompts(gen))
     assert all(p.startswith("You review") for p in prompts(judge))
+    # The judge sees the seed code the example was made from.
+    seeds = [s["seed"] for s in wavecoder_seeds(8)]
+    assert all(any(f"{FENCE}\n{seed}" in p for seed in seeds) for p in prompts(judge))
     assert len(judge.bodies) >= len(judged)
     assert all(b["model"] == "judge-model" for b in judge.bodies)
     assert all(b["model"] == "fake" for b in gen.bodies)

@@ -193,7 +193,7 @@ class GenerateTasks(Stage):
         }
         if target:
             fields["target_language"] = target
-        judge = prompts.format_judge(task, generated)
+        judge = prompts.format_judge(task, generated, str(record["seed"]))
         judged = await complete_answer(
             lambda p: send(judge_client, judge, self.judge_api, **p),
             sampling_params(
