@@ -85,6 +85,8 @@ def test_quality_counts_passed_cases_and_drops_infra_errors(
         {"id": "box", "response": "crash()\n", "unit_tests": "print(1)\n"},
     ]
     outputs = list(MeasureQuality().run(records, ctx))
-    assert outputs[0]["quality"] == 0 and outputs[0]["quality_run"]["verdict"] == "pass"
+    # print(1) prints no test case: the script measured nothing, so it is dropped, not scored 0.
+    assert isinstance(outputs[0], Drop) and outputs[0].reason == "unit_tests_unrunnable"
+    assert outputs[0].record["quality_run"]["verdict"] == "pass"
     assert isinstance(outputs[1], Drop) and outputs[1].reason == "infra_error"
     assert "quality" not in outputs[1].record, "an infrastructure failure is never scored"

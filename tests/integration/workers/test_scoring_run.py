@@ -18,6 +18,7 @@ from codeinstruct.workers.coreset import kcenter_greedy_ray
 from codeinstruct.workers.embeddings import LocalEmbedder, decode_npy
 from codeinstruct.workers.runner import Runner
 from codeinstruct.workers.sources import stdlib_root
+from codeinstruct.workers.spec import load_spec
 from codeinstruct.workers.store import LocalStore
 from tests.helpers.paths import CLI
 from tests.helpers.runs import RunOutput
@@ -113,6 +114,8 @@ def test_xcoder_run_selects_from_a_pool_and_reports_leakage(tmp_path: Path) -> N
     assert {r["drop_reason"] for r in leaked} == {"leakage_humaneval"}
     assert all("Complete this function" in r["instruction"] for r in leaked)
     assert len(data) == 15 and not any("Complete this function" in r["instruction"] for r in data)
+    chats = [r for r in data if "messages" in r]  # the pool's chat rows come out as chats
+    assert chats and all(r["messages"][-1]["content"] == r["response"] for r in chats)
     # Selection order is the score order.
     scores = [r["score"] for r in selected]
     assert scores == sorted(scores, reverse=True)
@@ -126,6 +129,49 @@ def test_xcoder_run_selects_from_a_pool_and_reports_leakage(tmp_path: Path) -> N
     assert "instruction length" in selection["complexity"]
     card = (root / "dataset" / "README.md").read_text()
     assert "## leakage" in card and "instruction length" in card
+
+
+def humaneval_pool(path: Path) -> Path:
+    rows = [
+        {"instruction": p["prompt"], "response": p["canonical_solution"], "quality": 1}
+        for p in humaneval_problems()
+    ]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+def humaneval_selection(tmp_path: Path, **scoring: Any) -> dict[str, Any]:
+    pool = humaneval_pool(tmp_path / "pool.jsonl")
+    spec = xcoder_spec(tmp_path / "spec.yaml", pool, tmp_path / "out", **scoring)
+    document = yaml.safe_load(spec.read_text())
+    document["spec"]["targetSize"] = 164
+    document["spec"]["decontamination"] = {"benchmarks": [], "substring": False}
+    spec.write_text(yaml.safe_dump(document))
+    Runner(load_spec(spec), progress=False).run()
+    report = json.loads((RunOutput(tmp_path / "out").root / "reports" / "selection.json").read_text())
+    assert report["candidates"] == 164
+    return dict(report)
+
+
+@pytest.mark.parametrize("quantile", [0.3, 0.7])
+def test_quantile_tau_on_humaneval_sized_data(tmp_path: Path, quantile: float) -> None:
+    """164 HumanEval problems in MiniLM space: τ at the requested quantile of the exact
+    nearest-neighbour similarities puts that fraction of the pool within τ of its nearest
+    neighbour; each of those is selected (the greedy keeps some others whose neighbours it
+    rejected), and the report says which τ it was."""
+    report = humaneval_selection(tmp_path, tau=0.945, tauMode="quantile", tauQuantile=quantile)
+    assert report["tau_mode"] == "quantile" and report["tau_quantile"] == quantile
+    assert quantile <= report["nearest_within_tau"] < quantile + 1 / 164 + 1e-6
+    assert report["nearest_within_tau"] * 164 <= report["selected"] < 0.9 * 164
+    assert report["tau"] < 0.945 and "tau_note" not in report
+
+
+def test_absolute_tau_that_keeps_almost_all_is_noted(tmp_path: Path) -> None:
+    """The paper's τ = 0.945 (set for LLaMA3-8B) keeps all but one HumanEval problem with
+    MiniLM: the report (and so the card) says the diversity step did almost nothing."""
+    report = humaneval_selection(tmp_path, tau=0.945)
+    assert report["selected"] / report["candidates"] > 0.99
+    assert "tauMode: quantile" in report["tau_note"]
 
 
 def test_parquet_pool_and_ray_engine_select_the_same(tmp_path: Path, ray_session: Any) -> None:

@@ -166,6 +166,16 @@ def embedder_for(services: Services) -> Embedder:
     return services.get("embedder", start)
 
 
+def mean_of_parts(parts: Sequence[Vectors]) -> Vectors:
+    """Per row, the mean of the parts' unit vectors, made unit again (a zero row stays zero):
+    each part of a text counts the same, however long it is."""
+    stacked = np.stack([np.asarray(p, dtype=np.float32) for p in parts])
+    norms = np.linalg.norm(stacked, axis=2, keepdims=True)
+    mean = (stacked / np.where(norms > 0, norms, 1)).mean(axis=0)
+    length = np.linalg.norm(mean, axis=1, keepdims=True)
+    return (mean / np.where(length > 0, length, 1)).astype(np.float32)
+
+
 def encode_npy(vectors: Vectors) -> bytes:
     sink = io.BytesIO()
     np.save(sink, np.asarray(vectors, dtype=np.float32), allow_pickle=False)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import io
 import json
 import math
+from collections import Counter
 from typing import Any
 
 import yaml
 
 from codeinstruct.workers.ledger import Ledger, StageStats
+from codeinstruct.workers.llm.roles import role_usage
 from codeinstruct.workers.records import Record, encode_jsonl
 from codeinstruct.workers.spec import InstructionDataset, OutputFormat, run_signature
 
@@ -68,6 +70,9 @@ def dataset_card(
 ) -> str:
     spec = dataset.spec
     ext = spec.output.format.value
+    counters: Counter[str] = Counter()
+    for stats in stages.values():
+        counters.update(stats.counters)
     meta = {
         "pretty_name": dataset.metadata.name,
         "tags": ["code", "instruction-tuning", "codeinstruct", spec.method.value],
@@ -78,6 +83,7 @@ def dataset_card(
             "final_stage": final_stage,
             "records": records,
             "model": spec.generator.model or spec.generator.backend.value,
+            "models": role_usage(spec, counters),
             "stages": {name: stats.to_json() for name, stats in stages.items()},
             "parameters": spec.model_dump(mode="json", by_alias=True),
             "reports": reports,

@@ -52,6 +52,31 @@ def unit_rows(vectors: NDArray[np.floating]) -> NDArray[np.float32]:
     return (v / np.where(norms > 0, norms, 1)).astype(np.float32)
 
 
+def nearest_neighbour_similarities(
+    vectors: NDArray[np.floating], block: int = 1024
+) -> NDArray[np.float32]:
+    """Each row's cosine similarity to its nearest other row (-1 for a lone row), exact: one
+    block of rows against all rows per matrix product, the row itself left out."""
+    unit = unit_rows(vectors)
+    n = len(unit)
+    nearest = np.full(n, -1.0, dtype=np.float32)
+    for start in range(0, n, block):
+        sims = unit[start : start + block] @ unit.T
+        rows = np.arange(len(sims))
+        sims[rows, start + rows] = -np.inf
+        if n > 1:
+            nearest[start : start + block] = sims.max(axis=1)
+    return nearest
+
+
+def quantile_tau(nearest: NDArray[np.floating], quantile: float) -> float:
+    """The smallest τ with at least `quantile` of the candidates' nearest neighbours within it:
+    the ⌈q·n⌉-th smallest nearest-neighbour similarity (an order statistic, no interpolation)."""
+    ordered = np.sort(np.asarray(nearest, dtype=np.float64))
+    rank = max(1, int(np.ceil(quantile * len(ordered))))
+    return float(ordered[rank - 1])
+
+
 def diverse_greedy(
     vectors: NDArray[np.floating],
     order: Sequence[int],

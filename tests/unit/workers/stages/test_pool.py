@@ -34,6 +34,24 @@ def test_chat_messages_user_turns_joined() -> None:
     assert record["instruction"] == "first\n\nsecond" and record["response"] == "a2"
 
 
+def test_a_multi_turn_row_keeps_its_conversation() -> None:
+    turns = [
+        {"role": "system", "content": "be nice"},
+        {"role": "user", "content": "first"},
+        {"role": "assistant", "content": "a1"},
+        {"role": "user", "content": "second"},
+        {"role": "assistant", "content": "a2"},
+    ]
+    record, _ = pool_record({"messages": turns}, SOURCE)
+    assert record is not None and record["messages"] == turns, "every answer, not only the last"
+    other, _ = pool_record(
+        {"messages": [*turns[:2], {**turns[2], "content": "b1"}, *turns[3:]]}, SOURCE
+    )
+    assert other is not None and other["id"] != record["id"], "a different conversation"
+    flat, _ = pool_record({"instruction": "Do x", "response": "ok"}, SOURCE)
+    assert flat is not None and "messages" not in flat
+
+
 def test_configured_field_names() -> None:
     source = Source(uri="x", format="jsonl", instructionField="q", responseField="a")
     record, _ = pool_record({"q": "question", "a": "answer"}, source)

@@ -3,6 +3,7 @@ four task types (generation, summarization, translation, repair)."""
 
 from __future__ import annotations
 
+from codeinstruct.workers.llm.roles import role_model
 from codeinstruct.workers.methods.selfcodealign import seed_stages
 from codeinstruct.workers.spec import Spec
 from codeinstruct.workers.stages.base import Stage
@@ -26,9 +27,15 @@ def selection_stages(spec: Spec) -> list[Stage]:
 
 
 def stages(spec: Spec) -> list[Stage]:
+    judge = role_model(spec, "judge")
     return [
         *selection_stages(spec),
-        GenerateTasks(spec.wavecoder, spec.generator.sampling, spec.generator.api),
+        GenerateTasks(
+            spec.wavecoder,
+            spec.generator.sampling,
+            spec.generator.api,
+            judge=(judge.sampling, judge.api),
+        ),
         LeakageFilter(LEAKAGE_FIELDS, spec.decontamination),
         target_sample(spec),
     ]

@@ -3,6 +3,7 @@ unit tests, executed) and diversity (cosine ceiling τ); measure and remove leak
 
 from __future__ import annotations
 
+from codeinstruct.workers.llm.roles import role_model
 from codeinstruct.workers.spec import Spec
 from codeinstruct.workers.stages.base import Stage
 from codeinstruct.workers.stages.complexity import ScoreComplexity
@@ -19,13 +20,13 @@ LEAKAGE_FIELDS = ("instruction",)
 
 def stages(spec: Spec) -> list[Stage]:
     scoring = spec.scoring
-    sampling = spec.generator.sampling
+    scorer, tester = role_model(spec, "complexity"), role_model(spec, "unit_tests")
     complexity: list[Stage] = (
-        [ScoreComplexity(sampling)] if scoring.complexity_scorer == "llm" else []
+        [ScoreComplexity(scorer.sampling)] if scoring.complexity_scorer == "llm" else []
     )
     quality: list[Stage] = (
         [
-            WriteUnitTests(sampling, scoring.unit_tests_per_sample, spec.generator.api),
+            WriteUnitTests(tester.sampling, scoring.unit_tests_per_sample, tester.api),
             MeasureQuality(),
         ]
         if scoring.quality_scorer == "unit_tests"
@@ -38,6 +39,7 @@ def stages(spec: Spec) -> list[Stage]:
         LeakageFilter(LEAKAGE_FIELDS, spec.decontamination),
         *complexity,
         *quality,
-        Embed(("instruction", "response"), scoring.embedding_model),
+        # Apart and averaged: a long instruction must not push the response out of the window.
+        Embed(("instruction", "response"), scoring.embedding_model, apart=True),
         Select(scoring, spec.target_size),
     ]

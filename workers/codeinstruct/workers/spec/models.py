@@ -260,7 +260,23 @@ class Scoring(Model):
         None, gt=0, description="Ray actors for embeddings and coreset (default: cluster CPUs)."
     )
     tau: float = Field(
-        0.945, gt=0, le=1, description="XCoder: max cosine similarity to the accepted set."
+        0.945,
+        gt=0,
+        le=1,
+        description="XCoder: max cosine similarity to the accepted set (`tauMode: absolute`).",
+    )
+    tau_mode: Literal["absolute", "quantile"] = Field(
+        "absolute",
+        description="`absolute`: τ is `tau` (0.945 was set for LLaMA3-8B embeddings); "
+        "`quantile`: τ is the `tauQuantile` quantile of the pool's nearest-neighbour cosine "
+        "similarities, so it means the same in any embedding space.",
+    )
+    tau_quantile: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="`tauMode: quantile`: the fraction of candidates whose nearest neighbour "
+        "is within τ (each of them is always kept; the filter may keep more).",
     )
     alpha: float = Field(0.5, ge=0, le=1, description="XCoder: weight of complexity vs quality.")
     normalization: Normalization = Field(
@@ -277,6 +293,16 @@ class Scoring(Model):
         "use the pool's own `quality` field when present.",
     )
     unit_tests_per_sample: int = Field(12, gt=0)
+    complexity_model: Generator | None = Field(
+        None,
+        description="XCoder: the LLM that scores complexity (e.g. the released "
+        "XCoder-Complexity-Scorer), given like `generator`; default: the generator.",
+    )
+    unit_test_model: Generator | None = Field(
+        None,
+        description="XCoder: the LLM that writes the unit tests (the paper: GPT-4), given like "
+        "`generator`; default: the generator.",
+    )
     batch_size: NotSemantic[int] = Field(64, gt=0)
 
 
@@ -357,6 +383,11 @@ class WaveCoder(Model):
     )
     translation_targets: list[str] = Field(
         default_factory=lambda: ["JavaScript", "Java", "C++", "Go", "Rust"]
+    )
+    judge_model: Generator | None = Field(
+        None,
+        description="The LLM that judges the generated tasks (the paper: GPT-4 judging "
+        "GPT-3.5's output), given like `generator`; default: the generator.",
     )
 
 

@@ -24,6 +24,7 @@ class ScoreComplexity(LLMStage[float]):
     """
 
     name = "complexity"
+    role = "complexity"
     inputs = ("instruction",)
     outputs = ("complexity",)
     complete_answers = False  # three tokens by design: only the first one's logprobs count

@@ -1,7 +1,9 @@
 """XCoder's source: an existing instruction pool (JSONL or Parquet, local or S3).
 
 A row has `instruction` and `response` fields (names in `source`), or a chat `messages` list:
-the user turns, joined, are the instruction and the last assistant turn is the response. Rows
+the user turns, joined, are the instruction (what complexity and leakage measure, as XCoder
+does) and the last assistant turn is the response; the conversation itself is kept as
+`messages` ({role, content} turns), so a selected row is exported as the conversation it was. Rows
 that are not JSON, lack both, or hold non-text are counted drops. Numeric `complexity` and
 `quality` fields already in the pool are kept.
 """
@@ -44,6 +46,7 @@ def pool_record(row: Any, source: Source) -> tuple[Record | None, str | None]:
     instruction = row.get(source.instruction_field)
     response = row.get(source.response_field)
     messages = row.get(source.messages_field)
+    turns: list[dict[str, str]] | None = None
     if instruction is None and messages is not None:
         if not isinstance(messages, list) or not all(
             isinstance(m, dict) and isinstance(m.get("content"), str) for m in messages
@@ -54,15 +57,20 @@ def pool_record(row: Any, source: Source) -> tuple[Record | None, str | None]:
         assistant = [m["content"] for m, r in zip(messages, roles, strict=True) if r == "assistant"]
         instruction = "\n\n".join(user) if user else None
         response = assistant[-1] if assistant else response
+        turns = [{"role": r, "content": m["content"]} for m, r in zip(messages, roles, strict=True)]
     if not isinstance(instruction, str) or not instruction.strip():
         return None, "missing_instruction"
     if not isinstance(response, str) or not response.strip():
         return None, "missing_response"
     record: Record = {
-        "id": content_id(instruction, response),
+        "id": content_id(instruction, response)
+        if turns is None
+        else content_id("messages", *(f"{t['role']}:{t['content']}" for t in turns)),
         "instruction": instruction,
         "response": response,
     }
+    if turns is not None:
+        record["messages"] = turns
     for name in KEPT_SCORES:
         value = row.get(name)
         if isinstance(value, int | float) and not isinstance(value, bool):
@@ -74,7 +82,8 @@ class ReadInstructionPool(SourceStage):
     """Reads the pool's rows as (instruction, response) records.
 
     Input fields: (the source)
-    Output fields: instruction, response (and `complexity`, `quality` when the pool has them)
+    Output fields: instruction, response (and `messages` for chat rows, `complexity`, `quality`
+    when the pool has them)
     Drop reasons: bad_json, bad_parquet, not_an_object, bad_messages, missing_instruction,
     missing_response
     """

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from codeinstruct.workers.llm import Completion, InfraFailure, LLMClient, LLMResult, llm_for
 from codeinstruct.workers.llm.client import current_stage
+from codeinstruct.workers.llm.roles import Role
 from codeinstruct.workers.prompts.completion import EXAMPLE_STOP, as_completion
 from codeinstruct.workers.prompts.parsing import ParseFailure
 from codeinstruct.workers.records import Record, derive
@@ -31,8 +32,9 @@ T = TypeVar("T")
 Prompt = list[dict[str, str]] | str
 
 
-def account(ctx: StageContext, result: LLMResult) -> None:
-    """Count tokens paid for, cache hits, retried faults by kind, and failures."""
+def account(ctx: StageContext, result: LLMResult, role: Role = "generator") -> None:
+    """Count tokens paid for, cache hits, retried faults by kind, and failures; requests and
+    tokens also by role (`<role>_requests`, `<role>_prompt_tokens`, ...), for the card."""
     for kind, n in result.faults.items():
         ctx.count(f"llm_fault_{kind}", n)
     if isinstance(result, InfraFailure):
@@ -44,6 +46,9 @@ def account(ctx: StageContext, result: LLMResult) -> None:
     ctx.count("llm_requests")
     ctx.count("prompt_tokens", result.prompt_tokens)
     ctx.count("completion_tokens", result.completion_tokens)
+    ctx.count(f"{role}_requests")
+    ctx.count(f"{role}_prompt_tokens", result.prompt_tokens)
+    ctx.count(f"{role}_completion_tokens", result.completion_tokens)
 
 
 def failure_drop(record: Record, result: InfraFailure) -> Drop:
@@ -91,7 +96,11 @@ Ask = Callable[[dict[str, Any]], Awaitable[LLMResult]]
 
 
 async def retry_longer(
-    ask: Ask, params: dict[str, Any], sampling: Sampling, ctx: StageContext
+    ask: Ask,
+    params: dict[str, Any],
+    sampling: Sampling,
+    ctx: StageContext,
+    role: Role = "generator",
 ) -> LLMResult | None:
     """The request again with twice the tokens, at most `sampling.truncationMaxTokens`; None
     when that is no more than it already had."""
@@ -100,21 +109,25 @@ async def retry_longer(
         return None
     ctx.count("llm_truncation_retries")
     result = await ask({**params, "max_tokens": longer})
-    account(ctx, result)
+    account(ctx, result, role)
     return result
 
 
 async def complete_answer(
-    ask: Ask, params: dict[str, Any], sampling: Sampling, ctx: StageContext
+    ask: Ask,
+    params: dict[str, Any],
+    sampling: Sampling,
+    ctx: StageContext,
+    role: Role = "generator",
 ) -> LLMResult:
     """One request, accounted; an answer cut by the token limit is asked once more with more
     tokens. The caller drops an answer that is still cut (`is_cut`) as `truncated`."""
     result = await ask(params)
-    account(ctx, result)
+    account(ctx, result, role)
     if isinstance(result, InfraFailure) or not is_cut(result):
         return result
     ctx.count("llm_truncated")
-    retried = await retry_longer(ask, params, sampling, ctx)
+    retried = await retry_longer(ask, params, sampling, ctx, role)
     return result if retried is None or isinstance(retried, InfraFailure) else retried
 
 
@@ -122,6 +135,8 @@ class LLMStage(Stage, Generic[T]):
     """A stage that asks the LLM once per record and adds what it parsed from the answer."""
 
     kind = StageKind.GENERATE
+    # Whose model answers (`llm.roles`); the method passes that model's sampling and api.
+    role: ClassVar[Role] = "generator"
     shots: ClassVar[int] = 0  # few-shot examples drawn per record from `examples()`
     max_tokens: ClassVar[int | None] = None  # a ceiling under sampling.maxTokens
     stop: ClassVar[tuple[str, ...]] = ()
@@ -130,6 +145,7 @@ class LLMStage(Stage, Generic[T]):
     # `truncated`; never parsed as if it were complete. Off only for a stage that reads the
     # first tokens' logprobs and asks for no more.
     complete_answers: ClassVar[bool] = True
+    truncated_reason: ClassVar[str] = "truncated"  # the drop reason of an answer still cut
 
     def __init__(self, sampling: Sampling, api: GeneratorApi = "chat") -> None:
         self.sampling = sampling
@@ -166,7 +182,7 @@ class LLMStage(Stage, Generic[T]):
     def run(self, records: list[Record], ctx: StageContext) -> Iterator[StageOutput]:
         """Every record's request at once; outputs come in input order, and progress advances
         as each record finishes."""
-        client = llm_for(ctx.services)
+        client = llm_for(ctx.services, self.role)
 
         async def main() -> list[list[StageOutput]]:
             current_stage.set(self.name)
@@ -190,15 +206,15 @@ class LLMStage(Stage, Generic[T]):
         params = self.params(record, ctx)
         if self.complete_answers:
             result = await complete_answer(
-                lambda p: self.ask(client, prompt, **p), params, self.sampling, ctx
+                lambda p: self.ask(client, prompt, **p), params, self.sampling, ctx, self.role
             )
         else:
             result = await self.ask(client, prompt, **params)
-            account(ctx, result)
+            account(ctx, result, self.role)
         if isinstance(result, InfraFailure):
             return [failure_drop(record, result)]
         if self.complete_answers and is_cut(result):
-            return [Drop({**record, "llm_output": first_text(result)}, "truncated")]
+            return [Drop({**record, "llm_output": first_text(result)}, self.truncated_reason)]
         parsed = self.parse_completion(result)
         if isinstance(parsed, ParseFailure):
             return [self.parse_drop(record, result, parsed)]

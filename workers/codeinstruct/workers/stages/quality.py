@@ -16,10 +16,13 @@ class MeasureQuality(Stage):
     """Adds `quality` (tests passed) and `quality_run: {verdict, tests_passed, tests_failed}`.
 
     A sandbox failure is not the sample's fault: it is dropped as `infra_error`, never scored 0.
+    A script that printed no test case (a SyntaxError, a crash before the first case) measured
+    nothing: it is dropped as `unit_tests_unrunnable`, never scored 0. Quality is capped at the
+    k cases asked for.
 
     Input fields: response, unit_tests
     Output fields: quality, quality_run
-    Drop reasons: infra_error
+    Drop reasons: infra_error, unit_tests_unrunnable
     """
 
     kind = StageKind.EXECUTE
@@ -38,7 +41,11 @@ class MeasureQuality(Stage):
                 "tests_passed": result.tests_passed,
                 "tests_failed": result.tests_failed,
             }
+            cases = (result.tests_passed or 0) + (result.tests_failed or 0)
             if result.verdict == "infra_error":
                 yield Drop({**record, "quality_run": run}, "infra_error")
+            elif cases == 0:
+                yield Drop({**record, "quality_run": run}, "unit_tests_unrunnable")
             else:
-                yield {**record, "quality": result.tests_passed or 0, "quality_run": run}
+                k = int(record.get("unit_tests_requested") or cases)
+                yield {**record, "quality": min(result.tests_passed or 0, k), "quality_run": run}

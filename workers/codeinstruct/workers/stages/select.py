@@ -9,14 +9,29 @@ length`, or when no record has it, the instruction length in whitespace tokens i
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
+
 from codeinstruct.workers.embeddings import load_vectors
 from codeinstruct.workers.records import Record
-from codeinstruct.workers.selection import combined_scores, diverse_greedy, score_order
+from codeinstruct.workers.selection import (
+    combined_scores,
+    diverse_greedy,
+    nearest_neighbour_similarities,
+    quantile_tau,
+    score_order,
+)
 from codeinstruct.workers.spec import Scoring
 from codeinstruct.workers.stages.base import Drop, Stage, StageContext, StageKind, StageOutput
+
+log = logging.getLogger(__name__)
+
+# A τ that keeps more than this share of the candidates it examined does (almost) nothing:
+# the report (so the card) and the log say so.
+TAU_KEEPS_ALMOST_ALL = 0.99
 
 
 def _number(value: Any) -> float | None:
@@ -64,8 +79,15 @@ class Select(Stage):
         scores = combined_scores(values, qualities, scoring.alpha, scoring.normalization)
         order = score_order(scores, [str(r["id"]) for r in records])
         vectors = load_vectors(ctx.services.ledger.store, records) if records else None
+        nearest = nearest_neighbour_similarities(vectors) if vectors is not None else np.zeros(0)
+        tau = (
+            quantile_tau(nearest, scoring.tau_quantile)
+            if scoring.tau_mode == "quantile" and len(nearest)
+            else scoring.tau
+        )
+        within = float((nearest <= tau).mean()) if len(nearest) else 0.0
         accepted = (
-            diverse_greedy(vectors, order, scoring.tau, self.target_size, progress=ctx.advance)
+            diverse_greedy(vectors, order, tau, self.target_size, progress=ctx.advance)
             if vectors is not None
             else []
         )
@@ -79,13 +101,27 @@ class Select(Stage):
             "quality": quality_source,
             "alpha": scoring.alpha,
             "normalization": scoring.normalization.value,
-            "tau": scoring.tau,
+            "tau": round(tau, 6),
+            "tau_mode": scoring.tau_mode,
+            "nearest_within_tau": round(within, 6),
             "target_size": self.target_size,
             "candidates": len(records),
             "selected": len(accepted),
             "rejected_too_similar": too_similar,
             "embedding_model": scoring.embedding_model,
         }
+        if scoring.tau_mode == "quantile":
+            report["tau_quantile"] = scoring.tau_quantile
+        kept_share = len(accepted) / examined if examined else 0.0
+        if examined > 1 and kept_share > TAU_KEEPS_ALMOST_ALL:
+            note = (
+                f"tau {tau:.4f} kept {kept_share:.1%} of the {examined} candidates it examined: "
+                "the diversity filter did almost nothing in this embedding space "
+                f"({scoring.embedding_model}); set scoring.tauMode: quantile, or a lower "
+                "scoring.tau"
+            )
+            log.warning("select: %s", note)
+            report["tau_note"] = note
         ledger = ctx.services.ledger
         ledger.store.put(ledger.key("reports", "selection.json"), json.dumps(report).encode())
         for rank, index in enumerate(accepted):

@@ -26,11 +26,16 @@ class WriteUnitTests(LLMStage[str]):
 
     Input fields: instruction, response
     Output fields: unit_tests, unit_tests_requested
-    Drop reasons: no_test_script, test_script_without_case_lines, truncated, llm_infra_error,
+    Drop reasons: no_test_script, test_script_without_case_lines, unit_tests_truncated,
+    llm_infra_error,
     llm_request_rejected
     """
 
     name = "unit_tests"
+    role = "unit_tests"
+    # A cut script would be a SyntaxError scored 0: it is asked again with more tokens, then
+    # dropped, never measured.
+    truncated_reason = "unit_tests_truncated"
     inputs = ("instruction", "response")
     outputs = ("unit_tests", "unit_tests_requested")
     temperature = 0.0

@@ -84,10 +84,19 @@ class GenerateTasks(Stage):
         "task_type", "instruction", "information", "solution", "target_language", "judge",
     )  # fmt: skip
 
-    def __init__(self, settings: WaveCoder, sampling: Sampling, api: GeneratorApi = "chat") -> None:
+    def __init__(
+        self,
+        settings: WaveCoder,
+        sampling: Sampling,
+        api: GeneratorApi = "chat",
+        judge: tuple[Sampling, GeneratorApi] | None = None,
+    ) -> None:
+        """`judge`: the judge model's sampling and api (`wavecoder.judgeModel`); default: the
+        generator's."""
         self.settings = settings
         self.sampling = sampling
         self.api = api
+        self.judge_sampling, self.judge_api = judge or (sampling, api)
 
     def run(self, records: list[Record], ctx: StageContext) -> Iterator[StageOutput]:
         settings = self.settings
@@ -100,11 +109,11 @@ class GenerateTasks(Stage):
             t: ExamplePool(prompts.task_definition(t).bad, settings.example_pool_size)
             for t in task_types
         }
-        client = llm_for(ctx.services)
+        client, judge = llm_for(ctx.services), llm_for(ctx.services, "judge")
         size = settings.round_size
         for start in range(0, len(records), size):
             batch = records[start : start + size]
-            outcomes = client.run(self._round(batch, ctx, client, task_types, good, bad))
+            outcomes = client.run(self._round(batch, ctx, (client, judge), task_types, good, bad))
             for outcome in outcomes:
                 ctx.count(f"task_{outcome.task_type}")
                 if outcome.example is not None:
@@ -119,29 +128,36 @@ class GenerateTasks(Stage):
         self,
         batch: list[Record],
         ctx: StageContext,
-        client: LLMClient,
+        clients: tuple[LLMClient, LLMClient],
         task_types: list[str],
         good: dict[str, ExamplePool],
         bad: dict[str, ExamplePool],
     ) -> list[_Outcome]:
+        """One round in the generator client's event loop; a judge with a model of its own
+        opens (and closes) its session in the same loop."""
         current_stage.set(self.name)
         snapshot = {t: (good[t].examples(), bad[t].examples()) for t in task_types}
 
         async def one(record: Record) -> _Outcome:
-            outcome = await self._generate(record, ctx, client, task_types, snapshot)
+            outcome = await self._generate(record, ctx, clients, task_types, snapshot)
             ctx.advance(1)
             return outcome
 
-        return list(await asyncio.gather(*(one(r) for r in batch)))
+        try:
+            return list(await asyncio.gather(*(one(r) for r in batch)))
+        finally:
+            if clients[1] is not clients[0]:
+                await clients[1].aclose()
 
     async def _generate(
         self,
         record: Record,
         ctx: StageContext,
-        client: LLMClient,
+        clients: tuple[LLMClient, LLMClient],
         task_types: list[str],
         pools: dict[str, tuple[list[prompts.TaskExample], list[prompts.TaskExample]]],
     ) -> _Outcome:
+        client, judge_client = clients
         rng = ctx.rng(record["id"], self.name)
         task_type = rng.choice(task_types)
         task = prompts.task_definition(task_type)
@@ -177,17 +193,18 @@ class GenerateTasks(Stage):
         }
         if target:
             fields["target_language"] = target
-        judge = prompts.format_judge(task, generated)
+        judge = prompts.format_judge(task, generated, str(record["seed"]))
         judged = await complete_answer(
-            lambda p: send(client, judge, self.api, **p),
+            lambda p: send(judge_client, judge, self.judge_api, **p),
             sampling_params(
-                self.sampling,
+                self.judge_sampling,
                 temperature=0.0,
                 max_tokens=JUDGE_MAX_TOKENS,
-                seed=request_seed(ctx, self.sampling, record["id"], self.name, "judge"),
+                seed=request_seed(ctx, self.judge_sampling, record["id"], self.name, "judge"),
             ),
-            self.sampling,
+            self.judge_sampling,
             ctx,
+            "judge",
         )
         if isinstance(judged, InfraFailure):
             return _Outcome(failure_drop({**record, **fields}, judged), task_type)

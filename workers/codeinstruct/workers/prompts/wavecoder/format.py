@@ -129,7 +129,9 @@ def parse_generated(text: str) -> TaskExample | ParseFailure:
     return TaskExample(found["instruction"], information, found["solution"])
 
 
-def format_judge(task: TaskDefinition, example: TaskExample) -> list[Message]:
+def format_judge(task: TaskDefinition, example: TaskExample, seed: str = "") -> list[Message]:
+    """The checklist prompt; with `seed`, the source code the example was made from, so the
+    judge can check the task against it (as the reference's judge does)."""
     checklist = "\n".join(f"{i}. {q}" for i, q in enumerate(task.checklist, start=1))
     prompt = fill(
         load_text(PACKAGE, "judge.txt"),
@@ -138,6 +140,9 @@ def format_judge(task: TaskDefinition, example: TaskExample) -> list[Message]:
         checklist=checklist,
         example=render_example(example),
     )
+    if seed.strip():
+        source = f"The source code the example was made from:\n```\n{seed.rstrip()}\n```\n\n"
+        prompt = prompt.replace("The example:\n", source + "The example:\n", 1)
     return [{"role": "user", "content": prompt.rstrip() + "\n"}]
 
 

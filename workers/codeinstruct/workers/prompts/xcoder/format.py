@@ -3,6 +3,7 @@ unit-test prompt (k cases printing `Test case <i>: True|False`)."""
 
 from __future__ import annotations
 
+import ast
 import re
 
 from codeinstruct.workers.prompts.parsing import ParseFailure, code_blocks, fill, load_text
@@ -44,6 +45,35 @@ def parse_unit_tests(text: str) -> str | ParseFailure:
     return ParseFailure("test_script_without_case_lines")
 
 
+def _is_main_guard(node: ast.stmt) -> bool:
+    """`if __name__ == "__main__":` (either side, either quotes)."""
+    if not isinstance(node, ast.If) or not isinstance(node.test, ast.Compare):
+        return False
+    test = node.test
+    if len(test.ops) != 1 or not isinstance(test.ops[0], ast.Eq):
+        return False
+    sides = [test.left, test.comparators[0]]
+    names = [s for s in sides if isinstance(s, ast.Name) and s.id == "__name__"]
+    mains = [s for s in sides if isinstance(s, ast.Constant) and s.value == "__main__"]
+    return bool(names and mains)
+
+
+def strip_main_guard(code: str) -> str:
+    """The code without its top-level `if __name__ == "__main__":` blocks, which would run
+    (and often read stdin) before the tests; code that does not parse is left as it is."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return code
+    lines = code.splitlines(keepends=True)
+    for node in reversed(tree.body):
+        if _is_main_guard(node) and node.end_lineno is not None:
+            del lines[node.lineno - 1 : node.end_lineno]
+    return "".join(lines)
+
+
 def unit_test_program(instruction_response_code: str, unit_tests: str) -> str:
-    """What the sandbox runs: the solution's code, then the generated test script."""
-    return instruction_response_code.rstrip("\n") + "\n\n\n" + unit_tests
+    """What the sandbox runs: the solution's code without its `__main__` guard, then the
+    generated test script."""
+    code = strip_main_guard(instruction_response_code)
+    return code.rstrip("\n") + "\n\n\n" + unit_tests
