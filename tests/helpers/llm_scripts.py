@@ -8,7 +8,9 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from codeinstruct.workers.records import content_id
+from codeinstruct.workers.records import Record, content_id
+from codeinstruct.workers.spec import Spec
+from codeinstruct.workers.stages.wavecoder_tasks import GenerateTasks
 from tests.openai_server import FakeOpenAI
 
 FENCE = "```"
@@ -146,3 +148,15 @@ def xcoder_answer(kind: str, body: dict[str, Any]) -> Any:
         for i in range(1, k + 1)
     )
     return f"Here it is:\n{FENCE}python\ndef test_script():\n{cases}\n\ntest_script()\n{FENCE}\n"
+
+
+def generate_tasks(spec: Spec) -> GenerateTasks:
+    """WaveCoder's generator/judge stage with the spec's slices, as the method builds it."""
+    return GenerateTasks(spec.wavecoder, spec.generator.sampling)
+
+
+def wavecoder_seeds(count: int) -> list[Record]:
+    return [
+        {"id": content_id(str(i)), "seed": f"# seed {i}\ndef f():\n    return {i}\n"}
+        for i in range(count)
+    ]

@@ -20,11 +20,11 @@ from tests.helpers.llm_scripts import (
     FENCE,
     generate_tasks,
     generator,
-    services_for,
     wavecoder_answer,
     wavecoder_seeds,
     xcoder_answer,
 )
+from tests.helpers.stages import stage_services as services_for
 from tests.openai_server import FakeOpenAI
 
 pytestmark = pytest.mark.slow

@@ -148,7 +148,9 @@ def humaneval_selection(tmp_path: Path, **scoring: Any) -> dict[str, Any]:
     document["spec"]["decontamination"] = {"benchmarks": [], "substring": False}
     spec.write_text(yaml.safe_dump(document))
     Runner(load_spec(spec), progress=False).run()
-    report = json.loads((RunOutput(tmp_path / "out").root / "reports" / "selection.json").read_text())
+    report = json.loads(
+        (RunOutput(tmp_path / "out").root / "reports" / "selection.json").read_text()
+    )
     assert report["candidates"] == 164
     return dict(report)
 

@@ -91,6 +91,7 @@ def test_selfcodealign_llm_stages_with_faults_then_resume_from_cache(tmp_path: P
         shutil.rmtree(run.root / "stages" / "responses")
         Runner(dataset, progress=False).run(until="responses")
         assert len(server.headers) == arrived, "a resumed run sends no request at all"
+        run = RunOutput(tmp_path / "out", dataset)  # a fresh reader: a ledger remembers markers
         again = run.counters("responses")
         # one request with n=3 per instruction, plus the follow-ups
         assert again["llm_cache_hits"] == 8 + followups and again["llm_requests"] == 0
