@@ -28,7 +28,11 @@ def test_defaults_are_filled_in() -> None:
     assert spec.generator.backend == "embedded"
     assert spec.sandbox.isolation == "gvisor"
     assert spec.scoring.tau == 0.945
-    assert spec.mining.dedup.threshold == 0.7
+    assert spec.mining.dedup.threshold == 0.5 and spec.mining.dedup.tokenization == "reference"
+    assert spec.mining.undefined_names
+    assert spec.selfcodealign.dedup.threshold == 0.7
+    assert (spec.selfcodealign.concept_shots, spec.selfcodealign.instruction_shots) == (8, 8)
+    assert spec.selfcodealign.response_shots == 1
     assert spec.decontamination.ngram_sizes == [4, 5]
     assert spec.output.format == "jsonl"
 
