@@ -1,5 +1,7 @@
 """SelfCodeAlign: seeds mined from real code -> concepts -> instructions -> responses with
-self-tests -> executed in a sandbox -> one passing response per instruction."""
+self-tests -> executed in a sandbox -> one passing response per instruction -> the reference's
+sanitize chain (format, incompleteness, length, exact and name dedup, MinHash on instruction,
+response and code representation) -> decontamination."""
 
 from __future__ import annotations
 
@@ -13,6 +15,15 @@ from codeinstruct.workers.stages.instructions import WriteInstructions
 from codeinstruct.workers.stages.leakage import LeakageFilter
 from codeinstruct.workers.stages.responses import WriteResponses
 from codeinstruct.workers.stages.sample import TakeSample, final_size, seed_budget
+from codeinstruct.workers.stages.sanitize import (
+    CodeRepresentation,
+    ExactDedup,
+    IncompleteResponse,
+    InstructionLength,
+    NameDiversity,
+    WrongFormat,
+)
+from codeinstruct.workers.stages.seed_names import UndefinedNames
 from codeinstruct.workers.stages.seeds import MineSeeds
 from codeinstruct.workers.stages.typecheck import TypeCheck
 
@@ -21,25 +32,45 @@ LEAKAGE_FIELDS = ("instruction", "response")
 
 
 def seed_stages(spec: Spec) -> list[Stage]:
+    named: list[Stage] = [UndefinedNames()] if spec.mining.undefined_names else []
     checked: list[Stage] = [TypeCheck()] if spec.mining.type_check else []
     return [
         MineSeeds(),
+        *named,
         *checked,
         SubstringDecontam("seed_decontam", ("seed",)),
         NearDedup("seed_dedup", "seed"),
     ]
 
 
+def sanitize_stages(spec: Spec) -> list[Stage]:
+    """After the pick: SelfCodeAlign's final sanitize (`sanitize.sh`)."""
+    dedup = spec.selfcodealign.dedup
+    return [
+        InstructionLength(spec.selfcodealign.max_instruction_words),
+        ExactDedup(),
+        NameDiversity(),
+        CodeRepresentation(),
+        NearDedup("instruction_dedup", "instruction", dedup, "near_duplicate_instruction"),
+        NearDedup("response_dedup", "response", dedup, "near_duplicate_response"),
+        NearDedup("code_dedup", "code_representation", dedup, "near_duplicate_code"),
+    ]
+
+
 def stages(spec: Spec) -> list[Stage]:
+    fields = tuple(spec.decontamination.fields or LEAKAGE_FIELDS)
     return [
         *seed_stages(spec),
         TakeSample("seed_sample", seed_budget, "over_seed_budget"),
         ExtractConcepts(),
         WriteInstructions(),
         WriteResponses(),
+        WrongFormat(),
+        IncompleteResponse(),
         ExecuteTests(),
         PickResponse(),
+        *sanitize_stages(spec),
         SubstringDecontam("decontam", LEAKAGE_FIELDS),
-        LeakageFilter(LEAKAGE_FIELDS),
+        LeakageFilter(fields),
         final_size(spec),
     ]

@@ -24,6 +24,6 @@ def stages(spec: Spec) -> list[Stage]:
     return [
         *selection_stages(spec),
         GenerateTasks(),
-        LeakageFilter(LEAKAGE_FIELDS),
+        LeakageFilter(tuple(spec.decontamination.fields or LEAKAGE_FIELDS)),
         final_size(spec),
     ]

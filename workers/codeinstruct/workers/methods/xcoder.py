@@ -27,7 +27,7 @@ def stages(spec: Spec) -> list[Stage]:
     # `targetSize` from clean samples.
     return [
         ReadPool(),
-        LeakageFilter(LEAKAGE_FIELDS),
+        LeakageFilter(tuple(spec.decontamination.fields or LEAKAGE_FIELDS)),
         *complexity,
         *quality,
         Embed(("instruction", "response")),
