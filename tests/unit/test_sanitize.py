@@ -76,10 +76,15 @@ def test_incompleteness_markers() -> None:
         "# Write your code here",
         "# your code goes here",
         "raise NotImplementedError",
-        "return NotImplemented",
+        "raise NotImplementedError('later')",
     ]:
         assert incomplete_marker(fenced(text)) is not None, text
-    for text in ["todos = []", "def fixmeup(x): return x", "return add(a, b)"]:
+    for text in [
+        "todos = []",
+        "def fixmeup(x): return x",
+        "return add(a, b)",
+        "return NotImplemented",
+    ]:
         assert incomplete_marker(fenced(text)) is None, text
 
 

@@ -21,10 +21,11 @@ _PYTHON_FENCE = re.compile(
     r"^[ \t]*```[ \t]*(python3?|py)\b[^\n]*\n(.*?)^[ \t]*```",
     re.IGNORECASE | re.MULTILINE | re.DOTALL,
 )
-# The reference's markers, matched case-insensitively ("todo"/"fixme" as words, so `todos` or
-# `fixmeup` names are not markers).
+# The reference's markers, matched case-insensitively; "todo"/"fixme" as words (so `todos` is
+# not one) and `NotImplementedError` rather than any "notimplemented": `return NotImplemented` is
+# how a binary operator declines a type, not a stub.
 _INCOMPLETE = re.compile(
-    r"\b(todo|fixme)\b|(write )?your code (goes )?here|notimplemented", re.IGNORECASE
+    r"\b(todo|fixme|notimplementederror)\b|(write )?your code (goes )?here", re.IGNORECASE
 )
 _NOT_A_TEST = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _NOT_A_TEST_LINE = re.compile(r"^(?:def|async\s+def|class|import|from)\b|^[@#]")

@@ -15,7 +15,6 @@ from codeinstruct.workers.stages.generation import (
     sampling,
 )
 
-SHOTS = 2
 MAX_TOKENS = 96
 
 
@@ -25,7 +24,9 @@ class ExtractConcepts(Stage):
 
     def run(self, records: list[Record], ctx: StageContext) -> Iterator[Output]:
         async def work(record: Record, client: LLMClient) -> list[Output]:
-            shots = prompts.pick_examples(ctx.rng(record["id"], self.name), SHOTS)
+            shots = prompts.pick_examples(
+                ctx.rng(record["id"], self.name), ctx.spec.selfcodealign.concept_shots
+            )
             parsed = await ask(
                 ctx,
                 client,

@@ -15,7 +15,6 @@ from codeinstruct.workers.stages.generation import (
     sampling,
 )
 
-SHOTS = 2
 MAX_TOKENS = 320
 
 
@@ -27,7 +26,7 @@ class WriteInstructions(Stage):
         async def work(record: Record, client: LLMClient) -> list[Output]:
             rng = ctx.rng(record["id"], self.name)
             category, difficulty = prompts.sample_task_kind(rng)
-            shots = prompts.pick_examples(rng, SHOTS)
+            shots = prompts.pick_examples(rng, ctx.spec.selfcodealign.instruction_shots)
             parsed = await ask(
                 ctx,
                 client,

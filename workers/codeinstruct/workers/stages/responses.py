@@ -23,7 +23,6 @@ from codeinstruct.workers.stages.generation import (
     sampling,
 )
 
-SHOTS = 1
 FOLLOWUP_MAX_TOKENS = 192
 
 
@@ -35,7 +34,9 @@ class WriteResponses(Stage):
         samples = ctx.spec.generator.sampling.samples_per_instruction
 
         async def work(record: Record, client: LLMClient) -> list[Output]:
-            shots = prompts.pick_examples(ctx.rng(record["id"], self.name), SHOTS)
+            shots = prompts.pick_examples(
+                ctx.rng(record["id"], self.name), ctx.spec.selfcodealign.response_shots
+            )
             messages = prompts.format_response(record["instruction"], shots)
             result = await client.chat(
                 messages,
