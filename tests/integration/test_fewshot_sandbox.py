@@ -1,9 +1,11 @@
-"""Every SelfCodeAlign few-shot example passes in the real sandbox (issue 3's executor)."""
+"""Every SelfCodeAlign few-shot example passes in the real sandbox (issue 3's executor), built
+into a program as generated responses are (`build_program`)."""
 
 from __future__ import annotations
 
 import pytest
 
+from codeinstruct.workers.extraction import build_program
 from codeinstruct.workers.ledger import Ledger
 from codeinstruct.workers.prompts import selfcodealign as sca
 from codeinstruct.workers.services import Services
@@ -21,10 +23,8 @@ def test_every_example_passes_in_the_sandbox(tmp_path: object) -> None:
     spec = make_dataset().spec
     with Services(spec, Ledger(LocalStore(str(tmp_path)), "run")) as services:
         executor = sandbox.sandbox_for(services)
-        jobs = [
-            sandbox.Job(id=str(i), program=e.code + "\n\n" + e.test_code)
-            for i, e in enumerate(sca.examples())
-        ]
+        programs = [build_program(e.response, e.tests)[0] for e in sca.examples()]
+        jobs = [sandbox.Job(id=str(i), program=p or "") for i, p in enumerate(programs)]
         results = executor.run(jobs)
     assert [r.id for r in results] == [j.id for j in jobs]
     failed = {r.id: (r.verdict, r.stderr[-300:]) for r in results if r.verdict != "pass"}
