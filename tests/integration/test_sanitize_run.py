@@ -91,3 +91,8 @@ def test_each_sanitize_step_drops_with_its_reason_and_shows_in_the_card(tmp_path
     leakage = card["codeinstruct"]["reports"]["leakage"]
     assert leakage["fields"] == ["instruction", "response"]
     assert leakage["xcoder_comparable"]["fields"] == ["instruction"]
+    text = (run / "dataset" / "README.md").read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| humaneval |"))
+    comparable = leakage["xcoder_comparable"]["benchmarks"]["humaneval"]
+    assert f"{comparable['before']['tli']:.4f} → {comparable['after']['tli']:.4f}" in row
+    assert "TLI on instruction, response (before → after)" in text
