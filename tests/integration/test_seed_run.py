@@ -101,7 +101,9 @@ def test_stdlib_seed_mining_end_to_end(source_tree: Path, tmp_path: Path) -> Non
     result = run(spec)
     assert result.returncode == 0, result.stderr
     seeds = records(tmp_path / "out")
-    assert len(seeds) > 1000
+    # About 1,000 stdlib seeds pass the extraction; two thirds read module names they do not
+    # define (`undefined_name`) and the reference's MinHash setting removes more: ~300 remain.
+    assert len(seeds) > 250
     for seed in seeds:
         tree = ast.parse(str(seed["seed"]))
         function = next(
@@ -121,6 +123,7 @@ def test_stdlib_seed_mining_end_to_end(source_tree: Path, tmp_path: Path) -> Non
     for reason in ("binary_file", "not_utf8", "syntax_error", "empty_file", "file_too_large"):
         assert stats["seeds"]["dropped"][reason] >= 1, reason
     assert stats["seed_dedup"]["records_out"] == len(seeds)
+    assert stats["seed_names"]["dropped"]["undefined_name"] > 500
     assert "seed_dedup: in" in result.stderr
 
 
@@ -183,7 +186,7 @@ def test_parquet_output_loads_with_datasets(source_tree: Path, tmp_path: Path) -
     import datasets
 
     spec_path = write_spec(
-        tmp_path / "spec.yaml", str(source_tree / "lib" / "json"), tmp_path / "out"
+        tmp_path / "spec.yaml", str(source_tree / "lib" / "urllib"), tmp_path / "out"
     )
     spec = yaml.safe_load(spec_path.read_text())
     spec["spec"]["output"]["format"] = "parquet"
@@ -193,7 +196,7 @@ def test_parquet_output_loads_with_datasets(source_tree: Path, tmp_path: Path) -
     files = sorted(str(p) for p in (run_dir / "dataset").glob("data-*.parquet"))
     loaded = datasets.load_dataset("parquet", data_files=files, split="train")
     assert loaded.num_rows > 0 and "seed" in loaded.column_names
-    jsonl = write_spec(tmp_path / "j.yaml", str(source_tree / "lib" / "json"), tmp_path / "j")
+    jsonl = write_spec(tmp_path / "j.yaml", str(source_tree / "lib" / "urllib"), tmp_path / "j")
     assert run(jsonl).returncode == 0
     (run_dir,) = list((tmp_path / "j").iterdir())
     files = sorted(str(p) for p in (run_dir / "dataset").glob("data-*.jsonl"))
