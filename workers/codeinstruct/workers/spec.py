@@ -259,7 +259,8 @@ class Dedup(Model):
         0.5,
         gt=0,
         le=1,
-        description="MinHash Jaccard threshold (seeds: 0.5 as SelfCodeAlign's; 0.7 was ours before).",
+        description="MinHash Jaccard threshold: texts at least this similar are duplicates "
+        "(the reference's: 0.5 for `mining.dedup`, 0.7 for `selfcodealign.dedup`).",
     )
     num_perm: int = Field(250, gt=1)
     shingle_size: int = Field(5, gt=0)
