@@ -12,9 +12,7 @@ from codeinstruct.workers.stages.base import StageKind
 from tests.conftest import REPO
 
 
-@pytest.mark.parametrize(
-    "example", sorted((REPO / "examples").glob("*.yaml")), ids=lambda p: p.stem
-)
+@pytest.mark.parametrize("example", sorted((REPO / "examples").glob("*.yaml")), ids=lambda p: p.stem)
 def test_every_stage_declares_its_kind(example: Path) -> None:
     stages = method_stages(load_spec(example).spec)
     assert stages
