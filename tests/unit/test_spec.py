@@ -91,3 +91,9 @@ def test_cli_validate_reports_problems_without_traceback(tmp_path: Path) -> None
 @pytest.mark.parametrize("path", sorted((REPO / "examples").glob("*.yaml")), ids=lambda p: p.name)
 def test_every_example_is_valid(path: Path) -> None:
     assert load_spec(path).spec.target_size > 0
+
+
+def test_a_partial_sanitize_dedup_keeps_its_own_default_threshold() -> None:
+    spec = make_dataset(selfcodealign={"dedup": {"numPerm": 128}}).spec
+    assert spec.selfcodealign.dedup.threshold == 0.7 and spec.selfcodealign.dedup.num_perm == 128
+    assert make_dataset(mining={"dedup": {"numPerm": 128}}).spec.mining.dedup.threshold == 0.5

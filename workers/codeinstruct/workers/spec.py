@@ -260,7 +260,7 @@ class Dedup(Model):
         gt=0,
         le=1,
         description="MinHash Jaccard threshold: texts at least this similar are duplicates "
-        "(the reference's: 0.5 for `mining.dedup`, 0.7 for `selfcodealign.dedup`).",
+        "(0.5, the reference's seed setting).",
     )
     num_perm: int = Field(250, gt=1)
     shingle_size: int = Field(5, gt=0)
@@ -326,6 +326,17 @@ class WaveCoder(Model):
     )
 
 
+class PairDedup(Dedup):
+    """Near-dedup of generated pairs: the same scheme with the reference's sanitize threshold."""
+
+    threshold: float = Field(
+        0.7,
+        gt=0,
+        le=1,
+        description="MinHash Jaccard threshold (0.7, the reference's `sanitize.sh` setting).",
+    )
+
+
 class SelfCodeAlign(Model):
     """SelfCodeAlign's few-shot counts and its final sanitize step."""
 
@@ -335,8 +346,8 @@ class SelfCodeAlign(Model):
     max_instruction_words: int = Field(
         200, gt=0, description="Longer instructions are dropped (`instruction_too_long`)."
     )
-    dedup: Dedup = Field(
-        default_factory=lambda: Dedup(threshold=0.7),
+    dedup: PairDedup = Field(
+        default_factory=PairDedup,
         description="MinHash near-dedup of the kept pairs, run on the instruction, the response "
         "and the code representation in turn.",
     )
