@@ -19,11 +19,11 @@ from codeinstruct.workers.records import Record
 from codeinstruct.workers.runner import Runner
 from codeinstruct.workers.stages.base import (
     Drop,
-    StageOutput,
     SourceStage,
     Stage,
     StageContext,
     StageKind,
+    StageOutput,
 )
 from codeinstruct.workers.store import LocalStore
 from tests.helpers.runs import RunOutput

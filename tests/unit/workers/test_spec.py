@@ -31,7 +31,11 @@ def test_defaults_are_filled_in() -> None:
     assert spec.generator.backend == "embedded"
     assert spec.sandbox.isolation == "gvisor"
     assert spec.scoring.tau == 0.945
-    assert spec.mining.dedup.threshold == 0.7
+    assert spec.mining.dedup.threshold == 0.5 and spec.mining.dedup.tokenization == "reference"
+    assert spec.mining.undefined_names
+    assert spec.selfcodealign.dedup.threshold == 0.7
+    assert (spec.selfcodealign.concept_shots, spec.selfcodealign.instruction_shots) == (8, 8)
+    assert spec.selfcodealign.response_shots == 1
     assert spec.decontamination.ngram_sizes == [4, 5]
     assert spec.output.format == "jsonl"
 
@@ -97,3 +101,9 @@ def test_every_example_is_valid_here_and_for_the_api_server(path: Path) -> None:
 
 def test_there_are_examples() -> None:
     assert len(EXAMPLES) >= 3
+
+
+def test_a_partial_sanitize_dedup_keeps_its_own_default_threshold() -> None:
+    spec = make_dataset(selfcodealign={"dedup": {"numPerm": 128}}).spec
+    assert spec.selfcodealign.dedup.threshold == 0.7 and spec.selfcodealign.dedup.num_perm == 128
+    assert make_dataset(mining={"dedup": {"numPerm": 128}}).spec.mining.dedup.threshold == 0.5

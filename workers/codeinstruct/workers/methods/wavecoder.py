@@ -29,6 +29,6 @@ def stages(spec: Spec) -> list[Stage]:
     return [
         *selection_stages(spec),
         GenerateTasks(spec.wavecoder, spec.generator.sampling, spec.generator.api),
-        LeakageFilter(LEAKAGE_FIELDS, spec.decontamination),
+        LeakageFilter(tuple(spec.decontamination.fields or LEAKAGE_FIELDS), spec.decontamination),
         target_sample(spec),
     ]

@@ -35,7 +35,7 @@ def stages(spec: Spec) -> list[Stage]:
     # `targetSize` from clean samples.
     return [
         ReadInstructionPool(spec.source),
-        LeakageFilter(LEAKAGE_FIELDS, spec.decontamination),
+        LeakageFilter(tuple(spec.decontamination.fields or LEAKAGE_FIELDS), spec.decontamination),
         *complexity,
         *quality,
         Embed(("instruction", "response"), scoring.embedding_model),

@@ -119,7 +119,7 @@ class LLMStage(Stage, Generic[T]):
     """A stage that asks the LLM once per record and adds what it parsed from the answer."""
 
     kind = StageKind.GENERATE
-    shots: ClassVar[int] = 0  # few-shot examples drawn per record from `examples()`
+    shots: int = 0  # few-shot examples drawn per record from `examples()` (or as constructed)
     max_tokens: ClassVar[int | None] = None  # a ceiling under sampling.maxTokens
     stop: ClassVar[tuple[str, ...]] = ()
     temperature: ClassVar[float | None] = None  # e.g. 0.0 for a stage that must be greedy
@@ -128,9 +128,13 @@ class LLMStage(Stage, Generic[T]):
     # first tokens' logprobs and asks for no more.
     complete_answers: ClassVar[bool] = True
 
-    def __init__(self, sampling: Sampling, api: GeneratorApi = "chat") -> None:
+    def __init__(
+        self, sampling: Sampling, api: GeneratorApi = "chat", shots: int | None = None
+    ) -> None:
         self.sampling = sampling
         self.api = api
+        if shots is not None:
+            self.shots = shots
 
     # What a concrete stage writes -----------------------------------------------------------
 
