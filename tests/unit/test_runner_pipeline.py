@@ -21,14 +21,23 @@ from tests.fakes import FakeLLM
 
 def seed_dir(root: Path) -> Path:
     root.mkdir()
-    source = "".join(
-        textwrap.dedent(f'''
-        def scale{i}(values, factor):
-            """Return each value of the list multiplied by the factor, number {i}."""
-            return [v * factor + {i} for v in values]
+    # Three different functions: the seed dedup (reference tokenisation, 0.5) keeps them all.
+    source = textwrap.dedent('''
+        def scale(values, factor):
+            """Return each value of the list multiplied by the factor."""
+            return [v * factor for v in values]
+
+
+        def longest_word(sentence):
+            """The longest word of a sentence, the first one on a tie."""
+            return max(sentence.split(), key=len)
+
+
+        def is_palindrome(text):
+            """Whether text reads the same backwards, ignoring case and spaces."""
+            cleaned = text.replace(" ", "").lower()
+            return cleaned == cleaned[::-1]
         ''')
-        for i in range(3)
-    )
     (root / "seeds.py").write_text(source)
     return root
 

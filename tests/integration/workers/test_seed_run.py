@@ -101,7 +101,9 @@ def test_stdlib_seed_mining_end_to_end(source_tree: Path, tmp_path: Path) -> Non
     result = run(spec)
     assert result.returncode == 0, result.stderr
     seeds = records(tmp_path / "out")
-    assert len(seeds) > 1000
+    # About 1,000 stdlib seeds pass the extraction; two thirds read module names they do not
+    # define (`undefined_name`) and the reference's MinHash setting removes more: ~300 remain.
+    assert len(seeds) > 250
     for seed in seeds:
         tree = ast.parse(str(seed["seed"]))
         function = next(
@@ -119,6 +121,7 @@ def test_stdlib_seed_mining_end_to_end(source_tree: Path, tmp_path: Path) -> Non
     for reason in ("binary_file", "not_utf8", "syntax_error", "empty_file", "file_too_large"):
         assert stats["seeds"]["dropped"][reason] >= 1, reason
     assert stats["seed_dedup"]["records_out"] == len(seeds)
+    assert stats["seed_names"]["dropped"]["undefined_name"] > 500
     assert "seed_dedup: in" in result.stderr
 
 
@@ -192,7 +195,7 @@ def test_parquet_output_loads_with_datasets(source_tree: Path, tmp_path: Path) -
     loaded = {}
     for fmt in ("parquet", "jsonl"):
         spec_path = write_spec(
-            tmp_path / f"{fmt}.yaml", str(source_tree / "lib" / "json"), tmp_path / fmt
+            tmp_path / f"{fmt}.yaml", str(source_tree / "lib" / "urllib"), tmp_path / fmt
         )
         spec = yaml.safe_load(spec_path.read_text())
         spec["spec"]["output"]["format"] = fmt

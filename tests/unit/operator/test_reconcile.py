@@ -130,10 +130,10 @@ def test_progress_percentage_and_eta() -> None:
     )
     view = ledger(("seeds", 4, True), ("seed_decontam", 2, False), ("seed_dedup", 0, False))
     plan = run(dataset, started, children=children, ledger=view)
-    assert plan.status.progress == "1/12"
-    # 1 stage + half of the next, of SelfCodeAlign's 12: 1.5/12 = 12.5 %, one hour in.
-    assert plan.status.progress_percentage == 12
-    assert plan.status.estimated_remaining_seconds == 3600 * 7
+    assert plan.status.progress == "1/22"
+    # 1 stage + half of the next, of SelfCodeAlign's 22: 1.5/22 = 6.8 %, one hour in.
+    assert plan.status.progress_percentage == 6
+    assert plan.status.estimated_remaining_seconds == 3600 * 41 // 3
     assert plan.status.selection == "40/100"
 
 
@@ -191,14 +191,24 @@ def test_events_only_on_transitions() -> None:
 
 SCA_STAGES = [
     "seeds",
+    "seed_names",
     "seed_decontam",
     "seed_dedup",
     "seed_sample",
     "concepts",
     "instructions",
     "responses",
+    "wrong_format",
+    "incomplete",
     "execute",
     "pick_response",
+    "instruction_length",
+    "exact_dedup",
+    "name_diversity",
+    "code_representation",
+    "instruction_dedup",
+    "response_dedup",
+    "code_dedup",
     "decontam",
     "leakage",
     "target_size",
@@ -370,8 +380,8 @@ def test_waiting_is_a_normal_event() -> None:
     [
         # SelfCodeAlign: decontam (prepare) after execute must not go back to Generating;
         # every LLM and sandbox stage is done, so the run is Scoring.
-        ("selfcodealign", SCA_STAGES[:9], "decontam", Phase.SCORING),
-        ("selfcodealign", SCA_STAGES[:7], "execute", Phase.EXECUTING),
+        ("selfcodealign", SCA_STAGES[: SCA_STAGES.index("decontam")], "decontam", Phase.SCORING),
+        ("selfcodealign", SCA_STAGES[: SCA_STAGES.index("execute")], "execute", Phase.EXECUTING),
         # WaveCoder: embed/coreset (score) come before generation: not Scoring yet.
         (
             "wavecoder",

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 from datasketch.lsh import _optimal_param
 
-from codeinstruct.workers.minhash import near_duplicates, optimal_bands, shingles, signatures
+from codeinstruct.workers.minhash import (
+    Tokenization,
+    near_duplicates,
+    optimal_bands,
+    shingles,
+    signatures,
+    tokens,
+)
 
 
 @pytest.mark.parametrize("threshold", [0.3, 0.5, 0.7, 0.85, 0.95])
@@ -44,3 +51,30 @@ def test_near_duplicates_keep_the_first_of_each_cluster() -> None:
     base = " ".join(f"token{i}" for i in range(200))
     texts = [base, "completely different text " * 20, base + " extra", base.upper()]
     assert near_duplicates(texts, 0.7, 250, 5) == [0, 1, 0, 0]
+
+
+def test_reference_tokenisation_keeps_empty_tokens_between_separators() -> None:
+    code = "f(x)  == y"
+    assert tokens(code) == ["f", "x", "", "", "", "", "", "y"]
+    assert tokens(code, "words") == ["f", "x", "y"]
+    assert shingles("a, b", 2) == {b"a ", b" b"}
+    assert shingles("a, b", 2, "words") == {b"a b"}
+    assert shingles("", 5) == set() == shingles("", 5, "words")
+
+
+def jaccard(a: str, b: str, tokenization: Tokenization) -> float:
+    sa, sb = shingles(a, 5, tokenization), shingles(b, 5, tokenization)
+    return len(sa & sb) / len(sa | sb)
+
+
+def test_reference_tokenisation_finds_code_that_differs_in_names_only() -> None:
+    # The same indented, punctuation-heavy shape with other identifiers: under the reference
+    # tokenisation the empty tokens of indentation and brackets make shared shingles.
+    a = (
+        "def scale(matrix, factor):\n    result = []\n    for row in matrix:\n"
+        "        result.append([value * factor for value in row])\n    return result\n"
+    )
+    b = a.replace("matrix", "grid").replace("factor", "k")
+    assert jaccard(a, b, "reference") > 0.4 > 0.1 > jaccard(a, b, "words")
+    assert near_duplicates([a, b], 0.3, 250, 5) == [0, 0]
+    assert near_duplicates([a, b], 0.3, 250, 5, "words") == [0, 1]

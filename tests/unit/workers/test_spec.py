@@ -31,7 +31,11 @@ def test_defaults_are_filled_in() -> None:
     assert spec.generator.backend == "embedded"
     assert spec.sandbox.isolation == "gvisor"
     assert spec.scoring.tau == 0.945
-    assert spec.mining.dedup.threshold == 0.7
+    assert spec.mining.dedup.threshold == 0.5 and spec.mining.dedup.tokenization == "reference"
+    assert spec.mining.undefined_names
+    assert spec.selfcodealign.dedup.threshold == 0.7
+    assert (spec.selfcodealign.concept_shots, spec.selfcodealign.instruction_shots) == (8, 8)
+    assert spec.selfcodealign.response_shots == 1
     assert spec.decontamination.ngram_sizes == [4, 5]
     assert spec.output.format == "jsonl"
 
@@ -108,3 +112,9 @@ def test_an_endpoint_that_is_not_a_url_is_a_validation_error(endpoint: str) -> N
     assert len(found) == 1 and found[0].startswith("spec.sandbox.endpoint: "), found
     valid = base(generator={"backend": "openai", "endpoint": "https://vllm:8000/v1", "model": "m"})
     assert parse_spec(valid).spec.generator.endpoint == "https://vllm:8000/v1"
+
+
+def test_a_partial_sanitize_dedup_keeps_its_own_default_threshold() -> None:
+    spec = make_dataset(selfcodealign={"dedup": {"numPerm": 128}}).spec
+    assert spec.selfcodealign.dedup.threshold == 0.7 and spec.selfcodealign.dedup.num_perm == 128
+    assert make_dataset(mining={"dedup": {"numPerm": 128}}).spec.mining.dedup.threshold == 0.5

@@ -109,6 +109,27 @@ def dataset_card(
         lines.append(
             f"| {name} | {stats.records_in} | {stats.records_out} | {drops} | {stats.seconds:.1f} |"
         )
+    lines += _leakage_table(reports.get("leakage"))
     for name, report in reports.items():
         lines += ["", f"## {name}", "", "```json", json.dumps(report, indent=2), "```"]
     return "\n".join(lines) + "\n"
+
+
+def _leakage_table(report: dict[str, Any] | None) -> list[str]:
+    """TLI before and after the filter, on the fields it used and, beside it, on the instruction
+    alone (the number XCoder's tables report)."""
+    if not report or not report.get("benchmarks"):
+        return []
+    fields = ", ".join(report.get("fields", []))
+    comparable = report.get("xcoder_comparable", {}).get("benchmarks", {})
+    lines = [
+        "",
+        "| benchmark | TLI on " + fields + " (before → after) | TLI on instruction (XCoder) |",
+        "|---|---|---|",
+    ]
+    for name, measured in report["benchmarks"].items():
+        ours = f"{measured['before']['tli']:.4f} → {measured['after']['tli']:.4f}"
+        xcoder = comparable.get(name, measured if fields == "instruction" else None)
+        theirs = f"{xcoder['before']['tli']:.4f} → {xcoder['after']['tli']:.4f}" if xcoder else "-"
+        lines.append(f"| {name} | {ours} | {theirs} |")
+    return lines

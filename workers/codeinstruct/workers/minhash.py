@@ -1,6 +1,9 @@
 """MinHash LSH near-duplicate detection, vectorised over whole batches of documents.
 
 The scheme of SelfCodeAlign's dedup (text-dedup lineage): lower-cased word 5-gram shingles,
+with the reference's tokenisation by default (the text split on every single non-word character,
+so runs of punctuation and indentation leave empty tokens that shingles share) or, as an option,
+on runs of non-word characters with empty tokens dropped (`words`),
 32-bit shingle hashes, one hash function per permutation, bands × rows chosen by minimising the
 false-positive + false-negative areas, union-find over band collisions, the first document of
 each cluster kept. The permutations are multiply-shift hashes ((a·h + b) mod 2^64) >> 32 with odd
@@ -14,17 +17,29 @@ import re
 import zlib
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
 MAX_HASH = np.uint32((1 << 32) - 1)
-_WORD = re.compile(r"\W+")
+Tokenization = Literal["reference", "words"]
+_NON_WORD = re.compile(r"\W")
+_NON_WORDS = re.compile(r"\W+")
 _CHUNK_ROWS = 1 << 12  # shingles per vector block: keeps the temporaries in cache
 
 
-def shingles(text: str, size: int) -> set[bytes]:
-    words = [w for w in _WORD.split(text.lower()) if w]
+def tokens(text: str, tokenization: Tokenization = "reference") -> list[str]:
+    """Lower-cased tokens: `reference` keeps the empty strings between adjacent separators."""
+    if tokenization == "reference":
+        return _NON_WORD.split(text.lower())
+    return [w for w in _NON_WORDS.split(text.lower()) if w]
+
+
+def shingles(text: str, size: int, tokenization: Tokenization = "reference") -> set[bytes]:
+    words = tokens(text, tokenization)
+    if words == [""]:
+        words = []
     if len(words) < size:
         return {" ".join(words).encode()} if words else set()
     return {" ".join(words[i : i + size]).encode() for i in range(len(words) - size + 1)}
@@ -39,12 +54,18 @@ def permutations(num_perm: int, seed: int) -> tuple[npt.NDArray[np.uint64], npt.
 
 
 def signatures(
-    texts: Sequence[str], num_perm: int, shingle_size: int, seed: int = 1
+    texts: Sequence[str],
+    num_perm: int,
+    shingle_size: int,
+    seed: int = 1,
+    tokenization: Tokenization = "reference",
 ) -> npt.NDArray[np.uint32]:
     """MinHash signatures, one row per text (an empty text gets all-max values)."""
     a, b = permutations(num_perm, seed)
     hashed = [
-        np.fromiter((zlib.crc32(s) for s in shingles(t, shingle_size)), dtype=np.uint64)
+        np.fromiter(
+            (zlib.crc32(s) for s in shingles(t, shingle_size, tokenization)), dtype=np.uint64
+        )
         for t in texts
     ]
     result = np.full((len(texts), num_perm), MAX_HASH, dtype=np.uint32)
@@ -127,10 +148,15 @@ def duplicate_clusters(sigs: npt.NDArray[np.uint32], bands: int, rows: int) -> l
 
 
 def near_duplicates(
-    texts: Sequence[str], threshold: float, num_perm: int, shingle_size: int
+    texts: Sequence[str],
+    threshold: float,
+    num_perm: int,
+    shingle_size: int,
+    tokenization: Tokenization = "reference",
 ) -> list[int]:
     """Cluster representative for each text; text i is a duplicate when the result differs from i."""
     if not texts:
         return []
     bands, rows = optimal_bands(threshold, num_perm)
-    return duplicate_clusters(signatures(texts, num_perm, shingle_size), bands, rows)
+    sigs = signatures(texts, num_perm, shingle_size, tokenization=tokenization)
+    return duplicate_clusters(sigs, bands, rows)

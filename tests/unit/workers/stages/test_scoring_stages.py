@@ -10,8 +10,10 @@ import numpy as np
 
 from codeinstruct.workers.benchmarks import humaneval_problems
 from codeinstruct.workers.embeddings import encode_npy
+from codeinstruct.workers.methods.selfcodealign import stages
 from codeinstruct.workers.stages.base import Drop, StageContext
 from codeinstruct.workers.stages.coreset import Coreset
+from codeinstruct.workers.stages.decontam import SubstringDecontam
 from codeinstruct.workers.stages.leakage import LeakageFilter
 from codeinstruct.workers.stages.select import Select
 from tests.helpers.stages import stage_context, stage_services
@@ -100,3 +102,49 @@ def test_coreset_writes_the_selected_records(tmp_path: Path) -> None:
     assert [int(r["id"][1:]) for r in kept] == textbook_kcenter(vectors, 5, first)
     assert sum(isinstance(o, Drop) for o in out) == 45
     assert report(ctx, "coreset")["selected"] == 5
+
+
+def test_substring_decontamination_ignores_case(tmp_path: Path) -> None:
+    ctx = context(tmp_path)
+    problem = humaneval_problems()[7]
+    solution = problem["canonical_solution"]
+    records = [
+        {"id": "same", "response": f"```python\n{solution}\n```"},
+        {"id": "upper", "response": f"```python\n{solution.upper()}\n```"},
+        {"id": "clean", "response": "```python\ndef add(a, b):\n    return a + b\n```"},
+    ]
+    stage = SubstringDecontam(
+        "decontam", ("instruction", "response"), ctx.services.spec.decontamination
+    )
+    out = list(stage.run(records, ctx))
+    assert [o.record["id"] for o in out if isinstance(o, Drop)] == ["same", "upper"]
+    assert {o.reason for o in out if isinstance(o, Drop)} == {"benchmark_humaneval"}
+
+
+def test_leakage_fields_are_configurable_and_the_instruction_tli_is_reported(
+    tmp_path: Path,
+) -> None:
+    problem = humaneval_problems()[7]
+    records = [
+        {"id": "a", "instruction": "Add two numbers.", "response": problem["prompt"]},
+        {"id": "b", "instruction": problem["prompt"], "response": "```python\npass\n```"},
+        {"id": "c", "instruction": "Reverse a list.", "response": "Use slicing."},
+    ]
+    ctx = context(tmp_path)
+    (leakage,) = [s for s in stages(ctx.services.spec) if isinstance(s, LeakageFilter)]
+    assert leakage.fields == ("instruction", "response")
+    out = list(leakage.run(records, ctx))
+    assert [o.record["id"] for o in out if isinstance(o, Drop)] == ["a", "b"]
+    measured = report(ctx, "leakage")
+    comparable = measured["xcoder_comparable"]
+    assert comparable["fields"] == ["instruction"]
+    before = comparable["benchmarks"]["humaneval"]["before"]
+    # On the instruction alone only `b` leaks: the item's best match is `b`, not `a`.
+    assert before["most_leaked"][0]["record"] == "b"
+    assert comparable["benchmarks"]["humaneval"]["after"]["tli_max"] < 0.05
+
+    ctx = context(tmp_path / "instruction-only", decontamination={"fields": ["instruction"]})
+    (leakage,) = [s for s in stages(ctx.services.spec) if isinstance(s, LeakageFilter)]
+    out = list(leakage.run(records, ctx))
+    assert [o.record["id"] for o in out if isinstance(o, Drop)] == ["b"]
+    assert "xcoder_comparable" not in report(ctx, "leakage"), "the filter's TLI is XCoder's"

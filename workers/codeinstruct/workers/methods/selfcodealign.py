@@ -1,5 +1,7 @@
 """SelfCodeAlign: seeds mined from real code -> concepts -> instructions -> responses with
-self-tests -> executed in a sandbox -> one passing response per instruction."""
+self-tests -> executed in a sandbox -> one passing response per instruction -> the reference's
+sanitize chain (format, incompleteness, length, exact and name dedup, MinHash on instruction,
+response and code representation) -> decontamination."""
 
 from __future__ import annotations
 
@@ -13,6 +15,15 @@ from codeinstruct.workers.stages.instructions import WriteInstructions
 from codeinstruct.workers.stages.leakage import LeakageFilter
 from codeinstruct.workers.stages.responses import WriteResponses
 from codeinstruct.workers.stages.sample import TakeSample, seed_budget, target_sample
+from codeinstruct.workers.stages.sanitize import (
+    CodeRepresentation,
+    ExactDedup,
+    IncompleteResponse,
+    InstructionLength,
+    NameDiversity,
+    WrongFormat,
+)
+from codeinstruct.workers.stages.seed_names import UndefinedNames
 from codeinstruct.workers.stages.seeds import MineSeeds
 from codeinstruct.workers.stages.typecheck import TypeCheck
 
@@ -21,26 +32,47 @@ LEAKAGE_FIELDS = ("instruction", "response")
 
 
 def seed_stages(spec: Spec) -> list[Stage]:
+    named: list[Stage] = [UndefinedNames()] if spec.mining.undefined_names else []
     checked: list[Stage] = [TypeCheck()] if spec.mining.type_check else []
     return [
         MineSeeds(spec.source, spec.mining),
+        *named,
         *checked,
         SubstringDecontam("seed_decontam", ("seed",), spec.decontamination),
         NearDedup("seed_dedup", "seed", spec.mining.dedup),
     ]
 
 
+def sanitize_stages(spec: Spec) -> list[Stage]:
+    """After the pick: SelfCodeAlign's final sanitize (`sanitize.sh`)."""
+    dedup = spec.selfcodealign.dedup
+    return [
+        InstructionLength(spec.selfcodealign.max_instruction_words),
+        ExactDedup(),
+        NameDiversity(),
+        CodeRepresentation(),
+        NearDedup("instruction_dedup", "instruction", dedup, "near_duplicate_instruction"),
+        NearDedup("response_dedup", "response", dedup, "near_duplicate_response"),
+        NearDedup("code_dedup", "code_representation", dedup, "near_duplicate_code"),
+    ]
+
+
 def stages(spec: Spec) -> list[Stage]:
     sampling, api = spec.generator.sampling, spec.generator.api
+    shots = spec.selfcodealign
+    fields = tuple(spec.decontamination.fields or LEAKAGE_FIELDS)
     return [
         *seed_stages(spec),
         TakeSample("seed_sample", seed_budget(spec), "over_seed_budget"),
-        ExtractConcepts(sampling, api),
-        WriteInstructions(sampling, api),
-        WriteResponses(sampling, api),
+        ExtractConcepts(sampling, api, shots.concept_shots),
+        WriteInstructions(sampling, api, shots.instruction_shots),
+        WriteResponses(sampling, api, shots.response_shots),
+        WrongFormat(),
+        IncompleteResponse(),
         ExecuteTests(spec.sandbox),
         PickResponse(),
+        *sanitize_stages(spec),
         SubstringDecontam("decontam", LEAKAGE_FIELDS, spec.decontamination),
-        LeakageFilter(LEAKAGE_FIELDS, spec.decontamination),
+        LeakageFilter(fields, spec.decontamination),
         target_sample(spec),
     ]

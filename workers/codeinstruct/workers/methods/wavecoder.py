@@ -36,6 +36,6 @@ def stages(spec: Spec) -> list[Stage]:
             spec.generator.api,
             judge=(judge.sampling, judge.api),
         ),
-        LeakageFilter(LEAKAGE_FIELDS, spec.decontamination),
+        LeakageFilter(tuple(spec.decontamination.fields or LEAKAGE_FIELDS), spec.decontamination),
         target_sample(spec),
     ]

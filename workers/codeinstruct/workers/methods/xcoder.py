@@ -36,7 +36,7 @@ def stages(spec: Spec) -> list[Stage]:
     # `targetSize` from clean samples.
     return [
         ReadInstructionPool(spec.source),
-        LeakageFilter(LEAKAGE_FIELDS, spec.decontamination),
+        LeakageFilter(tuple(spec.decontamination.fields or LEAKAGE_FIELDS), spec.decontamination),
         *complexity,
         *quality,
         # Apart and averaged: a long instruction must not push the response out of the window.

@@ -322,7 +322,18 @@ class Benchmark(Model):
 
 class Decontamination(Model):
     benchmarks: list[Benchmark] = Field(default_factory=lambda: [Benchmark(name="humaneval")])
-    substring: bool = Field(True, description="Exact substring match of benchmark code.")
+    substring: bool = Field(
+        True,
+        description="Drop records containing a benchmark's code or docstring (substring match, "
+        "case-insensitive as SelfCodeAlign's post-generation step).",
+    )
+    fields: list[Annotated[str, Field(min_length=1)]] | None = Field(
+        None,
+        min_length=1,
+        description="Record fields TLI is measured and filtered on (default: the method's: "
+        "selfcodealign `instruction, response`; wavecoder `seed, instruction, solution`; xcoder "
+        "`instruction`). The card also reports the XCoder-comparable TLI on `instruction` alone.",
+    )
     ngram_sizes: list[Annotated[int, Field(gt=0)]] = Field(default_factory=lambda: [4, 5])
     threshold: float = Field(
         0.05, gt=0, le=1, description="Drop records whose n-gram leakage reaches this."
@@ -331,9 +342,20 @@ class Decontamination(Model):
 
 
 class Dedup(Model):
-    threshold: float = Field(0.7, gt=0, le=1, description="MinHash Jaccard threshold.")
+    threshold: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="MinHash Jaccard threshold: texts at least this similar are duplicates "
+        "(0.5, the reference's seed setting).",
+    )
     num_perm: int = Field(250, gt=1)
     shingle_size: int = Field(5, gt=0)
+    tokenization: Literal["reference", "words"] = Field(
+        "reference",
+        description="`reference`: split on every single non-word character, empty tokens kept "
+        "(SelfCodeAlign's text-dedup); `words`: split on runs of them, empty tokens dropped.",
+    )
 
 
 class Mining(Model):
@@ -355,6 +377,11 @@ class Mining(Model):
     )
     banned_words: list[str] = Field(default_factory=lambda: ["todo", "fixme", "bug"])
     type_check: bool = Field(False, description="Run a real type checker over seeds.")
+    undefined_names: bool = Field(
+        True,
+        description="Drop seeds whose function uses a module-level name that the seed text "
+        "neither defines nor imports (drop reason `undefined_name`).",
+    )
     max_seeds: int | None = Field(
         None, gt=0, description="Seeds sent to generation (default: 4 × targetSize)."
     )
@@ -388,6 +415,33 @@ class WaveCoder(Model):
         None,
         description="The LLM that judges the generated tasks (the paper: GPT-4 judging "
         "GPT-3.5's output), given like `generator`; default: the generator.",
+    )
+
+
+class PairDedup(Dedup):
+    """Near-dedup of generated pairs: the same scheme with the reference's sanitize threshold."""
+
+    threshold: float = Field(
+        0.7,
+        gt=0,
+        le=1,
+        description="MinHash Jaccard threshold (0.7, the reference's `sanitize.sh` setting).",
+    )
+
+
+class SelfCodeAlign(Model):
+    """SelfCodeAlign's few-shot counts and its final sanitize step."""
+
+    concept_shots: int = Field(8, ge=0, description="Few-shot examples in each S->C prompt.")
+    instruction_shots: int = Field(8, ge=0, description="Few-shot examples in each C->I prompt.")
+    response_shots: int = Field(1, ge=0, description="Few-shot examples in each I->R prompt.")
+    max_instruction_words: int = Field(
+        200, gt=0, description="Longer instructions are dropped (`instruction_too_long`)."
+    )
+    dedup: PairDedup = Field(
+        default_factory=PairDedup,
+        description="MinHash near-dedup of the kept pairs, run on the instruction, the response "
+        "and the code representation in turn.",
     )
 
 
@@ -452,6 +506,7 @@ class Spec(Model):
     decontamination: Decontamination = Field(default_factory=Decontamination)
     mining: Mining = Field(default_factory=Mining)
     wavecoder: WaveCoder = Field(default_factory=WaveCoder)
+    selfcodealign: SelfCodeAlign = Field(default_factory=SelfCodeAlign)
     output: Output = Field(default_factory=Output)
     seed: int = 3407
     suspend: NotSemantic[bool] = Field(False, description="Operator: scale children to zero.")

@@ -1,5 +1,6 @@
-"""Benchmark decontamination by exact substring: a record that contains a benchmark's docstring
-or solution is dropped (reason `benchmark_<name>`)."""
+"""Benchmark decontamination by substring: a record that contains a benchmark's docstring or
+solution, ignoring case (as SelfCodeAlign's post-generation `find_substrings.py`, which
+lower-cases both sides), is dropped (reason `benchmark_<name>`)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ class SubstringDecontam(FilterStage):
     def _load(self) -> list[tuple[str, str]]:
         if self._snippets is None:
             self._snippets = [
-                (item.benchmark, snippet)
+                (item.benchmark, snippet.lower())
                 for benchmark in self.decontamination.benchmarks
                 for item in load_benchmark(benchmark)
                 for snippet in item.snippets
@@ -41,7 +42,7 @@ class SubstringDecontam(FilterStage):
     def check(self, record: Record) -> str | None:
         if not self.decontamination.substring:
             return None
-        text = "\n".join(str(record.get(f, "")) for f in self.fields)
+        text = "\n".join(str(record.get(f, "")) for f in self.fields).lower()
         for benchmark, snippet in self._load():
             if snippet in text:
                 return f"benchmark_{benchmark}"

@@ -3,7 +3,9 @@
 For each configured benchmark, a record whose n-gram similarity to any benchmark item reaches
 `decontamination.threshold` is dropped (reason `leakage_<benchmark>`). TLI and TLI-max before
 and after, with the most leaked benchmark items, go to `reports/leakage.json` (and so to the
-dataset card).
+dataset card). The fields measured are the method's (or `decontamination.fields`); when they are
+not the instruction alone, the report also gives the XCoder-comparable TLI, measured on
+`instruction` only (XCoder's Table 2/8 measure user turns), under `xcoder_comparable`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from codeinstruct.workers.stages.embed import record_text
 from codeinstruct.workers.tli import Leakage, TestIndex
 
 MOST_LEAKED = 5
+COMPARABLE_FIELDS = ("instruction",)
 
 
 class LeakageFilter(Stage):
@@ -78,6 +81,8 @@ class LeakageFilter(Stage):
         for name, index, ids in measured:
             after = index.leakage(kept_texts, decontam.top_k)
             report["benchmarks"][name]["after"] = _summary(after, ids, kept_records)
+        if self.fields != COMPARABLE_FIELDS and any("instruction" in r for r in records):
+            report["xcoder_comparable"] = _comparable(measured, records, kept, decontam.top_k)
         report["dropped"] = len(records) - len(kept)
         ledger = ctx.services.ledger
         ledger.store.put(
@@ -86,6 +91,26 @@ class LeakageFilter(Stage):
         for record, reason in zip(records, reasons, strict=True):
             ctx.advance(1)
             yield record if reason is None else Drop(record, reason)
+
+
+def _comparable(
+    measured: list[tuple[str, TestIndex, list[str]]],
+    records: list[Record],
+    kept: list[int],
+    top_k: int,
+) -> dict[str, Any]:
+    """TLI on the instruction alone, before and after the filter (which used other fields)."""
+    texts = [record_text(r, COMPARABLE_FIELDS) for r in records]
+    kept_records = [records[i] for i in kept]
+    comparable: dict[str, Any] = {"fields": list(COMPARABLE_FIELDS), "benchmarks": {}}
+    for name, index, ids in measured:
+        before = index.leakage(texts, top_k)
+        after = index.leakage([texts[i] for i in kept], top_k)
+        comparable["benchmarks"][name] = {
+            "before": _summary(before, ids, records),
+            "after": _summary(after, ids, kept_records),
+        }
+    return comparable
 
 
 def _summary(leakage: Leakage, ids: list[str], records: list[Record]) -> dict[str, Any]:

@@ -137,7 +137,7 @@ class LLMStage(Stage, Generic[T]):
     kind = StageKind.GENERATE
     # Whose model answers (`llm.roles`); the method passes that model's sampling and api.
     role: ClassVar[Role] = "generator"
-    shots: ClassVar[int] = 0  # few-shot examples drawn per record from `examples()`
+    shots: int = 0  # few-shot examples drawn per record from `examples()` (or as constructed)
     max_tokens: ClassVar[int | None] = None  # a ceiling under sampling.maxTokens
     stop: ClassVar[tuple[str, ...]] = ()
     temperature: ClassVar[float | None] = None  # e.g. 0.0 for a stage that must be greedy
@@ -147,9 +147,13 @@ class LLMStage(Stage, Generic[T]):
     complete_answers: ClassVar[bool] = True
     truncated_reason: ClassVar[str] = "truncated"  # the drop reason of an answer still cut
 
-    def __init__(self, sampling: Sampling, api: GeneratorApi = "chat") -> None:
+    def __init__(
+        self, sampling: Sampling, api: GeneratorApi = "chat", shots: int | None = None
+    ) -> None:
         self.sampling = sampling
         self.api = api
+        if shots is not None:
+            self.shots = shots
 
     # What a concrete stage writes -----------------------------------------------------------
 

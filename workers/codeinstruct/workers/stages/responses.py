@@ -43,8 +43,10 @@ class WriteResponses(LLMStage[prompts.ParsedResponse]):
     stop = tuple(prompts.RESPONSE_STOP)
     followup_max_tokens = 192
 
-    def __init__(self, sampling: Sampling, api: GeneratorApi = "chat") -> None:
-        super().__init__(sampling, api)
+    def __init__(
+        self, sampling: Sampling, api: GeneratorApi = "chat", shots: int | None = None
+    ) -> None:
+        super().__init__(sampling, api, shots)
         self.samples = sampling.samples_per_instruction
 
     def examples(self) -> Sequence[Any]:

@@ -41,6 +41,8 @@ Message = dict[str, str]
 class Example:
     seed: str
     concepts: list[str]
+    in_seed: list[str]
+    """For each concept, a piece of the seed that uses it."""
     category: str
     difficulty: str
     instruction: str
@@ -70,6 +72,7 @@ def examples() -> tuple[Example, ...]:
         Example(
             seed=item["seed"],
             concepts=[str(c) for c in item["concepts"]],
+            in_seed=[str(c) for c in item.get("in_seed", [])],
             category=item["category"],
             difficulty=item["difficulty"],
             instruction=item["instruction"].strip(),
