@@ -4,18 +4,17 @@ replaced by one that raises; `verification.mutants.null_variant`, from the verif
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from codeinstruct.workers.extraction import reads_input, strip_main_block
-from codeinstruct.workers.ledger import Ledger
-from codeinstruct.workers.prompts import selfcodealign as sca
+from codeinstruct.workers.prompts.selfcodealign import format as sca
 from codeinstruct.workers.sandbox import Job, sandbox_for
-from codeinstruct.workers.services import Services
-from codeinstruct.workers.store import LocalStore
 from codeinstruct.workers.verification.mutants import null_variant
-from tests.conftest import make_dataset
+from tests.helpers.stages import stage_services
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.gvisor]
 
 
 def program(code: str, tests: str) -> str:
@@ -25,8 +24,7 @@ def program(code: str, tests: str) -> str:
     return f"{code.rstrip()}\n\n{tests.rstrip()}\n"
 
 
-def test_every_example_passes_and_fails_against_its_null_variant(tmp_path: object) -> None:
-    spec = make_dataset().spec
+def test_every_example_passes_and_fails_against_its_null_variant(tmp_path: Path) -> None:
     examples = sca.examples()
     jobs = [
         Job(id=f"real-{i}", program=program(e.code, e.test_code)) for i, e in enumerate(examples)
@@ -35,7 +33,7 @@ def test_every_example_passes_and_fails_against_its_null_variant(tmp_path: objec
         Job(id=f"null-{i}", program=program(null_variant(e.code), e.test_code))
         for i, e in enumerate(examples)
     ]
-    with Services(spec, Ledger(LocalStore(str(tmp_path)), "run")) as services:
+    with stage_services(tmp_path) as services:
         results = {r.id: r for r in sandbox_for(services).run(jobs)}
     assert len(results) == len(jobs)
     for i, example in enumerate(examples):
