@@ -19,7 +19,7 @@ from codeinstruct.workers.stages.base import Drop, StageContext
 from codeinstruct.workers.stages.execute import ExecuteTests
 from codeinstruct.workers.store import open_store
 from tests.conftest import make_dataset
-from tests.verification_cases import ADVERSARIAL, HONEST, fenced
+from tests.verification_cases import ADVERSARIAL, GOOD, HONEST, fenced
 
 pytestmark = pytest.mark.gvisor
 
@@ -50,6 +50,23 @@ def test_verify_command_rejects_every_trick_and_keeps_honest_samples(
         json.dumps(
             {"id": "program", "program": "def f(x):\n    return 2 * x\n\nassert f(2) == 4\n"}
         ),
+        json.dumps(
+            {
+                "id": "todo",
+                "response": fenced(
+                    "def add(a, b):\n    # TODO: negative numbers\n    return a + b\n"
+                ),
+                "tests": "assert add(2, 3) == 5\n",
+            }
+        ),
+        json.dumps(
+            {
+                "id": "long_instruction",
+                "instruction": " ".join(["word"] * 201),
+                "response": fenced(GOOD),
+                "tests": "assert add(2, 3) == 5\n",
+            }
+        ),
     ]
     lines = [json.dumps(r) for r in records()] + bad
     samples.write_text("\n".join(lines) + "\n")
@@ -61,9 +78,14 @@ def test_verify_command_rejects_every_trick_and_keeps_honest_samples(
         str(r.get("id", r.get("raw"))): r["drop_reason"] for r in read(out / "rejected.jsonl")
     }
     assert verified == {name for name, outcome in EXPECTED.items() if outcome is None} | {"program"}
+    # The command also applies SelfCodeAlign's single-sample sanitize checks first: a stub that
+    # raises NotImplementedError is an unfinished answer before it is a vacuous test.
+    sanitized = {"stub_whose_exception_the_tests_expect": "incomplete_marker"}
     for name, outcome in EXPECTED.items():
         if outcome is not None:
-            assert rejected[name] == outcome, name
+            assert rejected[name] == sanitized.get(name, outcome), name
+    assert rejected["todo"] == "incomplete_marker"
+    assert rejected["long_instruction"] == "instruction_too_long"
     assert rejected["no_code"] == "no_code_block"
     assert rejected["no_tests"] == "no_tests"
     assert sorted(rejected.values()).count("not_an_object") == 1

@@ -23,15 +23,21 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from codeinstruct.workers import sanitize
 from codeinstruct.workers.errors import UserError
 from codeinstruct.workers.records import content_id
 from codeinstruct.workers.sandbox import Executor
 from codeinstruct.workers.spec import Isolation, Sandbox
+from codeinstruct.workers.spec.models import SelfCodeAlign
+from codeinstruct.workers.stages.sanitize import IncompleteResponse, InstructionLength
 from codeinstruct.workers.verification.samples import Fields, Sample, sample_of
 from codeinstruct.workers.verification.verify import Settings, verify
 
 DEFAULTS = Sandbox()
 CHUNK = 64
+
+
+MAX_INSTRUCTION_WORDS = SelfCodeAlign().max_instruction_words
 
 
 @dataclass
@@ -62,6 +68,24 @@ def read_lines(path: str) -> list[tuple[dict[str, Any] | None, str]]:
             continue
         rows.append((row, ""))
     return rows
+
+
+def single_sample_problem(row: dict[str, Any], fields: Fields) -> str | None:
+    """SelfCodeAlign's single-sample sanitize checks, by the pipeline's own rules: a fenced
+    Python block (`no_python_block`), no unfinished-code marker (`incomplete_marker`), an
+    instruction of at most 200 words (`instruction_too_long`). Not the reference's "a top-level
+    test statement" rule: here tests that are defined but not called are collected and run, as
+    pytest would. A whole `program` has none of these checks."""
+    if fields.response not in row:
+        return None
+    record = {
+        "response": str(row.get(fields.response) or ""),
+        "instruction": str(row.get("instruction") or ""),
+    }
+    if not sanitize.python_blocks(record["response"]):
+        return "no_python_block"
+    checks = (IncompleteResponse(), InstructionLength(MAX_INSTRUCTION_WORDS))
+    return next((r for r in (c.check(record) for c in checks) if r is not None), None)
 
 
 def verify_file(
@@ -97,6 +121,8 @@ def verify_file(
             keys: list[tuple[str | None, str]] = []
             for row, reason in chunk:
                 found = sample_of(row, fields) if row is not None and not reason else reason
+                if row is not None and isinstance(found, Sample):
+                    found = single_sample_problem(row, fields) or found
                 if isinstance(found, Sample):
                     sid = content_id(found.solution, found.tests)
                     samples[sid] = found
