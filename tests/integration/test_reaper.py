@@ -49,6 +49,9 @@ def test_kill_9_of_the_owner_runs_its_cleanup(tmp_path: Path) -> None:
     assert running(child)
     owner.kill()
     owner.wait()
+    owner.stdout.close()
+    if owner.stdin is not None:
+        owner.stdin.close()
     deadline = time.monotonic() + 30
     while (running(child) or gone.exists()) and time.monotonic() < deadline:
         time.sleep(0.1)
