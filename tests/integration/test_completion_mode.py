@@ -104,7 +104,9 @@ class CountingClient:
 def test_concepts_on_llama_cpp_completions(tmp_path: Path) -> None:
     with ExitStack() as stack:
         server = start_embedded(Generator(), stack)
-        client = CountingClient(LLMClient(server.base_url, str(server.model_path), concurrency=1))
+        llm = LLMClient(server.base_url, str(server.model_path), concurrency=1)
+        stack.callback(llm.close)  # its own event loop and HTTP session
+        client = CountingClient(llm)
         dataset = make_dataset(
             source={"uri": str(seed_source(tmp_path / "src"))},
             generator={
