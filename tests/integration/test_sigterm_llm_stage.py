@@ -49,9 +49,11 @@ def test_sigterm_in_an_llm_stage(tmp_path: Path) -> None:
         assert "interrupted (SIGTERM)" in stderr and "Traceback" not in stderr, stderr
         kept = len(list((tmp_path / "out").glob("*/stages/concepts/_done/*.json")))
         assert 0 < kept < 6
-        paid = sum(server.requests.values())
+        # Counted on arrival: the killed runner has exited, so all it sent has arrived (some
+        # answered only after it died: the window keeps several shards in flight).
+        arrived = len(server.headers)
 
         rerun = subprocess.run(argv, capture_output=True, text=True, timeout=120)
         assert rerun.returncode == 0, rerun.stderr
         assert "concepts: in 12, out 12" in rerun.stderr
-        assert sum(server.requests.values()) - paid <= 12 - 2 * kept  # committed work not redone
+        assert len(server.headers) - arrived <= 12 - 2 * kept  # committed work not redone
