@@ -535,7 +535,7 @@ async def emulated_cluster() -> AsyncIterator[FakeCluster]:
             yield FakeCluster(emulator, str(server.url).rstrip("/"))
 
 
-async def eventually(check: Any, timeout: float = 20.0, interval: float = 0.05) -> Any:
+async def eventually(check: Any, timeout: float = 90.0, interval: float = 0.05) -> Any:
     """Poll `check()` until it returns a truthy value (the controllers run meanwhile)."""
     deadline = asyncio.get_running_loop().time() + timeout
     last: Any = None

@@ -27,7 +27,7 @@ from tests.helpers.operator import (
 from tests.integration.kube_cluster import FakeCluster, eventually
 from tests.integration.kueue import QUEUE_LABEL, FakeKueue
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 SAMPLE = next(p for p in SAMPLES if "selfcodealign" in p.name)  # backend vllm, 1 GPU
 GRACE = 0.5
 

@@ -21,7 +21,7 @@ from tests.helpers.operator import (
 )
 from tests.integration.kube_cluster import FakeCluster, eventually
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 def scrape(port: int) -> str:

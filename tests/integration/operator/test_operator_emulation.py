@@ -16,7 +16,7 @@ from tests.integration.kube_cluster import FakeCluster, eventually
 from tests.integration.rbac import CHART as CHART_DIR
 from tests.integration.rbac import Authorizer
 
-pytestmark = [pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.timeout(600)]
 NS = "data"
 OWNER = {
     "apiVersion": "codeinstruct.dev/v1alpha1",

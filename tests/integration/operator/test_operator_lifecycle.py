@@ -24,7 +24,7 @@ from tests.helpers.operator import (
 )
 from tests.integration.kube_cluster import FakeCluster, eventually
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 SAMPLE = next(p for p in SAMPLES if "selfcodealign" in p.name)
 
 

@@ -31,7 +31,7 @@ from tests.helpers.operator import (
 )
 from tests.integration.kube_cluster import FakeCluster, eventually
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.name.split(".")[1])
