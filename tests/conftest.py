@@ -18,6 +18,11 @@ from tests.helpers.specs import make_dataset
 
 __all__ = ["CLI", "REPO", "free_port", "make_dataset"]
 
+# kopf binds the reconcile timer's interval when codeinstruct.operator.handlers is first imported,
+# and collecting a test module that imports it happens before any fixture runs: without this,
+# every emulated-cluster test would tick every 10 s instead of every 0.1 s.
+os.environ.setdefault("CODEINSTRUCT_INTERVAL", "0.1")
+
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
