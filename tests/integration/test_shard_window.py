@@ -37,14 +37,16 @@ def test_requests_stay_in_flight_across_shard_boundaries(tmp_path: Path) -> None
         seeds = Runner(dataset, progress=False).run(until="seed_dedup").records
         server.max_in_flight = 0
         report = Runner(dataset, progress=False).run(until="concepts")
-    assert seeds == 40
-    assert report.stages["concepts"].records_out == 40
+    # The seed filters (near-dedup at 0.5, undefined names) keep some of the 40: enough that
+    # several shards of 4 must be in flight to fill 16 slots.
+    assert 16 < seeds <= 40
+    assert report.stages["concepts"].records_out == seeds
     assert 4 < server.max_in_flight <= 16, server.max_in_flight
     run = RunOutput(tmp_path / "out").root
     concepts = RunOutput(tmp_path / "out").records("concepts")
-    assert len({r["id"] for r in concepts}) == len(concepts) == 40
+    assert len({r["id"] for r in concepts}) == len(concepts) == seeds
     complete = json.loads((run / "stages" / "concepts" / "_complete.json").read_text())
-    assert complete["shards"] == 10
+    assert complete["shards"] == -(-seeds // 4)
 
 
 def cli_run(spec: dict[str, Any], path: Path, *args: str) -> subprocess.CompletedProcess[str]:
