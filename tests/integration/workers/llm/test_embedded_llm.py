@@ -41,6 +41,7 @@ def test_complexity_prompt_against_the_real_server() -> None:
     with ExitStack() as stack:
         server = start_embedded(Generator(), stack)
         client = LLMClient(server.base_url, str(server.model_path), concurrency=1)
+        stack.callback(client.close)  # its own event loop and HTTP session
         result = client.run(
             client.complete(
                 xcoder.format_complexity("Write a function that adds two numbers."),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -30,6 +31,22 @@ def prompt_echo(kind: str, body: dict[str, Any]) -> str:
     if kind == "chat":
         return f"re:{body['messages'][-1]['content']}:{body.get('seed')}"
     return f"re:{body['prompt']}:{body.get('seed')}"
+
+
+@pytest.fixture(autouse=True)
+def close_clients(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each client these tests make runs its own event loop and session: close them after."""
+    made: list[LLMClient] = []
+    init = LLMClient.__init__
+
+    def tracked(self: LLMClient, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(LLMClient, "__init__", tracked)
+    yield
+    for made_client in made:
+        made_client.close()
 
 
 def client(server: FakeOpenAI, **kw: Any) -> LLMClient:
