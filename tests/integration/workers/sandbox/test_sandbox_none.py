@@ -170,6 +170,9 @@ def test_jobs_of_a_non_root_server_cannot_signal_it_or_read_another_jobs_files()
             if process.stdin:
                 process.stdin.close()
             process.wait(timeout=30)
+            for stream in (process.stdout, process.stderr):
+                if stream:
+                    stream.close()
         server.kill()
         server.wait()
         shutil.rmtree(scratch, ignore_errors=True)
