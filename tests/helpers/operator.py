@@ -12,8 +12,8 @@ from codeinstruct.workers.ledger import Ledger, StageStats
 from codeinstruct.workers.runner import run_prefix
 from codeinstruct.workers.spec import InstructionDataset, parse_spec
 from codeinstruct.workers.store import open_store
+from tests.helpers.kube_cluster import FakeCluster
 from tests.helpers.paths import REPO
-from tests.integration.kube_cluster import FakeCluster
 
 SAMPLES = sorted((REPO / "crds" / "samples").glob("instructiondataset.*.yaml"))
 IDS = "codeinstruct.dev/v1alpha1/instructiondatasets"

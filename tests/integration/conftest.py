@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.kube_cluster import FakeCluster, emulated_cluster
+from tests.helpers.kube_cluster import FakeCluster, emulated_cluster
 
 
 @pytest.fixture

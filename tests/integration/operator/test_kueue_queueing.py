@@ -12,6 +12,8 @@ import aiohttp
 import pytest
 
 from codeinstruct.operator.stages import stage_names
+from tests.helpers.kube_cluster import FakeCluster, eventually
+from tests.helpers.kueue import QUEUE_LABEL, FakeKueue
 from tests.helpers.operator import (
     IDS,
     NS,
@@ -24,8 +26,6 @@ from tests.helpers.operator import (
     write_card,
     write_stage,
 )
-from tests.integration.kube_cluster import FakeCluster, eventually
-from tests.integration.kueue import QUEUE_LABEL, FakeKueue
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 SAMPLE = next(p for p in SAMPLES if "selfcodealign" in p.name)  # backend vllm, 1 GPU

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import CLI, free_port
+from tests.helpers.kube_cluster import FakeCluster, eventually
 from tests.helpers.operator import (
     IDS,
     NS,
@@ -19,7 +20,6 @@ from tests.helpers.operator import (
     setup_cluster,
     status,
 )
-from tests.integration.kube_cluster import FakeCluster, eventually
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 

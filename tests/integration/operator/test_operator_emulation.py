@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from codeinstruct.operator.kube import Kube, KubeError
-from tests.integration.kube_cluster import FakeCluster, eventually
-from tests.integration.rbac import CHART as CHART_DIR
-from tests.integration.rbac import Authorizer
+from tests.helpers.kube_cluster import FakeCluster, eventually
+from tests.helpers.rbac import CHART as CHART_DIR
+from tests.helpers.rbac import Authorizer
 
 pytestmark = [pytest.mark.timeout(600)]
 NS = "data"
@@ -193,7 +193,7 @@ def chart_objects(values: dict[str, Any]) -> list[dict[str, Any]]:
     import helm_python
     import yaml
 
-    from tests.integration.rbac import CHART, RELEASE_NAMESPACE
+    from tests.helpers.rbac import CHART, RELEASE_NAMESPACE
 
     out = helm_python.Chart.load(str(CHART)).render(values, name="ci", namespace=RELEASE_NAMESPACE)
     return [d for p, t in out.items() if p.endswith(".yaml") for d in yaml.safe_load_all(t) if d]

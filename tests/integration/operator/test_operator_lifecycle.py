@@ -10,6 +10,7 @@ from codeinstruct.operator.stages import stage_names
 from codeinstruct.workers.ledger import Ledger
 from codeinstruct.workers.runner import run_prefix
 from codeinstruct.workers.store import open_store
+from tests.helpers.kube_cluster import FakeCluster, eventually
 from tests.helpers.operator import (
     IDS,
     NS,
@@ -22,7 +23,6 @@ from tests.helpers.operator import (
     write_card,
     write_stage,
 )
-from tests.integration.kube_cluster import FakeCluster, eventually
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 SAMPLE = next(p for p in SAMPLES if "selfcodealign" in p.name)

@@ -15,6 +15,7 @@ import yaml
 from codeinstruct.operator.stages import pipeline, scoring_boundary
 from codeinstruct.workers.runner import run_prefix
 from codeinstruct.workers.spec import parse_spec
+from tests.helpers.kube_cluster import FakeCluster, eventually
 from tests.helpers.operator import (
     IDS,
     NS,
@@ -29,7 +30,6 @@ from tests.helpers.operator import (
     write_card,
     write_stage,
 )
-from tests.integration.kube_cluster import FakeCluster, eventually
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 

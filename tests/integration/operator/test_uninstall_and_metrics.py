@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from codeinstruct.operator import metrics
 from codeinstruct.operator.stages import stage_names
+from tests.helpers.kube_cluster import FakeCluster, eventually
 from tests.helpers.operator import (
     IDS,
     NS,
@@ -24,7 +25,6 @@ from tests.helpers.operator import (
     status,
     write_stage,
 )
-from tests.integration.kube_cluster import FakeCluster, eventually
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 SAMPLE = next(p for p in SAMPLES if "selfcodealign" in p.name)

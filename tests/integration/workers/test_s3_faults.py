@@ -15,7 +15,7 @@ import yaml
 from codeinstruct.workers.llm.cache import CompletionCache
 from codeinstruct.workers.store import S3Store
 from tests.conftest import CLI
-from tests.s3_fault_proxy import S3FaultProxy
+from tests.helpers.s3_fault_proxy import S3FaultProxy
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ from codeinstruct.workers.shard_window import window_width, windowed
 from codeinstruct.workers.stages.execute import ExecuteTests
 from codeinstruct.workers.stages.seeds import MineSeeds
 from tests.conftest import make_dataset
-from tests.unit.test_outages import Answer, seed_dir
+from tests.unit.workers.test_outages import Answer, seed_dir
 
 
 def test_width_fills_the_capacity_and_cpu_stages_run_one_shard() -> None:

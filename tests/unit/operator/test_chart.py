@@ -16,7 +16,7 @@ from codeinstruct.operator.settings import PREFIX, Settings
 
 helm = pytest.importorskip("helm_python", reason="dev extra: helm-python-sdk")
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 CHART = REPO / "charts" / "codeinstruct"
 DIGEST = "sha256:" + "ab" * 32
 MONITORING = {

@@ -17,7 +17,7 @@ from codeinstruct.operator.main import render
 
 kubernetes_validate = pytest.importorskip("kubernetes_validate", reason="dev extra")
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SAMPLES = sorted((REPO / "crds" / "samples").glob("instructiondataset.*.yaml"))
 VERSIONS = ("1.30.0", "1.37.0")
 

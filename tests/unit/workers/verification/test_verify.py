@@ -1,5 +1,5 @@
 """`verify` over a stand-in executor (the verdict logic and batching; the sandbox itself is in
-tests/integration/test_verification.py), and the samples a record yields."""
+tests/integration/workers/verification/test_verification.py), and the samples a record yields."""
 
 from __future__ import annotations
 

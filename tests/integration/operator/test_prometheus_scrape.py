@@ -32,7 +32,7 @@ from tests.openai_server import FakeOpenAI
 
 pytestmark = [pytest.mark.gvisor, pytest.mark.timeout(240)]
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 DASHBOARD = REPO / "charts" / "codeinstruct" / "dashboards" / "codeinstruct.json"
 NAMESPACE, DATASET = "ml", "sca-demo"
 

@@ -29,8 +29,8 @@ import jsonpatch
 import kmock
 from kmock._internal import k8s_dicts
 
-from tests.integration import pod_security
-from tests.integration.rbac import Authorizer
+from tests.helpers import pod_security
+from tests.helpers.rbac import Authorizer
 
 RESOURCES: dict[str, tuple[str, bool, set[str]]] = {
     "codeinstruct.dev/v1alpha1/instructiondatasets": ("InstructionDataset", True, {"status"}),

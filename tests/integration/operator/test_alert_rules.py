@@ -13,7 +13,7 @@ import yaml
 
 helm = pytest.importorskip("helm_python", reason="dev extra: helm-python-sdk")
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 CHART = REPO / "charts" / "codeinstruct"
 TESTS = Path(__file__).parent / "alerts" / "codeinstruct.test.yaml"
 
