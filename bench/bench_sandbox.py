@@ -24,7 +24,7 @@ from pathlib import Path
 from codeinstruct.workers.benchmarks import humaneval_problems
 from codeinstruct.workers.sandbox import Job
 from codeinstruct.workers.sandbox.box import real_interpreter
-from codeinstruct.workers.sandbox.pool import Pool
+from codeinstruct.workers.sandbox.warm_pool import Pool
 
 
 def programs() -> list[str]:

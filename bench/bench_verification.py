@@ -18,8 +18,8 @@ import time
 from collections import Counter
 
 from codeinstruct.workers.benchmarks import humaneval_problems
-from codeinstruct.workers.sandbox import Job, Result
-from codeinstruct.workers.sandbox.pool import Pool
+from codeinstruct.workers.sandbox import ExecResult, Job
+from codeinstruct.workers.sandbox.warm_pool import Pool
 from codeinstruct.workers.verification.samples import Sample
 from codeinstruct.workers.verification.verify import Settings, verify
 
@@ -41,7 +41,7 @@ class Timed:
         self.seconds = 0.0
         self.jobs = 0
 
-    def run(self, jobs: list[Job]) -> list[Result]:
+    def run(self, jobs: list[Job]) -> list[ExecResult]:
         results = self.pool.run(jobs)
         self.seconds += sum(r.duration for r in results)
         self.jobs += len(results)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from codeinstruct.workers.llm import Completion, InfraFailure, LLMResult
-from codeinstruct.workers.sandbox import Job, Result, Verdict
+from codeinstruct.workers.sandbox import ExecResult, Job, Verdict
 
 T = TypeVar("T")
 
@@ -105,13 +105,13 @@ class FakeExecutor:
     verdict: Callable[[str], Verdict]
     jobs: list[Job] = field(default_factory=list)
 
-    def run(self, jobs: Sequence[Job]) -> list[Result]:
+    def run(self, jobs: Sequence[Job]) -> list[ExecResult]:
         self.jobs.extend(jobs)
         results = []
         for job in jobs:
             verdict = self.verdict(job.program)
             results.append(
-                Result(
+                ExecResult(
                     id=job.id,
                     verdict=verdict,
                     exit_code=0 if verdict == "pass" else None if verdict == "infra_error" else 1,

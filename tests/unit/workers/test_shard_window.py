@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from codeinstruct.workers.runner import Runner
-from codeinstruct.workers.sandbox import Job, Result
+from codeinstruct.workers.sandbox import ExecResult, Job
 from codeinstruct.workers.shard_window import window_width, windowed
 from codeinstruct.workers.stages.execute import ExecuteTests
 from codeinstruct.workers.stages.seeds import MineSeeds
@@ -57,16 +57,16 @@ class PairedExecutor:
         self.barrier = threading.Barrier(2, timeout=10)
         self.batches = 0
 
-    def run(self, jobs: Sequence[Job]) -> list[Result]:
+    def run(self, jobs: Sequence[Job]) -> list[ExecResult]:
         if any(j.variants for j in jobs):  # a passing sample's variant run: its null variant fails
             return [
-                Result(j.id, "pass", 0, "", "", False, False, 0.01, None, None,
+                ExecResult(j.id, "pass", 0, "", "", False, False, 0.01, None, None,
                        variants=[{"verdict": "fail", "reason": None} for _ in j.variants or ()])
                 for j in jobs
             ]  # fmt: skip
         self.barrier.wait()
         self.batches += 1
-        return [Result(j.id, "pass", 0, "", "", False, False, 0.01, None, None) for j in jobs]
+        return [ExecResult(j.id, "pass", 0, "", "", False, False, 0.01, None, None) for j in jobs]
 
 
 def test_execute_sends_several_shards_to_the_pool_at_once(tmp_path: Path) -> None:

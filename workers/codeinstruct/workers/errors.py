@@ -21,7 +21,7 @@ Values (one record fails; the run goes on, and the failure is counted):
   A shard with an `llm_infra_error` or `infra_error` drop is never committed (`outages`).
 
 Private to their clients (retried, never seen outside): the LLM client's `_Fault` and
-`_Rejected`, the sandbox's `BoxFailure`, the operator's `KubeError`.
+`_Rejected`, the sandbox's `SandboxCrashed`, the operator's `KubeError`.
 """
 
 

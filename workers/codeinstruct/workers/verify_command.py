@@ -149,7 +149,7 @@ def verify_file(
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from codeinstruct.workers.sandbox.pool import Pool
+    from codeinstruct.workers.sandbox.warm_pool import Pool
 
     if args.min_mutants_killed > args.mutants:
         raise UserError("--min-mutants-killed cannot exceed --mutants")

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from codeinstruct.workers.benchmarks import humaneval_problems
-from codeinstruct.workers.sandbox import Job, Result
+from codeinstruct.workers.sandbox import ExecResult, Job
 from codeinstruct.workers.sandbox.box import Box
-from codeinstruct.workers.sandbox.pool import Pool
 from codeinstruct.workers.sandbox.supervisor import OUTPUT_CAP
+from codeinstruct.workers.sandbox.warm_pool import Pool
 from tests.helpers.paths import REPO
 from tests.helpers.threads import Worker
 
@@ -46,7 +46,7 @@ def single(request: pytest.FixtureRequest) -> Iterator[Pool]:
 
 def run_one(
     pool: Pool, program: str, timeout: float | None = None, memory_mib: int | None = None
-) -> Result:
+) -> ExecResult:
     return pool.run([Job(uuid.uuid4().hex[:8], program, timeout, memory_mib)])[0]
 
 

@@ -18,7 +18,7 @@ import pytest
 from codeinstruct.workers.sandbox import Job, bundle
 from codeinstruct.workers.sandbox.box import Launcher, real_interpreter, supervisor_source
 from codeinstruct.workers.sandbox.gvisor import detect
-from codeinstruct.workers.sandbox.pool import Pool
+from codeinstruct.workers.sandbox.warm_pool import Pool
 from codeinstruct.workers.spec import Isolation
 from tests.conftest import CLI, REPO, free_port
 

@@ -8,7 +8,7 @@ import pytest
 
 from codeinstruct.workers.sandbox import bundle
 from codeinstruct.workers.sandbox.box import Launcher, SandboxUnavailable
-from codeinstruct.workers.sandbox.pool import Pool
+from codeinstruct.workers.sandbox.warm_pool import Pool
 
 LAYOUT = bundle.Layout(
     "/root/.pyenv/versions/3.11.7/bin/python3.11",

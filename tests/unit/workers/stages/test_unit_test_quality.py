@@ -16,7 +16,7 @@ import pytest
 
 from codeinstruct.workers.ledger import Ledger
 from codeinstruct.workers.records import Record
-from codeinstruct.workers.sandbox import Job, Result
+from codeinstruct.workers.sandbox import ExecResult, Job
 from codeinstruct.workers.sandbox.verdict import result_of
 from codeinstruct.workers.services import Services
 from codeinstruct.workers.spec import Sampling
@@ -36,7 +36,7 @@ class SubprocessExecutor:
     def __init__(self) -> None:
         self.jobs: list[Job] = []
 
-    def run(self, jobs: Sequence[Job]) -> list[Result]:
+    def run(self, jobs: Sequence[Job]) -> list[ExecResult]:
         self.jobs.extend(jobs)
         results = []
         for job in jobs:

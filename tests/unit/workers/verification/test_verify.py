@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
-from codeinstruct.workers.sandbox import Job, Result, Verdict
+from codeinstruct.workers.sandbox import ExecResult, Job, Verdict
 from codeinstruct.workers.verification.samples import Fields, Sample, sample_of, split_program
 from codeinstruct.workers.verification.verify import Settings, verify
 
@@ -21,7 +21,7 @@ class Scripted:
         self.decide = decide
         self.batches: list[list[Job]] = []
 
-    def run(self, jobs: Sequence[Job]) -> list[Result]:
+    def run(self, jobs: Sequence[Job]) -> list[ExecResult]:
         self.batches.append(list(jobs))
         results = []
         for job in jobs:
@@ -33,7 +33,7 @@ class Scripted:
                     {"verdict": self.decide(Job(f"{job.id}#{i}", code, tests=job.tests))}
                     for i, code in enumerate(job.variants)
                 ]
-            result = Result(job.id, verdict, 0, "", "", False, False, 0.05, None, None, checks)
+            result = ExecResult(job.id, verdict, 0, "", "", False, False, 0.05, None, None, checks)
             results.append(dataclasses.replace(result, variants=variants))
         return results
 

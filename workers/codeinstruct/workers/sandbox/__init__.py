@@ -26,16 +26,16 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Protocol
 
-from codeinstruct.workers.sandbox.jobs import Job, Result, Verdict
+from codeinstruct.workers.sandbox.jobs import ExecResult, Job, Verdict
 
 if TYPE_CHECKING:
     from codeinstruct.workers.services import Services
 
-__all__ = ["Executor", "Job", "Result", "Verdict", "sandbox_for"]
+__all__ = ["ExecResult", "Executor", "Job", "Verdict", "sandbox_for"]
 
 
 class Executor(Protocol):
-    def run(self, jobs: Sequence[Job]) -> list[Result]:
+    def run(self, jobs: Sequence[Job]) -> list[ExecResult]:
         """Run the jobs; one result per job, in the same order."""
         ...
 
@@ -53,7 +53,7 @@ def _start(services: Services, stack: ExitStack) -> Executor:
         client = SandboxClient(settings.endpoint, concurrency=settings.workers)
         stack.callback(client.close)
         return client
-    from codeinstruct.workers.sandbox.pool import Pool
+    from codeinstruct.workers.sandbox.warm_pool import Pool
 
     pool = Pool.from_settings(settings)
     stack.callback(pool.close)

@@ -35,7 +35,7 @@ class SandboxUnavailable(UserError):
     """The requested isolation cannot be provided on this machine (never a silent fallback)."""
 
 
-class BoxFailure(Exception):
+class SandboxCrashed(Exception):
     """A sandbox died, hung or spoke nonsense: an infrastructure failure, not the code's."""
 
 
@@ -140,7 +140,7 @@ class Launcher:
         return bundle.command(self.layout, self.source)
 
     def start(self) -> Box:
-        """A new sandbox, ready for jobs; raises BoxFailure if it does not come up."""
+        """A new sandbox, ready for jobs; raises SandboxCrashed if it does not come up."""
         name = f"codeinstruct-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         process = subprocess.Popen(
             self.argv(name),
@@ -156,8 +156,8 @@ class Launcher:
         try:
             box.hello = box.read(time.monotonic() + READY_SECONDS)
             if not box.hello.get("ready"):
-                raise BoxFailure(f"unexpected greeting {box.hello!r}")
-        except BoxFailure:
+                raise SandboxCrashed(f"unexpected greeting {box.hello!r}")
+        except SandboxCrashed:
             box.kill()
             raise
         return box
@@ -204,7 +204,7 @@ class Box:
         return self.process.poll() is None
 
     def read(self, deadline: float) -> dict[str, Any]:
-        """The next JSON line from the supervisor, or BoxFailure (dead, hung, garbled)."""
+        """The next JSON line from the supervisor, or SandboxCrashed (dead, hung, garbled)."""
         assert self.process.stdout is not None
         fd = self.process.stdout.fileno()
         with selectors.DefaultSelector() as selector:
@@ -212,7 +212,7 @@ class Box:
             while b"\n" not in self._buffer:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise BoxFailure(f"sandbox {self.name} did not answer in time (hung)")
+                    raise SandboxCrashed(f"sandbox {self.name} did not answer in time (hung)")
                 if not selector.select(left):
                     continue
                 try:
@@ -223,7 +223,7 @@ class Box:
                     with contextlib.suppress(subprocess.TimeoutExpired):
                         self.process.wait(timeout=5)
                     self._drain.join(timeout=2)  # its last words, for the message
-                    raise BoxFailure(
+                    raise SandboxCrashed(
                         f"sandbox {self.name} exited (status {self.process.poll()}): "
                         f"{self.stderr_tail().strip()[-500:]}"
                     )
@@ -232,23 +232,23 @@ class Box:
         try:
             answer = json.loads(line)
         except ValueError:
-            raise BoxFailure(f"sandbox {self.name} wrote garbage: {line[:200]!r}") from None
+            raise SandboxCrashed(f"sandbox {self.name} wrote garbage: {line[:200]!r}") from None
         if not isinstance(answer, dict):
-            raise BoxFailure(f"sandbox {self.name} wrote {line[:200]!r}")
+            raise SandboxCrashed(f"sandbox {self.name} wrote {line[:200]!r}")
         return answer
 
     def run(self, job: dict[str, Any], wait: float) -> dict[str, Any]:
-        """Send one job; its result within `wait` seconds, or BoxFailure."""
+        """Send one job; its result within `wait` seconds, or SandboxCrashed."""
         assert self.process.stdin is not None
         self.jobs += 1
         try:
             self.process.stdin.write(json.dumps(job).encode() + b"\n")
             self.process.stdin.flush()
         except (BrokenPipeError, OSError) as error:
-            raise BoxFailure(f"sandbox {self.name} is gone ({error})") from None
+            raise SandboxCrashed(f"sandbox {self.name} is gone ({error})") from None
         answer = self.read(time.monotonic() + wait)
         if answer.get("id") != job.get("id"):
-            raise BoxFailure(f"sandbox {self.name} answered job {answer.get('id')!r}")
+            raise SandboxCrashed(f"sandbox {self.name} answered job {answer.get('id')!r}")
         return answer
 
     def pids(self) -> list[int]:

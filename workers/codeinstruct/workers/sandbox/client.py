@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from codeinstruct.workers.retry import RetryPolicy, parse_retry_after
-from codeinstruct.workers.sandbox.jobs import Job, Result
+from codeinstruct.workers.sandbox.jobs import ExecResult, Job
 from codeinstruct.workers.sandbox.verdict import infra_result
 
 log = logging.getLogger(__name__)
@@ -42,13 +42,13 @@ class SandboxClient:
         self._lock = threading.Lock()
         self._rng = random.Random()
 
-    def run(self, jobs: Sequence[Job]) -> list[Result]:
+    def run(self, jobs: Sequence[Job]) -> list[ExecResult]:
         batches = [jobs[i : i + self.batch_size] for i in range(0, len(jobs), self.batch_size)]
         with ThreadPoolExecutor(max_workers=self.concurrency) as executor:
             answers = executor.map(self._run_batch, batches)
             return [result for batch in answers for result in batch]
 
-    def _run_batch(self, batch: Sequence[Job]) -> list[Result]:
+    def _run_batch(self, batch: Sequence[Job]) -> list[ExecResult]:
         body = {"jobs": [job.to_dict() for job in batch]}
         started = time.monotonic()
         problem = ""
@@ -77,8 +77,8 @@ class SandboxClient:
         return [infra_result(job.id, problem, waited) for job in batch]
 
     @staticmethod
-    def _results(batch: Sequence[Job], answer: dict[str, Any]) -> list[Result]:
-        results = [Result.from_dict(item) for item in answer.get("results", [])]
+    def _results(batch: Sequence[Job], answer: dict[str, Any]) -> list[ExecResult]:
+        results = [ExecResult.from_dict(item) for item in answer.get("results", [])]
         if [r.id for r in results] != [job.id for job in batch]:
             return [infra_result(job.id, "sandbox service answered other jobs") for job in batch]
         return results

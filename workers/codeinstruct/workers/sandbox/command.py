@@ -84,7 +84,7 @@ def read_jobs(path: str) -> list[dict[str, Any]]:
 
 def cmd_exec(args: argparse.Namespace) -> int:
     from codeinstruct.workers.sandbox.jobs import Job
-    from codeinstruct.workers.sandbox.pool import Pool
+    from codeinstruct.workers.sandbox.warm_pool import Pool
 
     if (args.program is None) == (args.jsonl is None):
         raise UserError("sandbox exec: give either PROGRAM.py or --jsonl JOBS.jsonl")
@@ -129,8 +129,8 @@ def require_gvisor(isolation: str, override: bool) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from codeinstruct.workers.sandbox.pool import Pool
     from codeinstruct.workers.sandbox.service import serve
+    from codeinstruct.workers.sandbox.warm_pool import Pool
 
     require_gvisor(args.isolation, args.no_gvisor_check)
     with Pool(args.isolation, args.workers, args.timeout, args.memory) as pool:

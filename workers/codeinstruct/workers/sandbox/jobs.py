@@ -22,7 +22,7 @@ class Job:
     tests: str | None = None
     variants: tuple[str, ...] | None = None
     """With `tests`: other solutions to run the tests against instead of `program`, in turn in
-    one process (a null variant and mutants); `Result.variants` holds one verdict each."""
+    one process (a null variant and mutants); `ExecResult.variants` holds one verdict each."""
     variant_timeout: float | None = None
     """Seconds each variant may take (a slower one is a timeout and the next one starts)."""
 
@@ -34,7 +34,7 @@ class Job:
 
 
 @dataclass(frozen=True)
-class Result:
+class ExecResult:
     id: str
     verdict: Verdict
     exit_code: int | None
@@ -57,5 +57,5 @@ class Result:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Result:
+    def from_dict(cls, data: dict[str, Any]) -> ExecResult:
         return cls(**{name: data.get(name) for name in cls.__dataclass_fields__})  # type: ignore[arg-type]

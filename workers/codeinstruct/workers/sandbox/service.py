@@ -1,7 +1,7 @@
 """`codeinstruct sandbox serve`: the executor over HTTP, for sandbox pods.
 
     POST /v1/execute   {"jobs": [{"id", "program", "timeout"?, "memory_mib"?, "language"?}]}
-                       -> {"results": [Result, ...]} in the jobs' order
+                       -> {"results": [ExecResult, ...]} in the jobs' order
                        429 with Retry-After when the queue is full (back-pressure)
     GET  /healthz      the process is up
     GET  /readyz       sandboxes are warm and the queue has room
@@ -27,8 +27,8 @@ from prometheus_client import (
     generate_latest,
 )
 
-from codeinstruct.workers.sandbox.jobs import Job, Result
-from codeinstruct.workers.sandbox.pool import Pool
+from codeinstruct.workers.sandbox.jobs import ExecResult, Job
+from codeinstruct.workers.sandbox.warm_pool import Pool
 
 MAX_BATCH = 1000
 DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -62,7 +62,7 @@ class Metrics:
         )
         replaced.set_function(lambda: pool.replaced)
 
-    def observe(self, result: Result) -> None:
+    def observe(self, result: ExecResult) -> None:
         self.jobs.labels(verdict=result.verdict).inc()
         self.duration.observe(result.duration)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from codeinstruct.workers.sandbox.jobs import VERDICTS, Result, Verdict
+from codeinstruct.workers.sandbox.jobs import VERDICTS, ExecResult, Verdict
 
 __all__ = ["VERDICTS", "Verdict", "judge", "result_of"]
 
@@ -144,12 +144,12 @@ def variant_verdicts(raw: dict[str, Any]) -> list[dict[str, Any]] | None:
     return verdicts
 
 
-def result_of(raw: dict[str, Any], job_id: str) -> Result:
+def result_of(raw: dict[str, Any], job_id: str) -> ExecResult:
     """The public result of one supervisor answer."""
     stdout = str(raw.get("stdout", ""))
     passed, failed = count_test_cases(stdout)
     verdict, reason = assess(raw)
-    return Result(
+    return ExecResult(
         id=job_id,
         verdict=verdict,
         exit_code=raw.get("exit_code"),
@@ -166,6 +166,6 @@ def result_of(raw: dict[str, Any], job_id: str) -> Result:
     )
 
 
-def infra_result(job_id: str, reason: str, duration: float = 0.0) -> Result:
+def infra_result(job_id: str, reason: str, duration: float = 0.0) -> ExecResult:
     """A sandbox failure: never the code's fault."""
-    return Result(job_id, "infra_error", None, "", reason, False, False, duration, None, None)
+    return ExecResult(job_id, "infra_error", None, "", reason, False, False, duration, None, None)

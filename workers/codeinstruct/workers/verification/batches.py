@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from codeinstruct.workers.sandbox import Executor, Job, Result
+from codeinstruct.workers.sandbox import ExecResult, Executor, Job
 
 Count = Callable[[str, int], None]
 
@@ -20,7 +20,7 @@ def run_batch(
     count: Count = _no_count,
     label: str = "verdict",
     executed: str = "programs_executed",
-) -> dict[str, Result]:
+) -> dict[str, ExecResult]:
     """Results by job id. Jobs with the same program, tests and limits run once; each result
     is counted as `<label>_<verdict>`, and the jobs actually run as `<executed>`."""
     first: dict[tuple[object, ...], str] = {}

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from codeinstruct.workers.sandbox import Executor, Job, Result
+from codeinstruct.workers.sandbox import ExecResult, Executor, Job
 from codeinstruct.workers.verification.batches import Count, _no_count, run_batch
 from codeinstruct.workers.verification.mutants import mutants, null_variant
 from codeinstruct.workers.verification.samples import Sample
@@ -49,7 +49,7 @@ class Outcome:
     """None when verified, else the drop reason."""
 
 
-def execution_of(result: Result) -> dict[str, Any]:
+def execution_of(result: ExecResult) -> dict[str, Any]:
     checks = result.checks or {}
     return {
         "verdict": result.verdict,

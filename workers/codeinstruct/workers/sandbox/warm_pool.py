@@ -14,8 +14,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from codeinstruct.workers.sandbox.box import Box, BoxFailure, Launcher, SandboxUnavailable
-from codeinstruct.workers.sandbox.jobs import Job, Result
+from codeinstruct.workers.sandbox.box import Box, Launcher, SandboxCrashed, SandboxUnavailable
+from codeinstruct.workers.sandbox.jobs import ExecResult, Job
 from codeinstruct.workers.sandbox.verdict import infra_result, result_of
 from codeinstruct.workers.spec import Isolation, Sandbox
 
@@ -28,7 +28,7 @@ HUNG_MARGIN_SECONDS = 10.0
 @dataclass
 class _Task:
     job: Job
-    future: Future[Result] = field(default_factory=Future)
+    future: Future[ExecResult] = field(default_factory=Future)
     attempts: int = 0
     queued: float = field(default_factory=time.monotonic)
 
@@ -74,7 +74,7 @@ class Pool:
     def _start_first(self) -> Box:
         try:
             return self.launcher.start()
-        except BoxFailure as failure:
+        except SandboxCrashed as failure:
             isolation = self.launcher.isolation.value
             raise SandboxUnavailable(
                 f"sandbox.isolation is `{isolation}` but a sandbox does not start on this "
@@ -86,7 +86,7 @@ class Pool:
     def queue_depth(self) -> int:
         return self._queue.qsize()
 
-    def submit(self, job: Job) -> Future[Result]:
+    def submit(self, job: Job) -> Future[ExecResult]:
         task = _Task(job)
         if job.language != "python":
             task.future.set_result(
@@ -103,7 +103,7 @@ class Pool:
             self._queue.put(task)
         return task.future
 
-    def run(self, jobs: Sequence[Job]) -> list[Result]:
+    def run(self, jobs: Sequence[Job]) -> list[ExecResult]:
         futures = [self.submit(job) for job in jobs]
         return [future.result() for future in futures]
 
@@ -130,11 +130,11 @@ class Pool:
                 try:
                     box = self.boxes[slot] = self.launcher.start()
                     failures_in_a_row = 0
-                except BoxFailure as failure:
+                except SandboxCrashed as failure:
                     failures_in_a_row += 1
                     log.warning("sandbox did not start: %s", failure)
                     box = None
-                    start_failure: BoxFailure | None = failure
+                    start_failure: SandboxCrashed | None = failure
                 else:
                     start_failure = None
             else:
@@ -150,7 +150,7 @@ class Pool:
             payload = self._payload(task.job)
             try:
                 raw = box.run(payload, payload["timeout"] + self.hung_margin)
-            except BoxFailure as failure:
+            except SandboxCrashed as failure:
                 log.warning("sandbox %s failed on job %s: %s", box.name, task.job.id, failure)
                 box.kill()
                 self.boxes[slot] = None
@@ -165,7 +165,7 @@ class Pool:
                 continue
             task.future.set_result(result)
 
-    def _fail(self, task: _Task, failure: BoxFailure) -> None:
+    def _fail(self, task: _Task, failure: SandboxCrashed) -> None:
         if task.attempts < RETRIES:
             task.attempts += 1
             self._queue.put(task)
