@@ -40,20 +40,25 @@ class SandboxCrashed(Exception):
 
 
 CHECKS_MODULE = "codeinstruct_sandbox_checks"
+LANGUAGES_MODULE = "codeinstruct_sandbox_languages"
+# How often the host measures a running job's CPU time.
+CPU_POLL_SECONDS = 0.1
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def supervisor_source() -> str:
-    """The supervisor's source, preceded by the registration of `checks.py` as a module (inside
-    a sandbox nothing of codeinstruct is importable)."""
+    """The supervisor's source, preceded by the registration of `checks.py` and `languages.py`
+    as modules (inside a sandbox nothing of codeinstruct is importable)."""
     here = Path(__file__).parent
-    checks = (here / "checks.py").read_text(encoding="utf-8")
-    bootstrap = (
-        "import sys, types\n"
-        f"_checks = types.ModuleType({CHECKS_MODULE!r})\n"
-        f"sys.modules[{CHECKS_MODULE!r}] = _checks\n"
-        f"exec(compile({checks!r}, 'checks.py', 'exec'), _checks.__dict__)\n"
-        "del _checks\n"
-    )
+    bootstrap = "import sys, types\n"
+    for module, file in ((CHECKS_MODULE, "checks.py"), (LANGUAGES_MODULE, "languages.py")):
+        text = (here / file).read_text(encoding="utf-8")
+        bootstrap += (
+            f"_module = types.ModuleType({module!r})\n"
+            f"sys.modules[{module!r}] = _module\n"
+            f"exec(compile({text!r}, {file!r}, 'exec'), _module.__dict__)\n"
+        )
+    bootstrap += "del _module\n"
     supervisor = (here / "supervisor.py").read_text(encoding="utf-8")
     future = "from __future__ import annotations\n"
     return supervisor.replace(future, future + bootstrap, 1)
@@ -203,14 +208,17 @@ class Box:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def read(self, deadline: float) -> dict[str, Any]:
-        """The next JSON line from the supervisor, or SandboxCrashed (dead, hung, garbled)."""
+    def read(self, deadline: float, poll: bool = False) -> dict[str, Any] | None:
+        """The next JSON line from the supervisor, or SandboxCrashed (dead, hung, garbled);
+        with `poll`, None when nothing came by the deadline."""
         assert self.process.stdout is not None
         fd = self.process.stdout.fileno()
         with selectors.DefaultSelector() as selector:
             selector.register(fd, selectors.EVENT_READ)
             while b"\n" not in self._buffer:
                 left = deadline - time.monotonic()
+                if left <= 0 and poll:
+                    return None
                 if left <= 0:
                     raise SandboxCrashed(f"sandbox {self.name} did not answer in time (hung)")
                 if not selector.select(left):
@@ -237,19 +245,66 @@ class Box:
             raise SandboxCrashed(f"sandbox {self.name} wrote {line[:200]!r}")
         return answer
 
-    def run(self, job: dict[str, Any], wait: float) -> dict[str, Any]:
-        """Send one job; its result within `wait` seconds, or SandboxCrashed."""
+    def _send(self, message: dict[str, Any]) -> None:
         assert self.process.stdin is not None
-        self.jobs += 1
         try:
-            self.process.stdin.write(json.dumps(job).encode() + b"\n")
+            self.process.stdin.write(json.dumps(message).encode() + b"\n")
             self.process.stdin.flush()
         except (BrokenPipeError, OSError) as error:
             raise SandboxCrashed(f"sandbox {self.name} is gone ({error})") from None
-        answer = self.read(time.monotonic() + wait)
+
+    def run(
+        self,
+        job: dict[str, Any],
+        wait: float,
+        cpu_limit: float | None = None,
+        compile_limit: float | None = None,
+    ) -> dict[str, Any]:
+        """Send one job; its result within `wait` seconds, or SandboxCrashed.
+
+        The job's CPU time is measured here, on the host, over all of the sandbox's processes
+        (inside gVisor a task's CPU clock advances while the host has it preempted: a loaded
+        machine would look like a slow program). When it passes `cpu_limit` (`compile_limit`
+        while the program compiles) the supervisor is told to stop the job. The answer carries
+        `host_cpu_seconds` of the run (after compilation) and `cpu_limit`."""
+        self.jobs += 1
+        self._send(job)
+        deadline = time.monotonic() + wait
+        base = self.cpu_seconds()
+        compiling = compile_limit is not None
+        limit = compile_limit if compiling else cpu_limit
+        cancelled = False
+        while True:
+            poll_until = min(deadline, time.monotonic() + CPU_POLL_SECONDS)
+            answer = self.read(poll_until, poll=poll_until < deadline)
+            if answer is None:
+                used = self.cpu_seconds() - base
+                if limit is not None and used > limit and not cancelled:
+                    self._send({"cancel": job.get("id")})
+                    cancelled = True
+                continue
+            if answer.get("phase") == "run" and answer.get("id") == job.get("id"):
+                base, compiling, limit, cancelled = self.cpu_seconds(), False, cpu_limit, False
+                continue
+            break
         if answer.get("id") != job.get("id"):
             raise SandboxCrashed(f"sandbox {self.name} answered job {answer.get('id')!r}")
+        answer["host_cpu_seconds"] = round(self.cpu_seconds() - base, 4)
+        answer["cpu_limit"] = cpu_limit
+        answer["compile_timed_out"] = compiling and bool(answer.get("timed_out"))
         return answer
+
+    def cpu_seconds(self) -> float:
+        """CPU time the sandbox's host processes used so far (with their reaped children)."""
+        total = 0
+        for pid in self.pids():
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_bytes()
+            except OSError:
+                continue
+            fields = stat[stat.rfind(b")") + 2 :].split()
+            total += sum(int(value) for value in fields[11:15])
+        return total / TICKS
 
     def pids(self) -> list[int]:
         """Host processes of this sandbox (the launcher process and its descendants)."""

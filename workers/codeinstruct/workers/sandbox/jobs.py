@@ -17,6 +17,8 @@ class Job:
     id: str
     program: str
     timeout: float | None = None
+    """CPU seconds the program may use (the wall clock caps it at a multiple, see
+    `languages.wall_cap`); compilation has its own larger limits."""
     memory_mib: int | None = None
     language: str = "python"
     tests: str | None = None
@@ -52,6 +54,12 @@ class ExecResult:
     variants: list[dict[str, Any]] | None = None
     """Jobs with variants: `{"verdict", "reason"}` per variant, in order; a variant that never
     started (an earlier one used up the time or ended the process) is `infra_error`."""
+    language: str = "python"
+    signal: int | None = None
+    """The signal that ended the program (its exit_code is then None)."""
+    cpu_seconds: float | None = None
+    """CPU time of the run (after compilation), measured on the host for sandboxes; the time
+    limit (`timeout`) is on this, `duration` is the wall time of the whole job."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

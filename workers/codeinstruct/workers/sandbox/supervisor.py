@@ -28,13 +28,16 @@ import time
 import traceback
 import types
 
-try:  # inside a sandbox the launcher registers it under this name (standard library only)
+try:  # inside a sandbox the launcher registers them under these names (standard library only)
     import codeinstruct_sandbox_checks as checks
+    import codeinstruct_sandbox_languages as languages
 except ImportError:
-    from codeinstruct.workers.sandbox import checks
+    from codeinstruct.workers.sandbox import checks, languages
 
 NOBODY = 65534
 OUTPUT_CAP = 64 * 1024
+# A job that writes more than this on one stream is stopped (`output_limit`): a flood.
+OUTPUT_KILL = 8 * 1024 * 1024
 FILE_LIMIT_MIB = 64
 OPEN_FILES = 256
 PROCESSES = 32
@@ -51,7 +54,9 @@ CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 2, 4, 8, 1 << 14, 1 << 18
 PR_SET_NO_NEW_PRIVS = 38
-CAPABILITY_VERSION_3 = 0x20080522
+# Lines the job's own code writes on the channel of a compiled-language job (before exec).
+COMPILED = b"compiled "
+
 
 
 def become_subreaper() -> bool:
@@ -196,10 +201,15 @@ def private_namespaces(job: dict, workdir: str) -> str:
             if libc.mount(source, target_bytes, kind, options, data) != 0:  # type: ignore[attr-defined]
                 raise OSError(f"cannot mount {target} for the job")
         os.mkdir(workdir, 0o700)
-        with open(os.path.join(workdir, "main.py"), "w", encoding="utf-8") as handle:
-            handle.write(job["program"])
+        write_files(workdir, job["files"])
         _drop_capabilities(libc)
     return workdir
+
+
+def write_files(workdir: str, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        with open(os.path.join(workdir, name), "w", encoding="utf-8") as handle:
+            handle.write(text)
 
 
 def _wait_and_mirror(pid: int) -> None:
@@ -243,12 +253,17 @@ def child_main(
         if job.get("private"):
             workdir = private_namespaces(job, workdir)
         os.chdir(workdir)
-        cpu = math.ceil(float(job["timeout"])) + 1
+        # A backstop: the CPU time of all the job's processes is measured (the host's, under
+        # gVisor) and the job stopped when it is used up; this limit only catches one process.
+        native = job.get("plan")
+        cpu = math.ceil(languages.wall_cap(float(job["timeout"]))) + 1
+        if native and native["compile"]:
+            cpu += math.ceil(languages.COMPILE_CPU_SECONDS)
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
         limit(resource.RLIMIT_AS, int(job["memory_mib"]) * 1024 * 1024)
         limit(resource.RLIMIT_FSIZE, FILE_LIMIT_MIB * 1024 * 1024)
         limit(resource.RLIMIT_NOFILE, OPEN_FILES)
-        limit(resource.RLIMIT_NPROC, PROCESSES)
+        limit(resource.RLIMIT_NPROC, int(native["processes"]) if native else PROCESSES)
         limit(resource.RLIMIT_CORE, 0)
         if drop_user:
             os.setgroups([])
@@ -263,6 +278,8 @@ def child_main(
                 "TMPDIR": workdir,
             }
         )
+        if native:
+            run_native(native)  # never returns
         sys.argv = ["main.py"]
         sys.path[0:0] = [workdir]
         path = os.path.join(workdir, "main.py")
@@ -270,6 +287,38 @@ def child_main(
     except BaseException:
         traceback.print_exc()
     os._exit(code)
+
+
+def run_native(plan: dict) -> None:
+    """A compiled or interpreted program of another language: compile it (each step a child
+    process under the job's limits; the channel says whether it compiled, so a compile error is
+    told from a run-time one by what the supervisor saw), then exec the program. The channel is
+    close-on-exec: neither the compiler nor the program can write on it."""
+    for step in plan["compile"]:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.dup2(2, 1)  # compilers that report on stdout (tsc): the message is in stderr
+                os.execvp(step[0], step)
+            except BaseException:
+                traceback.print_exc()
+            os._exit(127)
+        while True:
+            try:
+                _done, status = os.waitpid(pid, 0)
+                break
+            except InterruptedError:
+                continue
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            os.write(checks.CHANNEL_FD, COMPILED + str(code).encode() + b"\n")
+            os._exit(1)
+    os.write(checks.CHANNEL_FD, COMPILED + b"0\n")
+    try:
+        os.execvp(plan["run"][0], plan["run"])
+    except OSError as error:
+        print(f"cannot run {plan['run'][0]}: {error}", file=sys.stderr, flush=True)
+    os._exit(127)
 
 
 def run_program(path: str) -> int:
@@ -447,7 +496,77 @@ class Spare:
                 os.close(fd)
 
 
-def run_job(job: dict, spare: Spare, serial: int, wake_r: int) -> dict:
+class Lines:
+    """JSON lines from the host on a raw descriptor: read between jobs (the next job) and
+    during one (a `{"cancel": id}` when the host saw the job use up its CPU time)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buffer = b""
+        self.closed = False
+
+    def fill(self) -> None:
+        """Read what is there (blocks until something is)."""
+        try:
+            chunk = os.read(self.fd, 1 << 20)
+        except (BlockingIOError, InterruptedError):
+            return
+        if not chunk:
+            self.closed = True
+        self.buffer += chunk
+
+    def pop(self) -> bytes | None:
+        """The next complete line, if one arrived."""
+        if b"\n" not in self.buffer:
+            return None
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return line
+
+    def next(self) -> bytes | None:
+        """The next line, waiting for it; None at end of input."""
+        while True:
+            line = self.pop()
+            if line is not None:
+                return line
+            if self.closed:
+                return None
+            self.fill()
+
+    def cancelled(self, job_id: object) -> bool:
+        """Whether a cancel of `job_id` is among the lines that arrived (other lines stay)."""
+        kept, found = [], False
+        while (line := self.pop()) is not None:
+            if line.strip() and _cancel_of(line) == job_id:
+                found = True
+            elif line.strip():
+                kept.append(line)
+        self.buffer = b"".join(line + b"\n" for line in kept) + self.buffer
+        return found
+
+
+def _cancel_of(line: bytes) -> object:
+    try:
+        message = json.loads(line)
+    except ValueError:
+        return None
+    return message.get("cancel", None) if isinstance(message, dict) else None
+
+
+def job_files(job: dict) -> dict[str, str]:
+    """The files a job's working directory starts with: its program (and tests), and for other
+    languages than Python what its table entry adds; sets `job["plan"]` for those."""
+    checked = job.get("tests") is not None
+    text = job["program"] + ("\n\n" + job["tests"] if checked else "")
+    name = job.get("language") or "python"
+    if name == "python":
+        return {"main.py": text}
+    plan = job["plan"] = languages.plan(name, text)
+    return {str(plan["source"]): text, **plan["files"]}  # type: ignore[dict-item]
+
+
+def run_job(
+    job: dict, spare: Spare, serial: int, wake_r: int, lines: Lines | None = None
+) -> dict:
     """Run one job in `spare` (used up, killed and reaped with everything it started)."""
     timeout = float(job.get("timeout") or DEFAULT_TIMEOUT)
     job["timeout"] = timeout
@@ -456,11 +575,12 @@ def run_job(job: dict, spare: Spare, serial: int, wake_r: int) -> dict:
     workdir = job["workdir"] = os.path.join(SCRATCH, f"job-{os.getpid()}-{serial}")
     shutil.rmtree(workdir, ignore_errors=True)
     os.mkdir(workdir, 0o700)
-    checked = job.get("tests") is not None
+    files = job["files"] = job_files(job)
+    native = job.get("plan")
+    checked = job.get("tests") is not None and native is None
     if checked:
         job["nonce"] = nonce = os.urandom(8).hex()
-    with open(os.path.join(workdir, "main.py"), "w", encoding="utf-8") as handle:
-        handle.write(job["program"] + ("\n\n" + job["tests"] if checked else ""))
+    write_files(workdir, files)
     if spare.drop_user:
         os.chown(workdir, NOBODY, NOBODY)
     start = time.monotonic()
@@ -468,10 +588,13 @@ def run_job(job: dict, spare: Spare, serial: int, wake_r: int) -> dict:
     try:
         spare.start(job)
         pipes = {spare.out_r: "stdout", spare.err_r: "stderr"}
-        if checked:
+        if checked or native:
             pipes[spare.checks_r] = "checks"
         memory = job["memory_mib"] * 1024 * 1024
-        result = watch(pid, pipes, start + timeout, wake_r, memory)
+        compiles = bool(native and native["compile"])
+        first = languages.COMPILE_WALL_SECONDS if compiles else languages.wall_cap(timeout)
+        phases = Phases(job.get("id"), start + first, languages.wall_cap(timeout), compiles, lines)
+        result = watch(pid, pipes, phases, wake_r, memory)
     finally:
         with contextlib.suppress(OSError):
             os.killpg(pid, signal.SIGKILL)
@@ -483,6 +606,12 @@ def run_job(job: dict, spare: Spare, serial: int, wake_r: int) -> dict:
     result["duration"] = round(time.monotonic() - start, 4)
     result["id"] = job.get("id")
     channel = result.pop("channel")
+    if native:
+        result["language"] = job.get("language")
+        compiled = [line for line in channel.splitlines() if line.startswith(COMPILED)]
+        result["compiled"] = bool(compiled) and compiled[-1] == COMPILED + b"0"
+        result["compile_error"] = bool(compiled) and not result["compiled"]
+        result["run_seconds"] = round(time.monotonic() - phases.run_started, 4)
     if checked and job.get("variants") is not None:
         result["variant_checks"] = checks.summarize_variants(channel, nonce)
         result["variants_total"] = len(job["variants"])
@@ -493,25 +622,65 @@ def run_job(job: dict, spare: Spare, serial: int, wake_r: int) -> dict:
             f"\nMemoryError: the job's processes together used more than {job['memory_mib']} MiB\n"
         )
         result["stderr"] += note
-    if result["signal"] == signal.SIGXCPU or (
+    backstop = result["signal"] == signal.SIGXCPU or (
         result["signal"] == signal.SIGKILL and result["cpu_seconds"] >= timeout
-    ):
+    )
+    if backstop and not result["timed_out"] and not result["memory_exceeded"]:
         result["timed_out"] = True
+        result["cpu_exceeded"] = True
     return result
 
 
-def watch(pid: int, pipes: dict[int, str], deadline: float, wake_r: int, memory: int) -> dict:
-    """Collect capped output until the child exits, the deadline passes or its processes
-    together hold more than `memory` bytes (then kill its group)."""
+class Phases:
+    """The wall deadline of a job: the compiler's cap, then the run's from when it compiled,
+    and the host's word that the job used up its CPU time."""
+
+    def __init__(
+        self,
+        job_id: object,
+        deadline: float,
+        run_wall: float,
+        compiles: bool,
+        lines: Lines | None,
+    ) -> None:
+        self.job_id = job_id
+        self.deadline = deadline
+        self.run_wall = run_wall
+        self.compiling = compiles
+        self.lines = lines
+        self.run_started = time.monotonic()
+
+    def compiled(self, channel: bytes) -> None:
+        """Once the channel says the program compiled, the run's own wall cap starts; the host
+        is told (it measures the run's CPU time from there)."""
+        if self.compiling and COMPILED + b"0\n" in channel:
+            self.compiling = False
+            self.run_started = time.monotonic()
+            self.deadline = self.run_started + self.run_wall
+            sys.stdout.buffer.write(json.dumps({"phase": "run", "id": self.job_id}).encode())
+            sys.stdout.buffer.write(b"\n")
+            sys.stdout.buffer.flush()
+
+
+def watch(pid: int, pipes: dict[int, str], phases: Phases, wake_r: int, memory: int) -> dict:
+    """Collect capped output until the child exits, its wall cap passes, the host cancels it
+    (CPU time used up), a stream passes `OUTPUT_KILL` or its processes together hold more than
+    `memory` bytes (then kill its group)."""
     output = {name: bytearray() for name in pipes.values()}
     cut = dict.fromkeys(pipes.values(), False)
     poller = select.poll()
     for fd in (*pipes, wake_r):
         poller.register(fd, select.POLLIN)
     open_fds = set(pipes)
+    lines = phases.lines
+    if lines is not None:
+        poller.register(lines.fd, select.POLLIN)
+    written = dict.fromkeys(pipes.values(), 0)
     status = None
     usage = None
     timed_out = False
+    cpu_exceeded = False
+    output_exceeded = False
     memory_exceeded = False
     next_check = time.monotonic() + MEMORY_CHECK_SECONDS
 
@@ -526,18 +695,22 @@ def watch(pid: int, pipes: dict[int, str], deadline: float, wake_r: int, memory:
             open_fds.discard(fd)
             return 0
         name = pipes[fd]
+        written[name] += len(data)
         room = OUTPUT_CAP - len(output[name])
         if len(data) > room:
             cut[name] = True
         output[name] += data[: max(room, 0)]
         return len(data)
 
+    def stop() -> None:
+        with contextlib.suppress(OSError):
+            os.killpg(pid, signal.SIGKILL)
+
     while True:
-        left = deadline - time.monotonic()
+        left = phases.deadline - time.monotonic()
         if left <= 0:
             timed_out = True
-            with contextlib.suppress(OSError):
-                os.killpg(pid, signal.SIGKILL)
+            stop()
             break
         now = time.monotonic()
         if now >= next_check:
@@ -551,8 +724,22 @@ def watch(pid: int, pipes: dict[int, str], deadline: float, wake_r: int, memory:
             if fd == wake_r:
                 with contextlib.suppress(BlockingIOError):
                     os.read(wake_r, 4096)
+            elif lines is not None and fd == lines.fd:
+                lines.fill()
+                if lines.closed:
+                    poller.unregister(fd)
             elif fd in open_fds:
                 read(fd)
+        if "checks" in output:
+            phases.compiled(bytes(output["checks"]))
+        if lines is not None and lines.cancelled(phases.job_id):
+            timed_out = cpu_exceeded = True
+            stop()
+            break
+        if max(written.values()) > OUTPUT_KILL:
+            output_exceeded = True
+            stop()
+            break
         if status is None:
             done, raw, usage = os.wait4(pid, os.WNOHANG)
             if done:
@@ -573,6 +760,9 @@ def watch(pid: int, pipes: dict[int, str], deadline: float, wake_r: int, memory:
         "exit_code": exit_code if exit_code >= 0 else None,
         "signal": -exit_code if exit_code < 0 else None,
         "timed_out": timed_out,
+        "cpu_exceeded": cpu_exceeded,
+        "wall_exceeded": timed_out and not cpu_exceeded,
+        "output_exceeded": output_exceeded,
         "memory_exceeded": memory_exceeded,
         "channel": bytes(output.get("checks", b"")),
         "stdout": bytes(output["stdout"]).decode("utf-8", "replace"),
@@ -606,18 +796,19 @@ def main() -> None:
     out.flush()
     serial = 0
     spare: Spare | None = Spare(drop_user)
-    for line in sys.stdin.buffer:
-        if not line.strip():
-            continue
+    lines = Lines(sys.stdin.fileno())
+    while (line := lines.next()) is not None:
+        if not line.strip() or _cancel_of(line) is not None:
+            continue  # a cancel that came after its job ended
         serial += 1
         try:
             job = json.loads(line)
-            if job.get("language", "python") != "python":
+            if job.get("language", "python") not in languages.LANGUAGES:
                 result = {"id": job.get("id"), "unsupported": f"language {job.get('language')!r}"}
             else:
                 used, spare = spare or Spare(drop_user), None
                 job["private"] = private
-                result = run_job(job, used, serial, wake_r)
+                result = run_job(job, used, serial, wake_r, lines)
         except Exception:
             result = {"id": None, "internal_error": traceback.format_exc(limit=5)}
             with contextlib.suppress(Exception):

@@ -69,10 +69,10 @@ def assess(raw: dict[str, Any]) -> tuple[Verdict, str | None]:
     nonce, at least one counted check, a call into the solution made by the tests, and every
     top-level assert of the tests executed.
     """
-    verdict = _judge_exit(raw)
+    verdict, reason = judge_exit(raw)
     checks = raw.get("checks")
-    if checks is None or verdict in ("infra_error", "timeout") or raw.get("memory_exceeded"):
-        return verdict, None
+    if checks is None or verdict in ("infra_error", "timeout") or reason is not None:
+        return verdict, reason
     if checks.get("failed"):
         return "fail", "check_failed"
     if checks.get("forged"):
@@ -90,28 +90,77 @@ def assess(raw: dict[str, Any]) -> tuple[Verdict, str | None]:
     return "pass", None
 
 
-def _judge_exit(raw: dict[str, Any]) -> Verdict:
-    """The verdict from the exit status and stderr alone (unchecked jobs)."""
+# Why a job is not a pass, beyond its verdict, from what the supervisor and the host saw.
+EXIT_REASONS = (
+    "unsupported_language",
+    "memory_limit",
+    "output_limit",
+    "cpu_limit",
+    "wall_limit",
+    "compile_error",
+    "compile_timeout",
+    "signal",
+)
+_ABORT = 6  # SIGABRT: a failed assert() of C and C++
+
+
+def cpu_used_up(raw: dict[str, Any]) -> bool:
+    """Whether the job's CPU time (measured on the host when it was) passed its limit."""
+    limit = raw.get("cpu_limit")
+    used = raw.get("host_cpu_seconds")
+    return bool(raw.get("cpu_exceeded")) or (
+        limit is not None and used is not None and float(used) > float(limit)
+    )
+
+
+def judge_exit(raw: dict[str, Any]) -> tuple[Verdict, str | None]:
+    """(verdict, reason) from the limits, the exit status and stderr alone (unchecked jobs).
+
+    Python: a traceback ending in AssertionError (or unittest failures) is `fail`, another
+    error `error`. Other languages have no traceback to read: their tests are asserts in the
+    program, so a non-zero exit status (or an aborted C/C++ assert) is `fail`."""
     if raw.get("internal_error") or raw.get("infra_error"):
-        return "infra_error"
+        return "infra_error", None
     if raw.get("unsupported"):
-        return "error"
+        return "error", "unsupported_language"
     if raw.get("memory_exceeded"):
-        return "error"
+        return "error", "memory_limit"
+    if raw.get("compile_timed_out"):
+        return "timeout", "compile_timeout"
+    if raw.get("compile_error"):
+        return "error", "compile_error"
+    if cpu_used_up(raw):
+        return "timeout", "cpu_limit"
     if raw.get("timed_out"):
-        return "timeout"
+        return "timeout", "wall_limit"
+    if raw.get("output_exceeded"):
+        return "error", "output_limit"
+    native = raw.get("language") not in (None, "python")
+    if native and raw.get("compiled") is False:
+        return "infra_error", "not_started"  # the supervisor failed before the program ran
     if raw.get("exit_code") == 0:
-        return "pass"
+        return "pass", None
     if raw.get("exit_code") is None:
-        return "error"  # killed by a signal: memory, a crash of the program itself
+        # Killed by a signal: a crash of the program itself, or an aborted assert.
+        if native and raw.get("signal") == _ABORT:
+            return "fail", "signal"
+        return "error", "signal"
+    if native:
+        return "fail", None
     stderr = str(raw.get("stderr", ""))
     name = exception_name(stderr)
+    if name == "MemoryError":
+        return "error", "memory_limit"
     if name is not None and name.rsplit(".", 1)[-1] in _FAILURES:
-        return "fail"
+        return "fail", None
     unittest = _UNITTEST_FAILED.search(stderr)
     if name is None and unittest and unittest.group(1) == "failures":
-        return "fail"
-    return "error"
+        return "fail", None
+    return "error", None
+
+
+def _judge_exit(raw: dict[str, Any]) -> Verdict:
+    return judge_exit(raw)[0]
 
 
 def variant_verdicts(raw: dict[str, Any]) -> list[dict[str, Any]] | None:
@@ -163,6 +212,9 @@ def result_of(raw: dict[str, Any], job_id: str) -> ExecResult:
         checks=raw.get("checks"),
         reason=reason,
         variants=variant_verdicts(raw),
+        language=raw.get("language") or "python",
+        signal=raw.get("signal"),
+        cpu_seconds=raw.get("host_cpu_seconds", raw.get("cpu_seconds")),
     )
 
 

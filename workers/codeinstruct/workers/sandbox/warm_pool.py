@@ -14,6 +14,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+from codeinstruct.workers.sandbox import languages
 from codeinstruct.workers.sandbox.box import Box, Launcher, SandboxCrashed, SandboxUnavailable
 from codeinstruct.workers.sandbox.jobs import ExecResult, Job
 from codeinstruct.workers.sandbox.verdict import infra_result, result_of
@@ -88,17 +89,11 @@ class Pool:
 
     def submit(self, job: Job) -> Future[ExecResult]:
         task = _Task(job)
-        if job.language != "python":
-            task.future.set_result(
-                result_of(
-                    {
-                        "exit_code": None,
-                        "unsupported": True,
-                        "stderr": f"unsupported language {job.language!r}",
-                    },
-                    job.id,
-                )
-            )
+        try:
+            languages.language(job.language, f"job {job.id!r}: language")
+        except languages.UnknownLanguage as error:
+            raw = {"exit_code": None, "unsupported": True, "stderr": str(error), "language": None}
+            task.future.set_result(result_of(raw, job.id))
         else:
             self._queue.put(task)
         return task.future
@@ -148,8 +143,17 @@ class Pool:
                 continue
             assert box is not None
             payload = self._payload(task.job)
+            compiles = bool(languages.LANGUAGES[task.job.language].compile)
+            wait = languages.wall_cap(payload["timeout"]) + self.hung_margin
+            if compiles:
+                wait += languages.COMPILE_WALL_SECONDS
             try:
-                raw = box.run(payload, payload["timeout"] + self.hung_margin)
+                raw = box.run(
+                    payload,
+                    wait,
+                    cpu_limit=payload["timeout"],
+                    compile_limit=languages.COMPILE_CPU_SECONDS if compiles else None,
+                )
             except SandboxCrashed as failure:
                 log.warning("sandbox %s failed on job %s: %s", box.name, task.job.id, failure)
                 box.kill()
