@@ -1,10 +1,16 @@
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from codeinstruct.workers.sandbox.verdict import (
+    assess,
     count_test_cases,
     exception_name,
     infra_result,
     judge,
+    judge_exit,
     result_of,
 )
 
@@ -85,3 +91,56 @@ def test_memory_exceeded_is_an_error_even_when_also_timed_out() -> None:
         judge({"exit_code": None, "signal": 9, "memory_exceeded": True, "timed_out": True})
         == "error"
     )
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # The host measured more CPU than the limit: a timeout, even if the program then ended.
+        ({"exit_code": 0, "host_cpu_seconds": 2.5, "cpu_limit": 2.0}, ("timeout", "cpu_limit")),
+        ({"exit_code": 0, "host_cpu_seconds": 1.5, "cpu_limit": 2.0}, ("pass", None)),
+        (
+            {"exit_code": None, "signal": 9, "timed_out": True, "cpu_exceeded": True},
+            ("timeout", "cpu_limit"),
+        ),
+        (
+            {"exit_code": None, "signal": 9, "timed_out": True, "wall_exceeded": True},
+            ("timeout", "wall_limit"),
+        ),
+        ({"exit_code": None, "signal": 9, "output_exceeded": True}, ("error", "output_limit")),
+        ({"exit_code": None, "signal": 9, "memory_exceeded": True}, ("error", "memory_limit")),
+        (
+            {"exit_code": 1, "stderr": "Traceback (most recent call last):\nMemoryError\n"},
+            ("error", "memory_limit"),
+        ),
+        ({"exit_code": None, "signal": 11}, ("error", "signal")),
+        ({"exit_code": None, "unsupported": True}, ("error", "unsupported_language")),
+        # Other languages: the compiler failed (the supervisor's channel said so).
+        (
+            {"language": "rust", "exit_code": 1, "compiled": False, "compile_error": True},
+            ("error", "compile_error"),
+        ),
+        (
+            {"language": "java", "exit_code": None, "timed_out": True, "compile_timed_out": True},
+            ("timeout", "compile_timeout"),
+        ),
+        # It compiled: an assert that failed exits non-zero (or aborts, in C).
+        ({"language": "go", "exit_code": 2, "compiled": True}, ("fail", None)),
+        ({"language": "c", "exit_code": None, "signal": 6, "compiled": True}, ("fail", "signal")),
+        ({"language": "c", "exit_code": None, "signal": 11, "compiled": True}, ("error", "signal")),
+        ({"language": "c", "exit_code": 0, "compiled": True}, ("pass", None)),
+        # Never got as far as compiling: the supervisor's failure, not the program's.
+        ({"language": "c", "exit_code": 1, "compiled": False}, ("infra_error", "not_started")),
+    ],
+)
+def test_reasons(raw: dict[str, Any], expected: tuple[str, str | None]) -> None:
+    assert judge_exit(raw) == expected
+    result = result_of({"stdout": "", "stderr": "", **raw}, "j")
+    assert (result.verdict, result.reason) == expected
+
+
+def test_a_checked_job_over_its_cpu_time_is_a_timeout() -> None:
+    checks = {"executed": 3, "failed": 0, "called": True, "ended": True, "status": 0}
+    raw = {"exit_code": 0, "checks": checks, "host_cpu_seconds": 3.0, "cpu_limit": 1.0}
+    assert assess(raw) == ("timeout", "cpu_limit")
+    assert assess({**raw, "host_cpu_seconds": 0.5}) == ("pass", None)

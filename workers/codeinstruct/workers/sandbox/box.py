@@ -208,16 +208,22 @@ class Box:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def read(self, deadline: float, poll: bool = False) -> dict[str, Any] | None:
-        """The next JSON line from the supervisor, or SandboxCrashed (dead, hung, garbled);
-        with `poll`, None when nothing came by the deadline."""
+    def read(self, deadline: float) -> dict[str, Any]:
+        """The next JSON line from the supervisor, or SandboxCrashed (dead, hung, garbled)."""
+        answer = self.poll(deadline, hung=True)
+        assert answer is not None
+        return answer
+
+    def poll(self, deadline: float, hung: bool = False) -> dict[str, Any] | None:
+        """The next JSON line, or None when none came by the deadline (SandboxCrashed if it
+        is `hung` then)."""
         assert self.process.stdout is not None
         fd = self.process.stdout.fileno()
         with selectors.DefaultSelector() as selector:
             selector.register(fd, selectors.EVENT_READ)
             while b"\n" not in self._buffer:
                 left = deadline - time.monotonic()
-                if left <= 0 and poll:
+                if left <= 0 and not hung:
                     return None
                 if left <= 0:
                     raise SandboxCrashed(f"sandbox {self.name} did not answer in time (hung)")
@@ -276,7 +282,7 @@ class Box:
         cancelled = False
         while True:
             poll_until = min(deadline, time.monotonic() + CPU_POLL_SECONDS)
-            answer = self.read(poll_until, poll=poll_until < deadline)
+            answer = self.poll(poll_until, hung=poll_until >= deadline)
             if answer is None:
                 used = self.cpu_seconds() - base
                 if limit is not None and used > limit and not cancelled:

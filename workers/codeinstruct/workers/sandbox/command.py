@@ -10,6 +10,8 @@ from typing import Any
 
 from codeinstruct.workers.errors import UserError
 from codeinstruct.workers.records import jsonl_objects
+from codeinstruct.workers.sandbox.jobs import Job
+from codeinstruct.workers.sandbox.languages import SUPPORTED, UnknownLanguage, language_of_path
 from codeinstruct.workers.spec import Isolation, Sandbox
 
 DEFAULTS = Sandbox()
@@ -22,11 +24,20 @@ def add_parser(commands: Any) -> None:
     run = actions.add_parser(
         "exec",
         help="run a program (or a JSONL batch) and print its result as JSON",
-        description="Prints one JSON result (verdict pass|fail|timeout|error|infra_error, "
-        "exit code, duration, capped stdout/stderr, test-case counts). With --jsonl, reads "
-        'one {"id", "program", "timeout"?} per line and prints one result per line, in order.',
+        description="Prints one JSON result (verdict pass|fail|timeout|error|infra_error and "
+        "its reason, exit code, duration, CPU time, capped stdout/stderr, test-case counts). "
+        "The language of PROGRAM comes from its extension (.py .js .ts .c .cc/.cpp .go .rs "
+        '.java .sh). With --jsonl, reads one {"id", "language"?, "program", "timeout"?} per '
+        "line and prints one result per line, in order.",
     )
-    run.add_argument("program", nargs="?", metavar="PROGRAM.py", help="`-` reads standard input")
+    run.add_argument(
+        "program", nargs="?", metavar="PROGRAM", help="a program file; `-` reads standard input"
+    )
+    run.add_argument(
+        "--language",
+        help=f"the language of PROGRAM (default: from its extension; `-`: python); one of "
+        f"{', '.join(SUPPORTED)}",
+    )
     run.add_argument("--jsonl", metavar="JOBS.jsonl", help="a batch of jobs, one per line")
     _limits(run)
     run.set_defaults(handler=cmd_exec)
@@ -53,7 +64,11 @@ def add_parser(commands: Any) -> None:
 
 def _limits(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--timeout", type=float, default=DEFAULTS.timeout_seconds, metavar="S", help="per job"
+        "--timeout",
+        type=float,
+        default=DEFAULTS.timeout_seconds,
+        metavar="S",
+        help="CPU seconds per job (the wall clock caps a job at 5x that plus 1 s)",
     )
     parser.add_argument(
         "--memory", type=int, default=DEFAULTS.memory_mib, metavar="MiB", help="per job"
@@ -77,13 +92,33 @@ def read_jobs(path: str) -> list[dict[str, Any]]:
     return jsonl_objects(
         data,
         path,
-        expected='{"id", "program", "timeout"?}',
+        expected='{"id", "language"?, "program", "timeout"?}',
         accept=lambda item: isinstance(item.get("program"), str),
     )
 
 
+def job_of(item: dict[str, Any], index: int, where: str) -> Job:
+    """The Job of one JSON object (the one job format of `--jsonl`, the service and the
+    stages); UserError naming the line and the field of a wrong one."""
+    from codeinstruct.workers.sandbox.languages import language
+
+    name = item.get("language", "python")
+    if not isinstance(name, str):
+        raise UserError(f"{where}: `language` must be a string, one of {', '.join(SUPPORTED)}")
+    try:
+        language(name, f"{where}: `language`")
+    except UnknownLanguage as error:
+        raise UserError(str(error)) from None
+    return Job(
+        id=str(item.get("id", index)),
+        program=item["program"],
+        timeout=item.get("timeout"),
+        memory_mib=item.get("memory_mib"),
+        language=name,
+    )
+
+
 def cmd_exec(args: argparse.Namespace) -> int:
-    from codeinstruct.workers.sandbox.jobs import Job
     from codeinstruct.workers.sandbox.warm_pool import Pool
 
     if (args.program is None) == (args.jsonl is None):
@@ -91,21 +126,21 @@ def cmd_exec(args: argparse.Namespace) -> int:
     if args.jsonl:
         items = read_jobs(args.jsonl)
         jobs = [
-            Job(
-                id=str(item.get("id", index)),
-                program=item["program"],
-                timeout=item.get("timeout"),
-                memory_mib=item.get("memory_mib"),
-                language=item.get("language", "python"),
-            )
+            job_of(item, index, f"{args.jsonl}: line {index + 1}")
             for index, item in enumerate(items)
         ]
     else:
         try:
+            name = args.language or (
+                "python" if args.program == "-" else language_of_path(args.program)
+            )
+        except UnknownLanguage as error:
+            raise UserError(f"{error}, or pass --language") from None
+        try:
             text = sys.stdin.read() if args.program == "-" else Path(args.program).read_text()
         except OSError as error:
             raise UserError(f"{args.program}: cannot read the file: {error.strerror}") from None
-        jobs = [Job(id=args.program, program=text)]
+        jobs = [job_of({"id": args.program, "program": text, "language": name}, 0, "--language")]
     workers = max(1, min(args.workers, len(jobs)))
     with Pool(args.isolation, workers, args.timeout, args.memory) as pool:
         for result in pool.run(jobs):

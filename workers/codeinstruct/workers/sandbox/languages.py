@@ -22,12 +22,13 @@ COMPILE_CPU_SECONDS = 30.0
 COMPILE_WALL_SECONDS = 90.0
 # A job's time limit is CPU time; the wall clock only caps a job that sleeps or waits, at
 # `WALL_FACTOR` times its CPU limit plus a second, so a loaded machine does not flip verdicts.
-WALL_FACTOR = 3.0
+WALL_FACTOR = 5.0
 
 
 def wall_cap(timeout: float) -> float:
     """Wall seconds a job of `timeout` CPU seconds may run (after it compiled)."""
     return timeout * WALL_FACTOR + 1.0
+
 
 # A type declaration that lets TypeScript programs use Node's globals and modules without
 # @types/node (Debian has no package of it): `require`, `process`, any `import ... from "x"`.
@@ -162,42 +163,40 @@ def language_of_path(path: str) -> str:
     for entry in LANGUAGES.values():
         if any(lowered.endswith(extension) for extension in entry.extensions):
             return entry.name
-    known = ", ".join(f"{e} ({entry.name})" for entry in LANGUAGES.values() for e in entry.extensions)
+    known = ", ".join(
+        f"{e} ({entry.name})" for entry in LANGUAGES.values() for e in entry.extensions
+    )
     raise UnknownLanguage(
         f"{path}: cannot tell the language from the file's extension; known: {known} "
         "(or run it through --jsonl with a `language` field)"
     )
 
 
-_PUBLIC_CLASS = re.compile(
-    r"^[ \t]*public\s+(?:(?:final|abstract|strictfp)\s+)*(?:class|interface|enum|record)\s+"
-    r"([A-Za-z_$][\w$]*)",
+_CLASS = re.compile(
+    r"^[ \t]*((?:(?:public|final|abstract|strictfp|sealed|non-sealed)\s+)*)"
+    r"(?:class|interface|enum|record)\s+([A-Za-z_$][\w$]*)",
     re.MULTILINE,
 )
-_ANY_CLASS = re.compile(
-    r"^[ \t]*(?:(?:final|abstract|strictfp)\s+)*class\s+([A-Za-z_$][\w$]*)", re.MULTILINE
-)
-_MAIN = re.compile(r"\bstatic\s+(?:public\s+)?void\s+main\s*\(|\bvoid\s+main\s*\(")
+_MAIN = re.compile(r"\bvoid\s+main\s*\(")
 _COMMENTS = re.compile(r"/\*.*?\*/|//[^\n]*", re.DOTALL)
 
 
 def java_main_class(program: str) -> tuple[str, str]:
     """(file name, class to run) of a Java program, whatever the model named its class.
 
-    javac wants a public class in a file of its name, so the file is named after the first top
-    level `public class`. The class run is the public one when it has a `main`, else the first
-    class declared before a `main` method (helper classes may come first or be public too).
+    javac wants a public top-level class in a file of its name, so the file is named after the
+    first `public class` (Main.java when there is none). The class run is the one declared last
+    before the first `main` method (helper classes may come first, or be the public one).
     """
     text = _COMMENTS.sub("", program)
-    public = _PUBLIC_CLASS.search(text)
-    file_class = public.group(1) if public else "Main"
-    run_class = file_class
+    declared = [
+        (m.start(), "public" in m.group(1).split(), m.group(2)) for m in _CLASS.finditer(text)
+    ]
+    public = [name for _, is_public, name in declared if is_public]
+    file_class = public[0] if public else "Main"
     main = _MAIN.search(text)
-    if main is not None:
-        starts = {m.start(): m.group(1) for m in _ANY_CLASS.finditer(text, 0, main.start())}
-        starts.update({m.start(): m.group(1) for m in _PUBLIC_CLASS.finditer(text, 0, main.start())})
-        if starts:
-            run_class = starts[max(starts)]
+    before = [name for start, _, name in declared if main is not None and start < main.start()]
+    run_class = before[-1] if before else file_class
     return f"{file_class}.java", run_class
 
 

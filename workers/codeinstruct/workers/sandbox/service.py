@@ -1,6 +1,7 @@
 """`codeinstruct sandbox serve`: the executor over HTTP, for sandbox pods.
 
-    POST /v1/execute   {"jobs": [{"id", "program", "timeout"?, "memory_mib"?, "language"?}]}
+    POST /v1/execute   {"jobs": [{"id", "language"?, "program", "timeout"?, "memory_mib"?}]}
+                       (language: python by default; an unknown one is a 400 naming it)
                        -> {"results": [ExecResult, ...]} in the jobs' order
                        429 with Retry-After when the queue is full (back-pressure)
     GET  /healthz      the process is up
@@ -28,6 +29,7 @@ from prometheus_client import (
 )
 
 from codeinstruct.workers.sandbox.jobs import ExecResult, Job
+from codeinstruct.workers.sandbox.languages import UnknownLanguage, language
 from codeinstruct.workers.sandbox.warm_pool import Pool
 
 MAX_BATCH = 1000
@@ -75,6 +77,11 @@ def parse_jobs(body: Any) -> list[Job]:
     for index, item in enumerate(body["jobs"]):
         if not isinstance(item, dict) or not isinstance(item.get("program"), str):
             raise ValueError(f"jobs[{index}] needs a string `program`")
+        name = item.get("language", "python")
+        try:
+            language(str(name), f"jobs[{index}].language")
+        except UnknownLanguage as error:
+            raise ValueError(str(error)) from None
         if item.get("tests") is not None and not isinstance(item["tests"], str):
             raise ValueError(f"jobs[{index}]: `tests` must be a string")
         variants = item.get("variants")
@@ -90,7 +97,7 @@ def parse_jobs(body: Any) -> list[Job]:
                 program=item["program"],
                 timeout=float(item["timeout"]) if item.get("timeout") is not None else None,
                 memory_mib=int(item["memory_mib"]) if item.get("memory_mib") is not None else None,
-                language=str(item.get("language", "python")),
+                language=str(name),
                 tests=item.get("tests"),
                 variants=tuple(variants) if variants is not None else None,
                 variant_timeout=float(item["variant_timeout"])

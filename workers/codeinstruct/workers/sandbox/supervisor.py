@@ -54,9 +54,9 @@ CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 2, 4, 8, 1 << 14, 1 << 18
 PR_SET_NO_NEW_PRIVS = 38
+CAPABILITY_VERSION_3 = 0x20080522
 # Lines the job's own code writes on the channel of a compiled-language job (before exec).
 COMPILED = b"compiled "
-
 
 
 def become_subreaper() -> bool:
@@ -561,12 +561,10 @@ def job_files(job: dict) -> dict[str, str]:
     if name == "python":
         return {"main.py": text}
     plan = job["plan"] = languages.plan(name, text)
-    return {str(plan["source"]): text, **plan["files"]}  # type: ignore[dict-item]
+    return {str(plan["source"]): text, **plan["files"]}
 
 
-def run_job(
-    job: dict, spare: Spare, serial: int, wake_r: int, lines: Lines | None = None
-) -> dict:
+def run_job(job: dict, spare: Spare, serial: int, wake_r: int, lines: Lines | None = None) -> dict:
     """Run one job in `spare` (used up, killed and reaped with everything it started)."""
     timeout = float(job.get("timeout") or DEFAULT_TIMEOUT)
     job["timeout"] = timeout
