@@ -10,7 +10,10 @@ extras="embed,ray,llm,operator,parquet,typecheck"
 
 if command -v apt-get >/dev/null && [[ $(id -u) == 0 ]]; then
   missing=()
-  for pkg in runsc bubblewrap prometheus; do
+  # The sandbox's languages: node (javascript), tsc, gcc/g++, go, rustc, javac/java, bash. All
+  # live under /usr, which the sandbox mounts read-only (docs/sandbox.md, "Languages").
+  toolchains=(nodejs node-typescript gcc g++ golang-go rustc default-jdk-headless bash)
+  for pkg in runsc bubblewrap prometheus "${toolchains[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
   done
   if ((${#missing[@]})); then

@@ -37,7 +37,7 @@ except ImportError:
 NOBODY = 65534
 OUTPUT_CAP = 64 * 1024
 # A job that writes more than this on one stream is stopped (`output_limit`): a flood.
-OUTPUT_KILL = 8 * 1024 * 1024
+OUTPUT_KILL = 32 * 1024 * 1024
 FILE_LIMIT_MIB = 64
 OPEN_FILES = 256
 PROCESSES = 32
