@@ -76,10 +76,10 @@ def run_on_host(language: str, text: str) -> str:
     steps = plan(language, text)
     workdir = Path(tempfile.mkdtemp(prefix="bench-lang-"))
     try:
-        files = {str(steps["source"]): text, **steps["files"]}  # type: ignore[dict-item]
+        files = {steps["source"]: text, **steps["files"]}
         for name, content in files.items():
             (workdir / name).write_text(content)
-        commands = [*steps["compile"], steps["run"]]  # type: ignore[misc]
+        commands = [*steps["compile"], steps["run"]]
         if language == "python":
             commands = [["python3", "main.py"]]
         out = ""

@@ -97,19 +97,19 @@ def test_java_class_is_found_whatever_its_name(program: str, expected: tuple[str
 def test_java_plan_compiles_the_named_file_and_runs_its_class() -> None:
     steps = plan("java", "public class Calc { public static void main(String[] a) {} }")
     assert steps["source"] == "Calc.java"
-    (javac,) = steps["compile"]  # type: ignore[misc]
+    (javac,) = steps["compile"]
     assert javac[0] == "javac" and javac[-1] == "Calc.java"
     run = steps["run"]
-    assert run[0] == "java" and run[-1] == "Calc" and "-ea" in run  # type: ignore[index,operator]
+    assert run[0] == "java" and run[-1] == "Calc" and "-ea" in run
 
 
 def test_go_compiles_in_two_steps_and_typescript_brings_node_globals() -> None:
     go = plan("go", "package main\nfunc main() {}\n")
-    assert [step[:3] for step in go["compile"]] == [  # type: ignore[attr-defined]
+    assert [step[:3] for step in go["compile"]] == [
         ["go", "tool", "compile"],
         ["go", "tool", "link"],
     ]
     ts = plan("typescript", "console.log(1)")
-    assert "declare var process" in ts["files"]["globals.d.ts"]  # type: ignore[index]
+    assert "declare var process" in ts["files"]["globals.d.ts"]
     assert ts["run"] == ["node", "main.js"]
     assert plan("bash", "echo")["compile"] == []

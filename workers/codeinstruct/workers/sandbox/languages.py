@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TypedDict
 
 # CPU seconds and wall seconds a compiler may take (larger than a run's: tsc and javac start a
 # whole runtime). Compilation has the job's memory, process and file limits.
@@ -200,7 +201,17 @@ def java_main_class(program: str) -> tuple[str, str]:
     return f"{file_class}.java", run_class
 
 
-def plan(name: str, program: str) -> dict[str, object]:
+class Plan(TypedDict):
+    """How the supervisor runs one program (JSON: it travels to the forked job process)."""
+
+    source: str
+    compile: list[list[str]]
+    run: list[str]
+    processes: int
+    files: dict[str, str]
+
+
+def plan(name: str, program: str) -> Plan:
     """How the supervisor runs one program: its file name and the compile and run commands
     (`&&` splits a compile command into steps that run in turn)."""
     entry = language(name)

@@ -561,7 +561,7 @@ def job_files(job: dict) -> dict[str, str]:
     if name == "python":
         return {"main.py": text}
     plan = job["plan"] = languages.plan(name, text)
-    return {str(plan["source"]): text, **plan["files"]}
+    return {plan["source"]: text, **plan["files"]}
 
 
 def run_job(job: dict, spare: Spare, serial: int, wake_r: int, lines: Lines | None = None) -> dict:
