@@ -167,15 +167,21 @@ ESCAPES: dict[str, str] = {
     ),
 }
 
-# Output floods: each prints forever; the supervisor stops it at its output cap.
+# Output floods: each writes 64 KiB at a time forever; the supervisor stops it at its limit.
 FLOODS: dict[str, str] = {
-    "python": "while True:\n    print('z' * 1000)\n",
-    "javascript": "const line = 'z'.repeat(1000) + '\\n';\nfor (;;) process.stdout.write(line);\n",
-    "c": '#include <stdio.h>\nint main(void) { for (;;) puts("zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"); }\n',
-    "go": 'package main\nimport "fmt"\nfunc main() { for { fmt.Println("zzzzzzzzzzzzzzzzzzzzzzzzzz") } }\n',
-    "rust": 'fn main() { loop { println!("zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"); } }\n',
-    "java": 'public class Flood { public static void main(String[] a) { while (true) System.out.println("zzzzzzzzzzzzzzzzzzzzzzzz"); } }\n',
-    "bash": "yes zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz\n",
+    "python": "import sys\nblock = 'z' * 65536\nwhile True:\n    sys.stdout.write(block)\n",
+    "javascript": "const fs = require('fs');\nconst block = 'z'.repeat(65536);\n"
+    "for (;;) fs.writeSync(1, block);\n",
+    "c": "#include <string.h>\n#include <unistd.h>\n"
+    "int main(void) { static char b[65536]; memset(b, 'z', sizeof b); for (;;) write(1, b, sizeof b); }\n",
+    "go": 'package main\nimport ("os"; "strings")\n'
+    'func main() { b := strings.Repeat("z", 65536); for { os.Stdout.WriteString(b) } }\n',
+    "rust": "use std::io::Write;\nfn main() { let b = vec![b'z'; 65536]; let mut out = std::io::stdout();\n"
+    "  loop { if out.write_all(&b).is_err() { break; } } }\n",
+    "java": "public class Flood { public static void main(String[] a) {\n"
+    "  byte[] b = new byte[65536]; java.util.Arrays.fill(b, (byte) 'z');\n"
+    "  while (true) System.out.write(b, 0, b.length); } }\n",
+    "bash": "yes zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz\n",
 }
 
 # Memory bombs under a 512 MiB limit.
@@ -328,7 +334,9 @@ def test_memory_bomb_is_contained(ran: dict[str, Any], language: str) -> None:
 @pytest.mark.parametrize("language", list(FORK_BOMBS))
 def test_fork_bomb_is_contained(ran: dict[str, Any], language: str) -> None:
     bomb = result(ran, f"{language}:forkbomb")
-    assert bomb.verdict in {"error", "timeout", "fail"}, bomb
+    # Held at the process limit, then stopped by its CPU time or at its end; bash's bomb may
+    # even end on its own (its forks fail). Containment is the sandbox surviving it, below.
+    assert bomb.verdict != "infra_error" and bomb.reason != "wall_limit", bomb
 
 
 @pytest.mark.parametrize("language", list(ORPHANS))

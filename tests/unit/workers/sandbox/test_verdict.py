@@ -128,6 +128,11 @@ def test_memory_exceeded_is_an_error_even_when_also_timed_out() -> None:
         ({"language": "go", "exit_code": 2, "compiled": True}, ("fail", None)),
         ({"language": "c", "exit_code": None, "signal": 6, "compiled": True}, ("fail", "signal")),
         ({"language": "c", "exit_code": None, "signal": 11, "compiled": True}, ("error", "signal")),
+        # Node aborts when it runs out of memory: not an assert.
+        (
+            {"language": "javascript", "exit_code": None, "signal": 6, "compiled": True},
+            ("error", "signal"),
+        ),
         ({"language": "c", "exit_code": 0, "compiled": True}, ("pass", None)),
         # Never got as far as compiling: the supervisor's failure, not the program's.
         ({"language": "c", "exit_code": 1, "compiled": False}, ("infra_error", "not_started")),

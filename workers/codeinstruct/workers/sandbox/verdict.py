@@ -142,7 +142,7 @@ def judge_exit(raw: dict[str, Any]) -> tuple[Verdict, str | None]:
         return "pass", None
     if raw.get("exit_code") is None:
         # Killed by a signal: a crash of the program itself, or an aborted assert.
-        if native and raw.get("signal") == _ABORT:
+        if raw.get("language") in ("c", "cpp") and raw.get("signal") == _ABORT:
             return "fail", "signal"
         return "error", "signal"
     if native:
