@@ -85,9 +85,15 @@ def world_readable(path: str) -> bool:
 class Launcher:
     """Prepares the shared bundle of one isolation level and starts sandboxes from it."""
 
-    def __init__(self, isolation: Isolation) -> None:
+    def __init__(self, isolation: Isolation, python_executable: str | None = None) -> None:
+        """`python_executable`: the interpreter that runs the supervisor and Python jobs
+        (default: this one); its installation (`<prefix>/bin/python`) is mounted read-only."""
         self.isolation = Isolation(isolation)
-        self.layout = bundle.host_layout(real_interpreter(), sys.base_prefix)
+        if python_executable is None:
+            self.layout = bundle.host_layout(real_interpreter(), sys.base_prefix)
+        else:
+            interpreter = os.path.realpath(python_executable)
+            self.layout = bundle.host_layout(interpreter, str(Path(interpreter).parent.parent))
         self.source = supervisor_source()
         self.env = {**bundle.ENV, "CODEINSTRUCT_DROP_USER": "1"}
         self.state = Path(tempfile.mkdtemp(prefix="codeinstruct-sandbox-"))

@@ -44,11 +44,15 @@ class Pool:
         timeout: float = 10.0,
         memory_mib: int = 1024,
         hung_margin: float = HUNG_MARGIN_SECONDS,
+        python_executable: str | None = None,
     ) -> None:
+        """`timeout`: CPU seconds per job (the wall clock caps it, `languages.wall_cap`).
+        Every sandbox runs every language of `languages.LANGUAGES`; `python_executable` is
+        the interpreter of Python jobs (default: this one)."""
         self.timeout = timeout
         self.memory_mib = memory_mib
         self.hung_margin = hung_margin
-        self.launcher = Launcher(Isolation(isolation))
+        self.launcher = Launcher(Isolation(isolation), python_executable)
         self.replaced = 0
         self._queue: queue.Queue[_Task | None] = queue.Queue()
         self._lock = threading.Lock()
