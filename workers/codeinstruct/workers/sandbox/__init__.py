@@ -13,6 +13,10 @@ Isolation levels (never a silent fallback from one to another):
 - `none`: no isolation, with a loud warning; meant for `sandbox serve` inside a pod that already
   runs under `runtimeClassName: gvisor`.
 
+Jobs are `{"id", "language", "program", "timeout"}`: nine languages (`languages.py`: python,
+javascript, typescript, c, cpp, go, rust, java, bash), compiled inside the sandbox; `timeout` is
+CPU seconds, measured on the host, with a wall cap at a multiple of it.
+
 In every level a supervisor (`supervisor.py`) runs each job in a forked child: new session, user
 `nobody`, fresh working directory, rlimits on CPU, address space, file size, open files and
 processes; the wall timeout kills the process group, and leftovers are killed and reaped before
