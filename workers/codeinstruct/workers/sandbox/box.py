@@ -123,6 +123,7 @@ class Launcher:
                     "`apt-get install bubblewrap`, or choose `gvisor` or `none`"
                 )
         else:
+            self.env["CODEINSTRUCT_OWN_PIDS"] = "0"  # the host's nobody processes are visible
             if not world_readable(self.layout.prefix):
                 # `nobody` could not import the standard library: keep the user, say so.
                 self.env["CODEINSTRUCT_DROP_USER"] = "0"

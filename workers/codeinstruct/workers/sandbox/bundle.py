@@ -27,6 +27,8 @@ ENV = {
     "HOME": SCRATCH,
     "PYTHONDONTWRITEBYTECODE": "1",
     "PYTHONUNBUFFERED": "1",
+    # The supervisor is alone in its PID namespace (gVisor, bwrap): it may kill(-1) as nobody.
+    "CODEINSTRUCT_OWN_PIDS": "1",
 }
 
 

@@ -68,7 +68,7 @@ def _limits(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=DEFAULTS.timeout_seconds,
         metavar="S",
-        help="CPU seconds per job (the wall clock caps a job at 5x that plus 1 s)",
+        help="CPU seconds per job (the wall clock caps a job at 10x that plus 1 s)",
     )
     parser.add_argument(
         "--memory", type=int, default=DEFAULTS.memory_mib, metavar="MiB", help="per job"

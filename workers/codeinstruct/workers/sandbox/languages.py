@@ -23,7 +23,7 @@ COMPILE_CPU_SECONDS = 30.0
 COMPILE_WALL_SECONDS = 90.0
 # A job's time limit is CPU time; the wall clock only caps a job that sleeps or waits, at
 # `WALL_FACTOR` times its CPU limit plus a second, so a loaded machine does not flip verdicts.
-WALL_FACTOR = 5.0
+WALL_FACTOR = 10.0
 
 
 def wall_cap(timeout: float) -> float:

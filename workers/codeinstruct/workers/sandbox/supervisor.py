@@ -48,6 +48,8 @@ DEFAULT_TIMEOUT = 10.0
 DEFAULT_MEMORY_MIB = 1024
 SCRATCH = os.environ.get("CODEINSTRUCT_SCRATCH", "/tmp")
 PR_SET_CHILD_SUBREAPER = 36
+# Alone in a PID namespace of its own (gVisor, bubblewrap): every `nobody` process is a job's.
+OWN_PIDS = os.environ.get("CODEINSTRUCT_OWN_PIDS") == "1"
 PAGE = os.sysconf("SC_PAGE_SIZE")
 # How often a running job's total memory (all its processes) is measured.
 MEMORY_CHECK_SECONDS = 0.1
@@ -111,10 +113,27 @@ def descendants_rss(root: int) -> int:
     return total * PAGE
 
 
-def reap_all() -> None:
-    """Kill and reap every remaining descendant (they were reparented to us)."""
+def kill_every_nobody() -> None:
+    """SIGKILL every process of user `nobody` in this sandbox at once, from a child that
+    becomes `nobody` (kill(-1) as that user): what a fork bomb respawns one at a time cannot
+    outrun it."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            os.kill(-1, signal.SIGKILL)
+        finally:
+            os._exit(0)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+
+
+def reap_all(nobody: bool = False) -> None:
+    """Kill and reap every remaining descendant (they were reparented to us); with `nobody`
+    (jobs run as that user) survivors of the first round are killed all at once."""
     me = os.getpid()
-    for _ in range(200):
+    for round_ in range(200):
         while True:
             try:
                 pid, _status = os.waitpid(-1, os.WNOHANG)
@@ -125,6 +144,8 @@ def reap_all() -> None:
         left = children(me)
         if not left:
             return
+        if nobody and round_ > 0:
+            kill_every_nobody()
         for pid in left:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
@@ -601,7 +622,7 @@ def run_job(job: dict, spare: Spare, serial: int, wake_r: int, lines: Lines | No
             os.killpg(pid, signal.SIGKILL)
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
-        reap_all()
+        reap_all(spare.drop_user and OWN_PIDS)
         spare.close()
         shutil.rmtree(workdir, ignore_errors=True)
     result["duration"] = round(time.monotonic() - start, 4)
@@ -623,10 +644,12 @@ def run_job(job: dict, spare: Spare, serial: int, wake_r: int, lines: Lines | No
             f"\nMemoryError: the job's processes together used more than {job['memory_mib']} MiB\n"
         )
         result["stderr"] += note
+    # The RLIMIT_CPU backstop (not a kill of ours: those say why they happened).
+    ours = any(result[key] for key in ("timed_out", "memory_exceeded", "output_exceeded"))
     backstop = result["signal"] == signal.SIGXCPU or (
         result["signal"] == signal.SIGKILL and result["cpu_seconds"] >= timeout
     )
-    if backstop and not result["timed_out"] and not result["memory_exceeded"]:
+    if backstop and not ours:
         result["timed_out"] = True
         result["cpu_exceeded"] = True
     return result
