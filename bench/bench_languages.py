@@ -67,6 +67,10 @@ TOOLCHAIN_PACKAGES = {
 }
 
 
+# The sandbox's PATH: the same (Debian) toolchains, not a user's own (~/.cargo, pyenv).
+ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+
+
 def program(language: str, index: int) -> str:
     return PROGRAMS[language].format(n=20_000 + index, small=500 + index)
 
@@ -84,7 +88,14 @@ def run_on_host(language: str, text: str) -> str:
             commands = [["python3", "main.py"]]
         out = ""
         for command in commands:
-            done = subprocess.run(command, cwd=workdir, capture_output=True, text=True, check=True)
+            done = subprocess.run(
+                command,
+                cwd=workdir,
+                env={**ENV, "HOME": str(workdir), "TMPDIR": str(workdir)},
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             out = done.stdout
         return out
     finally:
