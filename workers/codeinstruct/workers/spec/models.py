@@ -49,6 +49,16 @@ class SourceFormat(StrEnum):
     PARQUET = "parquet"
 
 
+class SourceLanguage(StrEnum):
+    PYTHON = "python"
+    JAVASCRIPT = "javascript"
+    TYPESCRIPT = "typescript"
+    JAVA = "java"
+    GO = "go"
+    RUST = "rust"
+    CPP = "cpp"
+
+
 class Source(Model):
     """Where seeds (or, for XCoder, the pool to select from) come from."""
 
@@ -59,9 +69,16 @@ class Source(Model):
     )
     format: SourceFormat = Field(
         SourceFormat.PYTHON,
-        description="`python` source files, `jsonl` records, or `parquet` (XCoder pools).",
+        description="`python`: source files (of `language`: `.py`, `.js`, `.ts`, `.java`, "
+        "`.go`, `.rs`, `.cpp`/`.cc`/`.hpp`/`.h`), `jsonl` records, or `parquet` (XCoder pools).",
     )
-    language: Literal["python"] = "python"
+    language: SourceLanguage = Field(
+        SourceLanguage.PYTHON,
+        description="Language of the seed code: `python`, or `javascript`, `typescript`, `java`, "
+        "`go`, `rust`, `cpp` (documented functions found with tree-sitter: JSDoc, Javadoc, Go doc "
+        "comments, Rust `///`, Doxygen). SelfCodeAlign then writes and tests its responses in "
+        "that language.",
+    )
     content_field: str = Field("content", description="JSONL field holding the code.")
     instruction_field: str = Field(
         "instruction", description="XCoder pool: field holding the instruction."
