@@ -23,6 +23,7 @@ from typing import Any
 from codeinstruct.workers.errors import UserError
 from codeinstruct.workers.reaper import REAPER, Command, Directory, Group
 from codeinstruct.workers.sandbox import bundle
+from codeinstruct.workers.sandbox.python_env import PythonEnv, host_python
 from codeinstruct.workers.spec import Isolation
 
 log = logging.getLogger(__name__)
@@ -42,9 +43,10 @@ class SandboxCrashed(Exception):
 CHECKS_MODULE = "codeinstruct_sandbox_checks"
 
 
-def supervisor_source() -> str:
+def supervisor_source(site_dirs: tuple[str, ...] = ()) -> str:
     """The supervisor's source, preceded by the registration of `checks.py` as a module (inside
-    a sandbox nothing of codeinstruct is importable)."""
+    a sandbox nothing of codeinstruct is importable) and by the Python environment's
+    site-packages (`python_env.py`)."""
     here = Path(__file__).parent
     checks = (here / "checks.py").read_text(encoding="utf-8")
     bootstrap = (
@@ -52,7 +54,7 @@ def supervisor_source() -> str:
         f"_checks = types.ModuleType({CHECKS_MODULE!r})\n"
         f"sys.modules[{CHECKS_MODULE!r}] = _checks\n"
         f"exec(compile({checks!r}, 'checks.py', 'exec'), _checks.__dict__)\n"
-        "del _checks\n"
+        "del _checks\n" + "".join(f"import site; site.addsitedir({d!r})\n" for d in site_dirs)
     )
     supervisor = (here / "supervisor.py").read_text(encoding="utf-8")
     future = "from __future__ import annotations\n"
@@ -80,10 +82,11 @@ def world_readable(path: str) -> bool:
 class Launcher:
     """Prepares the shared bundle of one isolation level and starts sandboxes from it."""
 
-    def __init__(self, isolation: Isolation) -> None:
+    def __init__(self, isolation: Isolation, python: PythonEnv | None = None) -> None:
         self.isolation = Isolation(isolation)
-        self.layout = bundle.host_layout(real_interpreter(), sys.base_prefix)
-        self.source = supervisor_source()
+        python = python or host_python()
+        self.layout = bundle.host_layout(python.interpreter, python.home, python.mounts)
+        self.source = supervisor_source(python.site_dirs)
         self.env = {**bundle.ENV, "CODEINSTRUCT_DROP_USER": "1"}
         self.state = Path(tempfile.mkdtemp(prefix="codeinstruct-sandbox-"))
         self.reaped = REAPER.watch([Directory(str(self.state))])  # removed even after kill -9
@@ -112,7 +115,7 @@ class Launcher:
                     "`apt-get install bubblewrap`, or choose `gvisor` or `none`"
                 )
         else:
-            if not world_readable(self.layout.prefix):
+            if not all(map(world_readable, bundle.extra_mounts(self.layout))):
                 # `nobody` could not import the standard library: keep the user, say so.
                 self.env["CODEINSTRUCT_DROP_USER"] = "0"
             log.warning(

@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
+from codeinstruct.workers.sandbox.python_packages import default_packages
+
 T = TypeVar("T")
 
 
@@ -222,6 +224,29 @@ class Isolation(StrEnum):
     NONE = "none"
 
 
+class SandboxPython(Model):
+    """The Python environment sandboxed programs run with (mounted read-only)."""
+
+    packages: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=lambda: list(default_packages()),
+        description="Packages (pip requirement strings) installed once into a cached "
+        "environment keyed by the list; the default is a data-science set "
+        "(`sandbox/python-packages.txt`, also installed in the sandbox image). `[]`: the "
+        "standard library only.",
+    )
+    prefix: NotSemantic[str | None] = Field(
+        None,
+        description="An existing environment (a virtual environment or a Python installation) "
+        "to use instead of `packages`, e.g. the sandbox image's `/opt/codeinstruct/python`.",
+    )
+
+    @model_validator(mode="after")
+    def _one_of(self) -> SandboxPython:
+        if self.prefix and "packages" in self.model_fields_set:
+            raise ValueError("give either packages or prefix, not both")
+        return self
+
+
 class Sandbox(Model):
     isolation: Isolation = Isolation.GVISOR
     timeout_seconds: float = Field(10, gt=0)
@@ -244,6 +269,7 @@ class Sandbox(Model):
         ge=0,
         description="Drop a sample (`weak_tests`) whose tests kill fewer mutants than this.",
     )
+    python: SandboxPython = Field(default_factory=SandboxPython)
 
     @model_validator(mode="after")
     def _mutant_minimum(self) -> Sandbox:
