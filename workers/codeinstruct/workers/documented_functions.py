@@ -618,3 +618,8 @@ def _grammar(language: str) -> _Grammar:
             _CPP_NESTED,
         )
     raise ValueError(f"no seed grammar for language {language!r}")
+
+
+def parser_for(language: str) -> Parser:
+    """The tree-sitter parser of `language` (one of `LANGUAGES`)."""
+    return _grammar(language).parser()
