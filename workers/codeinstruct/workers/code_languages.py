@@ -138,3 +138,36 @@ def program_of(language: str, solution: str, tests: str) -> str:
     if language == "go" and not re.search(r"^\s*package\s+\w+", solution, re.MULTILINE):
         return f"package main\n\n{body}"
     return body
+
+
+_FENCED = re.compile(r"^[ \t]*```[ \t]*([\w+#-]*)[^\n]*\n(.*?)^[ \t]*```", re.MULTILINE | re.DOTALL)
+_DEFINED = re.compile(
+    r"\b(?:function\*?|fn|func|class|struct|interface|enum|trait)\s+(?:\([^)]*\)\s*)?(\w+)"
+    r"|^[ \t]*(?:[\w:<>,\[\]*&]+[ \t]+)+(\w+)[ \t]*\([^;{()]*\)[ \t]*(?:const[ \t]*)?"
+    r"(?:throws[ \t]+[\w., ]+)?\{",
+    re.MULTILINE,
+)
+_COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.DOTALL)
+_KEYWORDS = frozenset({"if", "for", "while", "switch", "catch", "return", "else", "new"})
+
+
+def tagged_blocks(text: str, language: str) -> list[str]:
+    """The non-empty blocks of `text` whose fence tag names `language` (untagged ones are not:
+    the analogue of the sanitize step's "a ```python block")."""
+    return [
+        m.group(2)
+        for m in _FENCED.finditer(text)
+        if fence_language(m.group(1)) == language and m.group(2).strip()
+    ]
+
+
+def defined_names(code: str) -> frozenset[str]:
+    """The names of the functions, methods and types `code` defines (a lexical scan)."""
+    names = {a or b for a, b in _DEFINED.findall(code)}
+    return frozenset(names - _KEYWORDS)
+
+
+def code_representation(code: str) -> str:
+    """The code without comments and blank lines (what near-dedup compares)."""
+    lines = (line.rstrip() for line in _COMMENT.sub("", code).splitlines())
+    return "\n".join(line for line in lines if line.strip()) + "\n"

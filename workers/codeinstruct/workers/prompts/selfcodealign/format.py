@@ -105,20 +105,25 @@ def sample_task_kind(rng: random.Random) -> tuple[str, str]:
 # S -> C -------------------------------------------------------------------------------------
 
 
-def _concepts_user(seed: str) -> str:
-    return fill(
+def _concepts_user(seed: str, language: str = "python") -> str:
+    text = fill(
         load_text(PACKAGE, "concepts_user.txt"), seed=seed if seed.endswith("\n") else seed + "\n"
     )
+    return text if language == "python" else text.replace("```python", f"```{FENCE[language]}", 1)
 
 
-def format_concepts(seed: str, shots: list[Example]) -> list[Message]:
-    messages = [{"role": "system", "content": load_text(PACKAGE, "concepts.txt").strip()}]
+def format_concepts(seed: str, shots: list[Example], language: str = "python") -> list[Message]:
+    """S->C; a seed of another language is fenced as that language (the shots stay Python)."""
+    system = load_text(PACKAGE, "concepts.txt").strip()
+    if language != "python":
+        system = system.replace("a piece of Python code", "a piece of code")
+    messages = [{"role": "system", "content": system}]
     for shot in shots:
         messages.append({"role": "user", "content": _concepts_user(shot.seed)})
         messages.append(
             {"role": "assistant", "content": f"<concepts>{', '.join(shot.concepts)}</concepts>"}
         )
-    messages.append({"role": "user", "content": _concepts_user(seed)})
+    messages.append({"role": "user", "content": _concepts_user(seed, language)})
     return messages
 
 
