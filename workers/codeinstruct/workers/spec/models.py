@@ -407,6 +407,8 @@ class Mining(Model):
     min_docstring_chars: int = Field(16, ge=0)
     max_lines: int = Field(150, gt=0)
     banned_imports: list[str] = Field(
+        description="Python seeds: modules a seed may not use (other languages have their own "
+        "list of system APIs, drop reason `banned_api`, docs/selfcodealign.md).",
         default_factory=lambda: [
             "os",
             "sys",
