@@ -418,7 +418,7 @@ class Mining(Model):
             "distutils",
             "matplotlib",
             "seaborn",
-        ]
+        ],
     )
     banned_words: list[str] = Field(default_factory=lambda: ["todo", "fixme", "bug"])
     type_check: bool = Field(False, description="Run a real type checker over seeds.")
