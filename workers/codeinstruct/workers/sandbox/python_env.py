@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -30,6 +31,8 @@ from pathlib import Path
 
 from codeinstruct.workers.errors import UserError
 from codeinstruct.workers.sandbox.python_packages import default_packages
+
+log = logging.getLogger(__name__)
 
 COMPLETE = "codeinstruct-env.json"
 PIP_SECONDS = 1800
@@ -90,6 +93,11 @@ def ensure_packages(packages: Sequence[str], root: Path | None = None) -> Path:
     if (final / COMPLETE).is_file():
         return final
     root.mkdir(parents=True, exist_ok=True)
+    log.warning(
+        "preparing the sandbox's Python environment (%s) in %s: done once, it takes minutes",
+        ", ".join(packages),
+        final,
+    )
     building = root / f".{final.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
     try:
         _create(building, packages)
