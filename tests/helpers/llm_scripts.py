@@ -160,3 +160,59 @@ def wavecoder_seeds(count: int) -> list[Record]:
         {"id": content_id(str(i)), "seed": f"# seed {i}\ndef f():\n    return {i}\n"}
         for i in range(count)
     ]
+
+
+def javascript_seed_source(root: Path, count: int) -> Path:
+    """A source folder with `count` JSDoc-documented JavaScript functions f0..f{count-1}, and
+    one undocumented one (not a seed)."""
+    functions = [
+        textwrap.dedent(f"""
+        /**
+         * Returns the values of the array above {i}, each scaled by {i + 1}.
+         */
+        function f{i}(values) {{
+          return values.filter((v) => v > {i}).map((v) => v * {i + 1});
+        }}
+        """)
+        for i in range(count)
+    ]
+    root.mkdir()
+    (root / "seeds.js").write_text("\n".join(functions) + "\nfunction bare(x) { return x; }\n")
+    return root
+
+
+def selfcodealign_javascript_answer(kind: str, body: dict[str, Any]) -> str:
+    """Plays the model for SelfCodeAlign on JavaScript seeds: concepts, then an instruction,
+    then a JavaScript response whose tests use the `assert` module. By the request's seed, a
+    response ≡ 1 (mod 4) checks with `console.assert` (cannot fail: `tests_without_assert`), one
+    ≡ 2 (mod 4) has tests that never call the solution (`vacuous_tests`), one ≡ 3 (mod 4) is
+    wrong (`fail`); the others pass."""
+    query = body["messages"][-1]["content"]
+    tag = content_id(query, str(body.get("seed")))[:6]
+    if query.startswith(FENCE):
+        assert query.startswith(f"{FENCE}javascript"), query[:40]
+        name = re.search(r"function (\w+)", query)
+        return f"<concepts>array filter of {name.group(1) if name else '?'}, arrow functions"
+    if query.startswith("Concepts:"):
+        assert "Language: JavaScript" in query, query
+        return f"<instruction>\nWrite a JavaScript function task_{tag}(n) returning n + 1.\n</instruction>"
+    if query.startswith("<instruction>"):
+        assert "JavaScript" in body["messages"][0]["content"]
+        name = re.search(r"function (\w+)\(", query)
+        fn = name.group(1) if name else "g"
+        variant = body.get("seed", 0) % 4
+        result = "n + 2" if variant == 3 else "n + 1"
+        if variant == 1:
+            checks = f"console.assert({fn}(1) === 2);"
+        elif variant == 2:
+            checks = "const assert = require('assert');\nassert.strictEqual(1 + 1, 2);"
+        else:
+            checks = (
+                f"const assert = require('assert');\nassert.strictEqual({fn}(1), 2);\n"
+                f"assert.strictEqual({fn}(-1), 0);"
+            )
+        return (
+            f"<response>\nAdd one.\n{FENCE}javascript\nfunction {fn}(n) {{\n  return {result};\n}}\n"
+            f"{FENCE}\n</response>\n\n<tests>\n{FENCE}javascript\n{checks}\n{FENCE}\n"
+        )
+    raise AssertionError(f"unexpected prompt: {query[:80]}")

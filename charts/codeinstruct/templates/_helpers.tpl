@@ -57,6 +57,10 @@ app.kubernetes.io/component: operator
 {{- include "codeinstruct.imageRef" (list .Values.rayImage .Chart) -}}
 {{- end -}}
 
+{{- define "codeinstruct.sandboxImage" -}}
+{{- include "codeinstruct.imageRef" (list .Values.sandboxImage .Chart) -}}
+{{- end -}}
+
 {{/* Placement of the children, as the operator's CODEINSTRUCT_PLACEMENT (JSON). */}}
 {{- define "codeinstruct.placement" -}}
 {{- $out := dict -}}

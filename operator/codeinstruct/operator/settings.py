@@ -19,6 +19,9 @@ class Settings:
     runtime_class: str = "gvisor"
     # Image of the Ray head for the RayJob (KubeRay) or the single-pod scoring Job.
     ray_image: str = "ghcr.io/codeinstruct/codeinstruct-ray:0.1.0"
+    # Image of the sandbox pods: built from images/sandbox/Dockerfile, with the default Python
+    # environment of sandboxed programs at SANDBOX_PYTHON (`sandbox.python.packages`).
+    sandbox_image: str = "ghcr.io/codeinstruct/codeinstruct-sandbox:0.1.0"
     # Seconds between reconcile ticks per InstructionDataset.
     interval: float = 10.0
     # Port of the Prometheus /metrics endpoint (0: off).

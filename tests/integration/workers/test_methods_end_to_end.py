@@ -16,8 +16,10 @@ from tests.helpers.llm_scripts import (
     FENCE,
     HANG_SECONDS,
     generator,
+    javascript_seed_source,
     seed_source,
     selfcodealign_answer,
+    selfcodealign_javascript_answer,
     wavecoder_answer,
     xcoder_answer,
 )
@@ -130,3 +132,30 @@ def test_xcoder_complexity_quality_diversity_and_leakage(tmp_path: Path) -> None
     assert "leakage" in card["reports"]
     store = LocalStore(tmp_path / "out")
     assert any("/reports/leakage.json" in k for k in store.list(""))
+
+
+def test_selfcodealign_on_javascript_seeds_runs_javascript_in_the_sandbox(tmp_path: Path) -> None:
+    """Needs the sandbox to run `language: javascript` jobs (node inside gVisor)."""
+    source = javascript_seed_source(tmp_path / "src", 6)
+    with FakeOpenAI(selfcodealign_javascript_answer) as server:
+        dataset = make_dataset(
+            method="selfcodealign",
+            targetSize=6,
+            source={"uri": str(source), "language": "javascript"},
+            generator=generator(server, sampling={"samplesPerInstruction": 4}),
+            output={"uri": str(tmp_path / "out")},
+        )
+        report = Runner(dataset, progress=False).run()
+    records, card = dataset_and_card(tmp_path / "out")
+    stages = card["stages"]
+    assert stages["seeds"]["records_out"] == 6  # `bare` has no JSDoc: not a seed
+    assert 0 < len(records) == report.records <= 6
+    for record in records:
+        assert record["language"] == "javascript"
+        assert record["execution"]["verdict"] == "pass"
+        assert record["execution"]["null_killed"] is True
+        assert "require('assert')" in record["program"]
+        assert "return n + 1;" in record["program"]
+    assert stages["responses"]["dropped"]["tests_without_assert"] > 0  # console.assert
+    dropped = stages["execute"]["dropped"]
+    assert dropped["vacuous_tests"] > 0 and dropped["fail"] > 0

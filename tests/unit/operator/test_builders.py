@@ -168,3 +168,18 @@ def test_render_prints_every_child() -> None:
         as_model(document)
         assert document["metadata"]["namespace"] == "ml"
     assert "&id" not in text  # no YAML anchors: readable and diffable
+
+
+def test_sandbox_pods_run_the_sandbox_image_with_its_python_environment() -> None:
+    container = sandbox.deployment(target())["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == Settings().sandbox_image != Settings().image
+    args = container["args"]
+    assert args[args.index("--python-prefix") + 1] == "/opt/codeinstruct/python"
+    own = sandbox.deployment(target(sandbox={"python": {"packages": ["sympy==1.14.0"]}}))
+    own_args = own["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert own_args[own_args.index("--python-packages") + 1] == "sympy==1.14.0"
+    # The args parse as `codeinstruct sandbox serve` takes them.
+    from codeinstruct.workers.cli import build_parser
+
+    parsed = build_parser().parse_args([*container["command"][1:], *args])
+    assert parsed.python_prefix == "/opt/codeinstruct/python"

@@ -493,3 +493,15 @@ def test_name_overrides() -> None:
     deployment = one(render({"nameOverride": "instruct"}), "Deployment")
     assert deployment["metadata"]["name"] == "ci-instruct"
     assert deployment["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] == "instruct"
+
+
+def test_the_sandbox_image_is_its_own_and_the_operator_gets_it() -> None:
+    from codeinstruct.operator.settings import Settings
+
+    env = operator_env(render())
+    assert env["CODEINSTRUCT_SANDBOX_IMAGE"] == Settings().sandbox_image
+    assert env["CODEINSTRUCT_SANDBOX_IMAGE"] == "ghcr.io/codeinstruct/codeinstruct-sandbox:0.1.0"
+    pinned = operator_env(render({"sandboxImage": {"digest": DIGEST}}))
+    assert pinned["CODEINSTRUCT_SANDBOX_IMAGE"] == (
+        f"ghcr.io/codeinstruct/codeinstruct-sandbox@{DIGEST}"
+    )

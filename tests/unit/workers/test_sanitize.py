@@ -247,3 +247,28 @@ def test_every_sanitize_stage_declares_a_kind_and_sits_in_the_method() -> None:
     assert names.index("code_dedup") < names.index("decontam")
     for stage in [*sanitize_stages(spec), WrongFormat(), IncompleteResponse()]:
         assert isinstance(stage.kind, StageKind)
+
+
+def test_other_languages_get_the_analogues_of_the_python_rules(tmp_path: Path) -> None:
+    ctx = context(tmp_path)
+
+    def rust(rid: str, code: str, tag: str = "rust") -> Record:
+        return {
+            "id": rid,
+            "language": "rust",
+            "instruction": f"task {rid}",
+            "response": fenced(code, tag),
+            "tests": "fn main() { assert_eq!(f(1), 1); }",
+        }
+
+    first = rust("a", "/// one\nfn f(x: i32) -> i32 { x }")
+    same_names = rust("b", "fn f(y: i32) -> i32 { y + 0 }")
+    other = rust("c", "fn g(x: i32) -> i32 { x }")
+    untagged = rust("d", "fn h(x: i32) -> i32 { x }", "")
+    kept, dropped = run(WrongFormat(), [first, untagged], ctx)
+    assert (kept, dropped) == (["a"], {"d": "no_code_block"})
+    kept, dropped = run(NameDiversity(), [first, same_names, other], ctx)
+    assert kept == ["a", "c"] and dropped == {"b": "repeated_function_names"}
+    (represented,) = CodeRepresentation().run([first], ctx)
+    assert not isinstance(represented, Drop)
+    assert represented["code_representation"] == "fn f(x: i32) -> i32 { x }\n"

@@ -17,6 +17,8 @@ from codeinstruct.operator.builders.meta import deployment as deployment_skeleto
 from codeinstruct.operator.builders.meta import service as service_skeleton
 from codeinstruct.operator.builders.placement import place
 from codeinstruct.operator.constants import SANDBOX_PORT, Component
+from codeinstruct.workers.sandbox.python_packages import IMAGE_PREFIX, default_packages
+from codeinstruct.workers.spec.models import SandboxPython
 
 
 def wanted(target: Target) -> bool:
@@ -26,6 +28,17 @@ def wanted(target: Target) -> bool:
 
 def endpoint(target: Target) -> str:
     return service_url(target, Component.SANDBOX, SANDBOX_PORT)
+
+
+def python_args(python: SandboxPython) -> list[str]:
+    """The sandbox's Python: the image's environment for the default packages (or any given
+    `prefix`); other packages are installed by the pod at start (from PyPI: the pod needs a
+    way there, or an image of your own with `prefix`, see docs/sandbox.md)."""
+    if python.prefix:
+        return ["--python-prefix", python.prefix]
+    if tuple(python.packages) == default_packages():
+        return ["--python-prefix", IMAGE_PREFIX]
+    return ["--python-packages", ",".join(python.packages)]
 
 
 def deployment(target: Target) -> dict[str, Any]:
@@ -42,7 +55,7 @@ def deployment(target: Target) -> dict[str, Any]:
     }
     container = {
         "name": "sandbox",
-        "image": target.settings.image,
+        "image": target.settings.sandbox_image,
         "imagePullPolicy": target.settings.image_pull_policy,
         "command": ["codeinstruct", "sandbox", "serve"],
         # The pod is the gVisor sandbox: the supervisor confines each job inside it.
@@ -59,6 +72,7 @@ def deployment(target: Target) -> dict[str, Any]:
             str(sandbox.timeout_seconds),
             "--memory",
             str(sandbox.memory_mib),
+            *python_args(sandbox.python),
         ],
         "ports": [{"name": "http", "containerPort": SANDBOX_PORT, "protocol": "TCP"}],
         "env": [{"name": "HOME", "value": "/tmp"}],

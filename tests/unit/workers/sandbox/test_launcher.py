@@ -1,4 +1,4 @@
-"""The Python of the sandbox is one value: the launcher's `python_executable`."""
+"""The Python of the sandbox is one value: the launcher's `PythonEnv`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from codeinstruct.workers.sandbox.box import Launcher, real_interpreter
+from codeinstruct.workers.sandbox.python_env import PythonEnv
 from codeinstruct.workers.spec import Isolation
 
 
@@ -24,7 +25,7 @@ def test_default_is_this_interpreter_and_another_brings_its_own_prefix() -> None
     other = shutil.which("python3", path="/usr/bin")
     if other is None:
         pytest.fail("Debian's /usr/bin/python3 is part of the machine (scripts/install.sh)")
-    chosen = Launcher(Isolation.NONE, other)
+    chosen = Launcher(Isolation.NONE, PythonEnv(os.path.realpath(other), "/usr", "/usr"))
     try:
         assert chosen.layout.interpreter == os.path.realpath(other)
         assert chosen.layout.prefix == "/usr"

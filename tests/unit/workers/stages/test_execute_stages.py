@@ -90,3 +90,24 @@ def test_quality_counts_passed_cases_and_drops_infra_errors(
     assert outputs[0].record["quality_run"]["verdict"] == "pass"
     assert isinstance(outputs[1], Drop) and outputs[1].reason == "infra_error"
     assert "quality" not in outputs[1].record, "an infrastructure failure is never scored"
+
+
+def test_a_record_of_another_language_runs_as_a_job_of_that_language(
+    ctx: StageContext, executor: FakeExecutor
+) -> None:
+    record = {
+        "id": "j0",
+        "instruction_id": "j",
+        "language": "javascript",
+        "response": "```javascript\nfunction add(a, b) { return a + b; }\n```",
+        "tests": "```js\nconst assert = require('assert');\nassert.strictEqual(add(2, 3), 5);\n```",
+    }
+    executor.verdict = lambda program: "fail" if "null variant" in program else "pass"  # type: ignore[assignment,return-value]
+    (kept,) = ExecuteTests(ctx.services.spec.sandbox).run([record], ctx)
+    assert not isinstance(kept, Drop)
+    assert [(j.id, j.language, j.tests) for j in executor.jobs] == [
+        ("j0", "javascript", None),
+        ("j0#null", "javascript", None),
+    ]
+    assert kept["program"].startswith("function add(a, b)")
+    assert kept["execution"]["null_killed"] is True

@@ -6,6 +6,7 @@ response and code representation) -> decontamination."""
 from __future__ import annotations
 
 from codeinstruct.workers.spec import Spec
+from codeinstruct.workers.spec.models import SourceLanguage
 from codeinstruct.workers.stages.base import Stage
 from codeinstruct.workers.stages.concepts import ExtractConcepts
 from codeinstruct.workers.stages.decontam import SubstringDecontam
@@ -32,8 +33,10 @@ LEAKAGE_FIELDS = ("instruction", "response")
 
 
 def seed_stages(spec: Spec) -> list[Stage]:
-    named: list[Stage] = [UndefinedNames()] if spec.mining.undefined_names else []
-    checked: list[Stage] = [TypeCheck()] if spec.mining.type_check else []
+    """Mining and the seed filters; the undefined-name and type checks read Python only."""
+    python = spec.source.language == SourceLanguage.PYTHON
+    named: list[Stage] = [UndefinedNames()] if spec.mining.undefined_names and python else []
+    checked: list[Stage] = [TypeCheck()] if spec.mining.type_check and python else []
     return [
         MineSeeds(spec.source, spec.mining),
         *named,

@@ -23,6 +23,7 @@ from typing import Any
 from codeinstruct.workers.errors import UserError
 from codeinstruct.workers.reaper import REAPER, Command, Directory, Group
 from codeinstruct.workers.sandbox import bundle
+from codeinstruct.workers.sandbox.python_env import PythonEnv, host_python
 from codeinstruct.workers.spec import Isolation
 
 log = logging.getLogger(__name__)
@@ -46,9 +47,10 @@ CPU_POLL_SECONDS = 0.1
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def supervisor_source() -> str:
+def supervisor_source(site_dirs: tuple[str, ...] = ()) -> str:
     """The supervisor's source, preceded by the registration of `checks.py` and `languages.py`
-    as modules (inside a sandbox nothing of codeinstruct is importable)."""
+    as modules (inside a sandbox nothing of codeinstruct is importable) and by the Python
+    environment's site-packages (`python_env.py`)."""
     here = Path(__file__).parent
     bootstrap = "import sys, types\n"
     for module, file in ((CHECKS_MODULE, "checks.py"), (LANGUAGES_MODULE, "languages.py")):
@@ -59,6 +61,7 @@ def supervisor_source() -> str:
             f"exec(compile({text!r}, {file!r}, 'exec'), _module.__dict__)\n"
         )
     bootstrap += "del _module\n"
+    bootstrap += "".join(f"import site; site.addsitedir({d!r})\n" for d in site_dirs)
     supervisor = (here / "supervisor.py").read_text(encoding="utf-8")
     future = "from __future__ import annotations\n"
     return supervisor.replace(future, future + bootstrap, 1)
@@ -85,16 +88,11 @@ def world_readable(path: str) -> bool:
 class Launcher:
     """Prepares the shared bundle of one isolation level and starts sandboxes from it."""
 
-    def __init__(self, isolation: Isolation, python_executable: str | None = None) -> None:
-        """`python_executable`: the interpreter that runs the supervisor and Python jobs
-        (default: this one); its installation (`<prefix>/bin/python`) is mounted read-only."""
+    def __init__(self, isolation: Isolation, python: PythonEnv | None = None) -> None:
         self.isolation = Isolation(isolation)
-        if python_executable is None:
-            self.layout = bundle.host_layout(real_interpreter(), sys.base_prefix)
-        else:
-            interpreter = os.path.realpath(python_executable)
-            self.layout = bundle.host_layout(interpreter, str(Path(interpreter).parent.parent))
-        self.source = supervisor_source()
+        python = python or host_python()
+        self.layout = bundle.host_layout(python.interpreter, python.home, python.mounts)
+        self.source = supervisor_source(python.site_dirs)
         self.env = {**bundle.ENV, "CODEINSTRUCT_DROP_USER": "1"}
         self.state = Path(tempfile.mkdtemp(prefix="codeinstruct-sandbox-"))
         self.reaped = REAPER.watch([Directory(str(self.state))])  # removed even after kill -9
@@ -124,7 +122,7 @@ class Launcher:
                 )
         else:
             self.env["CODEINSTRUCT_OWN_PIDS"] = "0"  # the host's nobody processes are visible
-            if not world_readable(self.layout.prefix):
+            if not all(map(world_readable, bundle.extra_mounts(self.layout))):
                 # `nobody` could not import the standard library: keep the user, say so.
                 self.env["CODEINSTRUCT_DROP_USER"] = "0"
             log.warning(

@@ -42,18 +42,22 @@ class Layout:
     """The interpreter's installation directory (its stdlib and shared library live there)."""
     links: tuple[tuple[str, str], ...] = ()
     """(path, target) of the top-level links to recreate, e.g. ("/bin", "usr/bin")."""
+    extra: tuple[str, ...] = ()
+    """More host folders mounted read-only (the Python environment, `python_env.py`)."""
 
 
-def host_layout(interpreter: str, prefix: str) -> Layout:
+def host_layout(interpreter: str, prefix: str, extra: tuple[str, ...] = ()) -> Layout:
     """The layout for this host: which of `SYSTEM_LINKS` are links, and to where."""
     links = tuple((path, os.readlink(path)) for path in SYSTEM_LINKS if os.path.islink(path))
-    return Layout(os.path.realpath(interpreter), os.path.realpath(prefix), links)
+    real = tuple(os.path.realpath(p) for p in extra)
+    return Layout(os.path.realpath(interpreter), os.path.realpath(prefix), links, real)
 
 
 def extra_mounts(layout: Layout) -> list[str]:
-    """Host directories bind-mounted read-only besides the system ones: the interpreter's home."""
-    covered = any(layout.prefix == d or layout.prefix.startswith(d + "/") for d in SYSTEM_DIRS)
-    return [] if covered else [layout.prefix]
+    """Host directories bind-mounted read-only besides the system ones: the interpreter's home
+    and the `extra` ones."""
+    paths = dict.fromkeys([layout.prefix, *layout.extra])
+    return [p for p in paths if not any(p == d or p.startswith(d + "/") for d in SYSTEM_DIRS)]
 
 
 def mount_points(layout: Layout) -> list[str]:

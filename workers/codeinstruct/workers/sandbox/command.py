@@ -12,6 +12,7 @@ from codeinstruct.workers.errors import UserError
 from codeinstruct.workers.records import jsonl_objects
 from codeinstruct.workers.sandbox.jobs import Job
 from codeinstruct.workers.sandbox.languages import SUPPORTED, UnknownLanguage, language_of_path
+from codeinstruct.workers.sandbox.python_env import PythonEnv, resolve
 from codeinstruct.workers.spec import Isolation, Sandbox
 
 DEFAULTS = Sandbox()
@@ -61,6 +62,16 @@ def add_parser(commands: Any) -> None:
     _limits(serve)
     serve.set_defaults(handler=cmd_serve)
 
+    env = actions.add_parser(
+        "python-env",
+        help="prepare the sandbox's Python environment and print its folder",
+        description="Installs the packages (default: the spec's default `sandbox.python.packages`)"
+        " into the cached environment the sandbox mounts, unless it is there already; "
+        "scripts/install.sh runs it once.",
+    )
+    _python(env)
+    env.set_defaults(handler=cmd_python_env)
+
 
 def _limits(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -81,6 +92,33 @@ def _limits(parser: argparse.ArgumentParser) -> None:
         "inside a gVisor pod or a throwaway machine)",
     )
     parser.add_argument("--workers", type=int, default=DEFAULTS.workers, help="warm sandboxes")
+    _python(parser)
+
+
+def _python(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--python-packages",
+        metavar="PKG,...",
+        help="packages of the sandbox's Python, comma-separated, installed once into a cached "
+        f"environment (default: {','.join(DEFAULTS.python.packages)}; '' for the standard "
+        "library only)",
+    )
+    group.add_argument(
+        "--python-prefix",
+        metavar="DIR",
+        help="an existing environment (virtual environment or installation) to run Python with",
+    )
+
+
+def python_of(args: argparse.Namespace) -> PythonEnv:
+    """The sandbox's Python for the command line's `--python-*` flags (spec defaults)."""
+    packages = (
+        None
+        if args.python_packages is None
+        else [p.strip() for p in args.python_packages.split(",") if p.strip()]
+    )
+    return resolve(packages, args.python_prefix)
 
 
 def read_jobs(path: str) -> list[dict[str, Any]]:
@@ -142,7 +180,8 @@ def cmd_exec(args: argparse.Namespace) -> int:
             raise UserError(f"{args.program}: cannot read the file: {error.strerror}") from None
         jobs = [job_of({"id": args.program, "program": text, "language": name}, 0, "--language")]
     workers = max(1, min(args.workers, len(jobs)))
-    with Pool(args.isolation, workers, args.timeout, args.memory) as pool:
+    python = python_of(args)
+    with Pool(args.isolation, workers, args.timeout, args.memory, python=python) as pool:
         for result in pool.run(jobs):
             print(json.dumps(result.to_dict(), ensure_ascii=False), flush=True)
     return 0
@@ -168,7 +207,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from codeinstruct.workers.sandbox.warm_pool import Pool
 
     require_gvisor(args.isolation, args.no_gvisor_check)
-    with Pool(args.isolation, args.workers, args.timeout, args.memory) as pool:
+    python = python_of(args)
+    with Pool(args.isolation, args.workers, args.timeout, args.memory, python=python) as pool:
         print(
             f"codeinstruct sandbox serve: {args.workers} {args.isolation} sandbox(es) on "
             f"http://{args.host}:{args.port}",
@@ -176,4 +216,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             flush=True,
         )
         serve(pool, args.host, args.port, args.max_queue)
+    return 0
+
+
+def cmd_python_env(args: argparse.Namespace) -> int:
+    print(python_of(args).prefix)
     return 0

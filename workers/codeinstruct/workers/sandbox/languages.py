@@ -5,7 +5,7 @@ One table: language -> the file the program is written to, the compile command (
 sandbox, under the job's limits, before the program), the run command, and the extensions
 `sandbox exec FILE` infers it from. Python is special: the supervisor runs it in its own forked
 interpreter (the checks of `checks.py` need that), so its table entry names no command; the
-interpreter is the launcher's single `python_executable`.
+interpreter is the launcher's single Python environment (`python_env.PythonEnv`).
 
 Toolchains are Debian's (scripts/install.sh): everything lives under /usr, which the sandbox
 mounts read-only. Compiled programs are written to the job's fresh working directory.

@@ -17,6 +17,7 @@ from typing import Any
 from codeinstruct.workers.sandbox import languages
 from codeinstruct.workers.sandbox.box import Box, Launcher, SandboxCrashed, SandboxUnavailable
 from codeinstruct.workers.sandbox.jobs import ExecResult, Job
+from codeinstruct.workers.sandbox.python_env import PythonEnv, resolve
 from codeinstruct.workers.sandbox.verdict import infra_result, result_of
 from codeinstruct.workers.spec import Isolation, Sandbox
 
@@ -44,15 +45,15 @@ class Pool:
         timeout: float = 10.0,
         memory_mib: int = 1024,
         hung_margin: float = HUNG_MARGIN_SECONDS,
-        python_executable: str | None = None,
+        python: PythonEnv | None = None,
     ) -> None:
         """`timeout`: CPU seconds per job (the wall clock caps it, `languages.wall_cap`).
-        Every sandbox runs every language of `languages.LANGUAGES`; `python_executable` is
-        the interpreter of Python jobs (default: this one)."""
+        Every sandbox runs every language of `languages.LANGUAGES`; `python` is the
+        environment of Python jobs (default: this interpreter, standard library only)."""
         self.timeout = timeout
         self.memory_mib = memory_mib
         self.hung_margin = hung_margin
-        self.launcher = Launcher(Isolation(isolation), python_executable)
+        self.launcher = Launcher(Isolation(isolation), python)
         self.replaced = 0
         self._queue: queue.Queue[_Task | None] = queue.Queue()
         self._lock = threading.Lock()
@@ -72,8 +73,13 @@ class Pool:
 
     @classmethod
     def from_settings(cls, settings: Sandbox) -> Pool:
+        python = resolve(settings.python.packages, settings.python.prefix)
         return cls(
-            settings.isolation, settings.workers, settings.timeout_seconds, settings.memory_mib
+            settings.isolation,
+            settings.workers,
+            settings.timeout_seconds,
+            settings.memory_mib,
+            python=python,
         )
 
     def _start_first(self) -> Box:

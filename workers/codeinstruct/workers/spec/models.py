@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
+from codeinstruct.workers.sandbox.python_packages import default_packages
+
 T = TypeVar("T")
 
 
@@ -49,6 +51,16 @@ class SourceFormat(StrEnum):
     PARQUET = "parquet"
 
 
+class SourceLanguage(StrEnum):
+    PYTHON = "python"
+    JAVASCRIPT = "javascript"
+    TYPESCRIPT = "typescript"
+    JAVA = "java"
+    GO = "go"
+    RUST = "rust"
+    CPP = "cpp"
+
+
 class Source(Model):
     """Where seeds (or, for XCoder, the pool to select from) come from."""
 
@@ -59,9 +71,16 @@ class Source(Model):
     )
     format: SourceFormat = Field(
         SourceFormat.PYTHON,
-        description="`python` source files, `jsonl` records, or `parquet` (XCoder pools).",
+        description="`python`: source files (of `language`: `.py`, `.js`, `.ts`, `.java`, "
+        "`.go`, `.rs`, `.cpp`/`.cc`/`.hpp`/`.h`), `jsonl` records, or `parquet` (XCoder pools).",
     )
-    language: Literal["python"] = "python"
+    language: SourceLanguage = Field(
+        SourceLanguage.PYTHON,
+        description="Language of the seed code: `python`, or `javascript`, `typescript`, `java`, "
+        "`go`, `rust`, `cpp` (documented functions found with tree-sitter: JSDoc, Javadoc, Go doc "
+        "comments, Rust `///`, Doxygen). SelfCodeAlign then writes and tests its responses in "
+        "that language.",
+    )
     content_field: str = Field("content", description="JSONL field holding the code.")
     instruction_field: str = Field(
         "instruction", description="XCoder pool: field holding the instruction."
@@ -205,6 +224,29 @@ class Isolation(StrEnum):
     NONE = "none"
 
 
+class SandboxPython(Model):
+    """The Python environment sandboxed programs run with (mounted read-only)."""
+
+    packages: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=lambda: list(default_packages()),
+        description="Packages (pip requirement strings) installed once into a cached "
+        "environment keyed by the list; the default is a data-science set "
+        "(`sandbox/python-packages.txt`, also installed in the sandbox image). `[]`: the "
+        "standard library only.",
+    )
+    prefix: NotSemantic[str | None] = Field(
+        None,
+        description="An existing environment (a virtual environment or a Python installation) "
+        "to use instead of `packages`, e.g. the sandbox image's `/opt/codeinstruct/python`.",
+    )
+
+    @model_validator(mode="after")
+    def _one_of(self) -> SandboxPython:
+        if self.prefix and "packages" in self.model_fields_set:
+            raise ValueError("give either packages or prefix, not both")
+        return self
+
+
 class Sandbox(Model):
     isolation: Isolation = Isolation.GVISOR
     timeout_seconds: float = Field(10, gt=0)
@@ -227,6 +269,7 @@ class Sandbox(Model):
         ge=0,
         description="Drop a sample (`weak_tests`) whose tests kill fewer mutants than this.",
     )
+    python: SandboxPython = Field(default_factory=SandboxPython)
 
     @model_validator(mode="after")
     def _mutant_minimum(self) -> Sandbox:
@@ -364,6 +407,8 @@ class Mining(Model):
     min_docstring_chars: int = Field(16, ge=0)
     max_lines: int = Field(150, gt=0)
     banned_imports: list[str] = Field(
+        description="Python seeds: modules a seed may not use (other languages have their own "
+        "list of system APIs, drop reason `banned_api`, docs/selfcodealign.md).",
         default_factory=lambda: [
             "os",
             "sys",
@@ -373,7 +418,7 @@ class Mining(Model):
             "distutils",
             "matplotlib",
             "seaborn",
-        ]
+        ],
     )
     banned_words: list[str] = Field(default_factory=lambda: ["todo", "fixme", "bug"])
     type_check: bool = Field(False, description="Run a real type checker over seeds.")

@@ -31,7 +31,7 @@ class ExtractConcepts(LLMStage[list[str]]):
         return prompts.examples()
 
     def format(self, record: Record, shots: list[Any]) -> Prompt:
-        return prompts.format_concepts(record["seed"], shots)
+        return prompts.format_concepts(record["seed"], shots, str(record.get("language", "python")))
 
     def parse(self, text: str) -> list[str] | ParseFailure:
         return prompts.parse_concepts(text)

@@ -4,7 +4,10 @@ fail against the null variant); then keep one passing response per instruction (
 
 Drop reasons: no_code_block, no_tests, no_assert, syntax_error, the verification's reasons
 (check_failed, no_checks, solution_not_called, checks_skipped, exited_early, channel_tampered,
-vacuous_tests, weak_tests) and the verdicts timeout, error, infra_error.
+vacuous_tests, weak_tests) and the verdicts timeout, error, infra_error. A record of another
+`language` than Python gets the reduced checks of `verification.language_samples` (drop reasons
+there: no_code_block, no_tests, no_assert, the run's reason such as compile_error, or its
+verdict, vacuous_tests, null_variant_not_built).
 """
 
 from __future__ import annotations
@@ -17,6 +20,11 @@ from codeinstruct.workers.records import Record
 from codeinstruct.workers.sandbox import sandbox_for
 from codeinstruct.workers.spec import Sandbox as SandboxSpec
 from codeinstruct.workers.stages.base import Drop, Stage, StageContext, StageKind, StageOutput
+from codeinstruct.workers.verification.language_samples import (
+    LanguageSample,
+    language_sample_of,
+    verify_languages,
+)
 from codeinstruct.workers.verification.samples import Sample, sample_of
 from codeinstruct.workers.verification.verify import Settings, verify
 
@@ -35,7 +43,8 @@ class ExecuteTests(Stage):
     stderr})
     Drop reasons: no_code_block, no_tests, no_assert, syntax_error, check_failed, no_checks,
     solution_not_called, checks_skipped, exited_early, channel_tampered, vacuous_tests,
-    weak_tests, timeout, error, infra_error
+    weak_tests, timeout, error, infra_error (other languages: compile_error,
+    null_variant_not_built)
     """
 
     kind = StageKind.EXECUTE
@@ -54,22 +63,35 @@ class ExecuteTests(Stage):
         return services.spec.sandbox.workers
 
     def run(self, records: list[Record], ctx: StageContext) -> Iterator[StageOutput]:
-        prepared = {str(r["id"]): sample_of(r) for r in records}
+        prepared: dict[str, Sample | LanguageSample | str] = {
+            str(r["id"]): _sample(r) for r in records
+        }
         samples = {rid: s for rid, s in prepared.items() if isinstance(s, Sample)}
+        others = {rid: s for rid, s in prepared.items() if isinstance(s, LanguageSample)}
         outcomes = (
             verify(samples, sandbox_for(ctx.services), self.settings, str(ctx.seed), ctx.count)
             if samples
             else {}
         )
+        if others:
+            executor = sandbox_for(ctx.services)
+            outcomes |= verify_languages(others, executor, self.settings, ctx.count)
         for record in records:
             ctx.advance(1)
             sample = prepared[str(record["id"])]
-            if not isinstance(sample, Sample):
+            if isinstance(sample, str):
                 yield Drop(record, sample)
                 continue
             outcome = outcomes[str(record["id"])]
             kept = {**record, "program": sample.program, "execution": outcome.execution}
             yield kept if outcome.reason is None else Drop(kept, outcome.reason)
+
+
+def _sample(record: Record) -> Sample | LanguageSample | str:
+    """Python's sample, or for a record of another `language` its reduced one."""
+    if record.get("language", "python") != "python":
+        return language_sample_of(record)
+    return sample_of(record)
 
 
 class PickResponse(Stage):

@@ -38,7 +38,11 @@ class WriteInstructions(LLMStage[str]):
 
     def format(self, record: Record, shots: list[Any]) -> Prompt:
         return prompts.format_instruction(
-            record["concepts"], record["category"], record["difficulty"], shots
+            record["concepts"],
+            record["category"],
+            record["difficulty"],
+            shots,
+            str(record.get("language", "python")),
         )
 
     def parse(self, text: str) -> str | ParseFailure:

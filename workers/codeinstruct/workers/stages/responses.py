@@ -1,4 +1,5 @@
-"""SelfCodeAlign I->R: n responses per instruction, each with its own tests."""
+"""SelfCodeAlign I->R: n responses per instruction, each with its own tests, in the record's
+`language` (Python unless the seeds were of another language)."""
 
 from __future__ import annotations
 
@@ -53,16 +54,27 @@ class WriteResponses(LLMStage[prompts.ParsedResponse]):
         return prompts.examples()
 
     def format(self, record: Record, shots: list[Any]) -> Prompt:
-        return prompts.format_response(record["instruction"], shots)
+        return prompts.format_response(record["instruction"], shots, _language(record))
 
-    def parse(self, text: str) -> prompts.ParsedResponse | ParseFailure:
-        return prompts.parse_response(text)
+    def parse(self, text: str, language: str = "python") -> prompts.ParsedResponse | ParseFailure:
+        return prompts.parse_response(text, language)
+
+    def prepare(self, record: Record, ctx: StageContext) -> tuple[dict[str, Any], list[Any]]:
+        """Python's shots as every LLM stage draws them; another language's from its own
+        examples (`examples_<language>.yaml`)."""
+        language = _language(record)
+        if language == "python":
+            return super().prepare(record, ctx)
+        pool = prompts.examples(language)
+        rng = ctx.rng(record["id"], self.name)
+        return {}, rng.sample(pool, min(self.shots, len(pool))) if self.shots else []
 
     async def handle(
         self, record: Record, client: LLMClient, ctx: StageContext
     ) -> list[StageOutput]:
         _, shots = self.prepare(record, ctx)
-        messages = prompts.format_response(record["instruction"], shots)
+        language = _language(record)
+        messages = prompts.format_response(record["instruction"], shots, language)
         result = await self.ask(client, messages, **self.params(record, ctx), n=self.samples)
         account(ctx, result)
         if isinstance(result, InfraFailure):
@@ -77,7 +89,7 @@ class WriteResponses(LLMStage[prompts.ParsedResponse]):
         outputs: list[StageOutput] = []
         for index, (text, cut) in enumerate(answers):
             base = {"instruction_id": record["id"], "sample": index}
-            parsed = ParseFailure("truncated") if cut else self.parse(text)
+            parsed = ParseFailure("truncated") if cut else self.parse(text, language)
             if isinstance(parsed, ParseFailure):
                 dropped = derive(record, self.name, str(index), **base, llm_output=text)
                 outputs.append(Drop(dropped, parsed.reason))
@@ -91,6 +103,7 @@ class WriteResponses(LLMStage[prompts.ParsedResponse]):
                     response=parsed.response,
                     code=parsed.code,
                     tests=parsed.tests,
+                    **({} if language == "python" else {"language": parsed.language}),
                 )
             )
         return outputs
@@ -118,13 +131,16 @@ class WriteResponses(LLMStage[prompts.ParsedResponse]):
             text = first_text(longer)
         # A base model (`api: completion`) gets no follow-up turn, as in the reference: an answer
         # without its tests is the wrong format.
-        if self.api == "completion" or not prompts.needs_tests_followup(text):
+        language = _language(record)
+        if self.api == "completion" or not prompts.needs_tests_followup(text, language):
             return text, False
         ctx.count("tests_followups")
         params = self.params(record, ctx, "tests", str(index))
         params["max_tokens"] = min(self.followup_max_tokens, self.sampling.max_tokens)
         followup = await complete_answer(
-            lambda p: self.ask(client, prompts.format_tests_followup(messages, text), **p),
+            lambda p: self.ask(
+                client, prompts.format_tests_followup(messages, text, language), **p
+            ),
             params,
             self.sampling,
             ctx,
@@ -133,3 +149,7 @@ class WriteResponses(LLMStage[prompts.ParsedResponse]):
             return text, False
         joined = prompts.join_tests_followup(text, followup.texts[0])
         return joined, is_cut(followup)
+
+
+def _language(record: Record) -> str:
+    return str(record.get("language", "python"))

@@ -12,13 +12,17 @@ Input fields: `instruction`, `response` (markdown with fenced code), `tests` (te
 `code` (the solution's code, when present). Whole-data stages walk the records in id order
 (ids are content hashes: a fixed pseudo-random order, whatever order the records came in) and
 keep the first of each group.
+
+A record of another `language` than Python gets the analogues: `wrong_format` wants a block
+fenced in that language (`no_code_block`; its tests' idiom was checked when they were parsed),
+names and the code representation come from a lexical scan (`code_languages`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 
-from codeinstruct.workers import sanitize
+from codeinstruct.workers import code_languages, sanitize
 from codeinstruct.workers.records import Record
 from codeinstruct.workers.stages.base import (
     Drop,
@@ -30,11 +34,23 @@ from codeinstruct.workers.stages.base import (
 )
 
 
+def _language(record: Record) -> str:
+    return str(record.get("language", "python"))
+
+
+def _blocks(record: Record) -> list[str]:
+    response = str(record.get("response", ""))
+    language = _language(record)
+    if language == "python":
+        return sanitize.python_blocks(response)
+    return code_languages.tagged_blocks(response, language)
+
+
 def _code(record: Record) -> str:
     code = record.get("code")
     if isinstance(code, str) and code.strip():
         return code
-    return "\n\n".join(sanitize.python_blocks(str(record.get("response", ""))))
+    return "\n\n".join(_blocks(record))
 
 
 def _in_id_order(records: list[Record]) -> list[int]:
@@ -46,7 +62,7 @@ class WrongFormat(FilterStage):
 
     Input fields: response, tests
     Output fields: (none)
-    Drop reasons: no_python_block, no_top_level_test
+    Drop reasons: no_python_block, no_top_level_test (other languages: no_code_block)
     """
 
     kind = StageKind.PREPARE
@@ -54,6 +70,8 @@ class WrongFormat(FilterStage):
     inputs = ("response", "tests")
 
     def check(self, record: Record) -> str | None:
+        if _language(record) != "python":
+            return None if _blocks(record) else "no_code_block"
         return sanitize.format_problem(
             str(record.get("response", "")), str(record.get("tests", ""))
         )
@@ -137,10 +155,14 @@ class NameDiversity(Stage):
 
     def run(self, records: list[Record], ctx: StageContext) -> Iterator[StageOutput]:
         order = _in_id_order(records)
-        keys = []
+        keys: list[Hashable] = []
         for i in order:
-            blocks = sanitize.python_blocks(str(records[i].get("response", "")))
-            keys.append(sanitize.function_names(blocks[0]) if blocks else frozenset())
+            blocks = _blocks(records[i])
+            if _language(records[i]) == "python":
+                keys.append(sanitize.function_names(blocks[0]) if blocks else frozenset())
+            else:
+                names = code_languages.defined_names(blocks[0]) if blocks else frozenset()
+                keys.append((_language(records[i]), names))
         repeats = sanitize.repeated_keys(keys)
         first_of = {
             order[position]: None if earlier is None else order[earlier]
@@ -172,6 +194,10 @@ class CodeRepresentation(Stage):
 
     def run(self, records: list[Record], ctx: StageContext) -> Iterator[StageOutput]:
         for record in records:
+            if _language(record) != "python":
+                representation = code_languages.code_representation(_code(record))
+                yield {**record, "code_representation": representation}
+                continue
             try:
                 representation = sanitize.code_representation(_code(record))
             except (SyntaxError, ValueError, RecursionError):

@@ -1,4 +1,6 @@
-"""SelfCodeAlign seed mining: top-level Python functions with a docstring and a valued return.
+"""SelfCodeAlign seed mining: top-level Python functions with a docstring and a valued return,
+or for `source.language` another language, its documented functions
+(`codeinstruct.workers.documented_functions`).
 
 Bad input never stops a run: every unreadable, binary, oversized or unparsable file is a counted
 drop. The extraction (`extract_seeds`, `decode_source`) is pure and works on source text; the
@@ -10,30 +12,26 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
+from codeinstruct.workers.documented_functions import SUFFIXES, Candidate, extract_documented
 from codeinstruct.workers.records import Record, content_id, iter_jsonl
 from codeinstruct.workers.sources import is_s3, list_files, read_local
 from codeinstruct.workers.spec import Mining, Source, SourceFormat
+from codeinstruct.workers.spec.models import SourceLanguage
 from codeinstruct.workers.stages.base import Drop, SourceStage, StageContext, StageKind, StageOutput
 from codeinstruct.workers.store import open_store
 
-
-@dataclass(frozen=True)
-class Candidate:
-    """A top-level function found in a file, before the quality filters."""
-
-    name: str
-    code: str
-    imports: str
-    docstring: str
-    line: int
-    drop_reason: str | None
+__all__ = ["Candidate", "MineSeeds", "decode_source", "extract_seeds"]
 
 
-def extract_seeds(text: str, mining: Mining) -> list[Candidate]:
-    """Top-level functions whose body starts with a docstring; raises SyntaxError/ValueError."""
+def extract_seeds(
+    text: str, mining: Mining, language: str = SourceLanguage.PYTHON
+) -> list[Candidate]:
+    """Top-level functions whose body starts with a docstring (another language: its documented
+    functions); raises SyntaxError/ValueError for Python that does not parse."""
+    if language != SourceLanguage.PYTHON:
+        return extract_documented(text, language, mining)
     tree = ast.parse(text)
     lines = text.splitlines()
     bindings = _import_bindings(tree)
@@ -146,12 +144,14 @@ def decode_source(data: bytes, max_bytes: int) -> tuple[str | None, str | None]:
 
 
 class MineSeeds(SourceStage):
-    """Reads Python files (or JSONL records of code) and yields seed functions.
+    """Reads source files of `source.language` (or JSONL records of code) and yields seed
+    functions; a seed of another language than Python carries its `language`.
 
     Input fields: (the source)
     Output fields: seed, entry_point, docstring
     Drop reasons: unreadable_file, file_too_large, empty_file, binary_file, not_utf8,
-    syntax_error, too_long, short_docstring, no_return, no_arguments, banned_import, todo_marker
+    syntax_error, too_long, short_docstring, no_return, no_arguments, banned_import, banned_api,
+    todo_marker
     """
 
     kind = StageKind.PREPARE
@@ -166,7 +166,8 @@ class MineSeeds(SourceStage):
         source = self.source
         size = source.files_per_shard
         jsonl = source.format is SourceFormat.JSONL
-        files = list_files(source.uri, (".jsonl",) if jsonl else (".py",), source.max_files)
+        suffixes = (".jsonl",) if jsonl else SUFFIXES[source.language]
+        files = list_files(source.uri, suffixes, source.max_files)
         if is_s3(source.uri):
             return [{"s3": files[i : i + size]} for i in range(0, len(files), size)]
         if jsonl:
@@ -188,7 +189,7 @@ class MineSeeds(SourceStage):
 
     def _seeds_of(self, path: str, text: str, ctx: StageContext) -> Iterator[StageOutput]:
         try:
-            candidates = extract_seeds(text, self.mining)
+            candidates = extract_seeds(text, self.mining, self.source.language)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             yield _file_drop(path, "syntax_error", ctx)
             return
@@ -206,6 +207,8 @@ class MineSeeds(SourceStage):
                 "docstring": candidate.docstring,
                 "meta": {"source": path, "line": candidate.line},
             }
+            if self.source.language != SourceLanguage.PYTHON:
+                record["language"] = str(self.source.language)
             yield record if candidate.drop_reason is None else Drop(record, candidate.drop_reason)
 
 

@@ -27,7 +27,7 @@ def run_batch(
     unique: list[Job] = []
     alias: dict[str, str] = {}
     for job in jobs:
-        key = (job.program, job.tests, job.variants, job.timeout, job.memory_mib)
+        key = (job.language, job.program, job.tests, job.variants, job.timeout, job.memory_mib)
         if key not in first:
             first[key] = job.id
             unique.append(job)

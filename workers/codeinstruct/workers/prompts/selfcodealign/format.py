@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from codeinstruct.workers.code_languages import FENCE, FENCE_TAGS, IDIOMS, NAMES, fence_language
+from codeinstruct.workers.code_languages import assertion_reason as language_assertion_reason
 from codeinstruct.workers.prompts.parsing import (
     ParseFailure,
     code_blocks,
@@ -63,18 +65,23 @@ class ParsedResponse:
     response: str
     code: str
     tests: str
+    language: str = "python"
+    """The language of the code: its fence's tag (the requested language when untagged)."""
 
 
 @cache
-def examples() -> tuple[Example, ...]:
-    raw: list[dict[str, Any]] = yaml.safe_load(load_text(PACKAGE, "examples.yaml"))
+def examples(language: str = "python") -> tuple[Example, ...]:
+    """Python's examples (every stage), or the I->R examples of another language
+    (`examples_<language>.yaml`: instruction, response, tests)."""
+    name = "examples.yaml" if language == "python" else f"examples_{language}.yaml"
+    raw: list[dict[str, Any]] = yaml.safe_load(load_text(PACKAGE, name))
     return tuple(
         Example(
-            seed=item["seed"],
-            concepts=[str(c) for c in item["concepts"]],
+            seed=item.get("seed", ""),
+            concepts=[str(c) for c in item.get("concepts", [])],
             in_seed=[str(c) for c in item.get("in_seed", [])],
-            category=item["category"],
-            difficulty=item["difficulty"],
+            category=item.get("category", "function"),
+            difficulty=item.get("difficulty", "medium"),
             instruction=item["instruction"].strip(),
             response=item["response"].strip(),
             tests=item["tests"].strip(),
@@ -98,20 +105,25 @@ def sample_task_kind(rng: random.Random) -> tuple[str, str]:
 # S -> C -------------------------------------------------------------------------------------
 
 
-def _concepts_user(seed: str) -> str:
-    return fill(
+def _concepts_user(seed: str, language: str = "python") -> str:
+    text = fill(
         load_text(PACKAGE, "concepts_user.txt"), seed=seed if seed.endswith("\n") else seed + "\n"
     )
+    return text if language == "python" else text.replace("```python", f"```{FENCE[language]}", 1)
 
 
-def format_concepts(seed: str, shots: list[Example]) -> list[Message]:
-    messages = [{"role": "system", "content": load_text(PACKAGE, "concepts.txt").strip()}]
+def format_concepts(seed: str, shots: list[Example], language: str = "python") -> list[Message]:
+    """S->C; a seed of another language is fenced as that language (the shots stay Python)."""
+    system = load_text(PACKAGE, "concepts.txt").strip()
+    if language != "python":
+        system = system.replace("a piece of Python code", "a piece of code")
+    messages = [{"role": "system", "content": system}]
     for shot in shots:
         messages.append({"role": "user", "content": _concepts_user(shot.seed)})
         messages.append(
             {"role": "assistant", "content": f"<concepts>{', '.join(shot.concepts)}</concepts>"}
         )
-    messages.append({"role": "user", "content": _concepts_user(seed)})
+    messages.append({"role": "user", "content": _concepts_user(seed, language)})
     return messages
 
 
@@ -142,26 +154,40 @@ def parse_concepts(text: str) -> list[str] | ParseFailure:
 # C -> I -------------------------------------------------------------------------------------
 
 
-def _instruction_user(concepts: list[str], category: str, difficulty: str) -> str:
-    return fill(
+def _instruction_user(
+    concepts: list[str], category: str, difficulty: str, language: str = "python"
+) -> str:
+    text = fill(
         load_text(PACKAGE, "instruction_user.txt"),
         concepts=", ".join(concepts),
         category=CATEGORIES[category],
         difficulty=difficulty,
     ).strip()
+    return text if language == "python" else f"{text}\nLanguage: {NAMES[language]}"
+
+
+def _in_language(text: str, language: str) -> str:
+    """A Python prompt or task, retold for another language (its name in place of Python's)."""
+    return text if language == "python" else text.replace("Python", NAMES[language])
 
 
 def format_instruction(
-    concepts: list[str], category: str, difficulty: str, shots: list[Example]
+    concepts: list[str],
+    category: str,
+    difficulty: str,
+    shots: list[Example],
+    language: str = "python",
 ) -> list[Message]:
-    messages = [{"role": "system", "content": load_text(PACKAGE, "instruction.txt").strip()}]
+    """C->I; for another language the task asks for a solution in it (the shots' tasks too)."""
+    system = _in_language(load_text(PACKAGE, "instruction.txt").strip(), language)
+    messages = [{"role": "system", "content": system}]
     for shot in shots:
-        user = _instruction_user(shot.concepts, shot.category, shot.difficulty)
+        user = _instruction_user(shot.concepts, shot.category, shot.difficulty, language)
         messages.append({"role": "user", "content": user})
-        messages.append(
-            {"role": "assistant", "content": f"<instruction>\n{shot.instruction}\n</instruction>"}
-        )
-    messages.append({"role": "user", "content": _instruction_user(concepts, category, difficulty)})
+        task = _in_language(shot.instruction, language)
+        messages.append({"role": "assistant", "content": f"<instruction>\n{task}\n</instruction>"})
+    user = _instruction_user(concepts, category, difficulty, language)
+    messages.append({"role": "user", "content": user})
     return messages
 
 
@@ -187,8 +213,23 @@ def _response_user(instruction: str) -> str:
     return fill(load_text(PACKAGE, "response_user.txt"), instruction=instruction).strip()
 
 
-def format_response(instruction: str, shots: list[Example]) -> list[Message]:
-    messages = [{"role": "system", "content": load_text(PACKAGE, "response.txt").strip()}]
+def response_system(language: str = "python") -> str:
+    """The I->R system prompt: Python's, or the language template filled with its test idiom."""
+    if language == "python":
+        return load_text(PACKAGE, "response.txt").strip()
+    return fill(
+        load_text(PACKAGE, "response_language.txt"),
+        language=NAMES[language],
+        fence=FENCE[language],
+        idiom=IDIOMS[language].prompt,
+    ).strip()
+
+
+def format_response(
+    instruction: str, shots: list[Example], language: str = "python"
+) -> list[Message]:
+    """I->R; `shots` are examples of the same language (`examples(language)`)."""
+    messages = [{"role": "system", "content": response_system(language)}]
     for shot in shots:
         messages.append({"role": "user", "content": _response_user(shot.instruction)})
         answer = f"<response>\n{shot.response}\n</response>\n\n<tests>\n{shot.tests}\n</tests>"
@@ -200,12 +241,14 @@ def format_response(instruction: str, shots: list[Example]) -> list[Message]:
 RESPONSE_STOP = ["</tests>"]
 
 
-def parse_response(text: str) -> ParsedResponse | ParseFailure:
+def parse_response(text: str, language: str = "python") -> ParsedResponse | ParseFailure:
     """Solution code from the response part and asserts from the `<tests>` part.
 
     The `<tests>` tag is required (its closing tag may be cut by the stop sequence); the
-    response part is what precedes it. Code comes from fenced blocks (an unclosed fence runs
-    to the end of its part); tests without fences are accepted when they parse as Python.
+    response part is what precedes it. Code comes from fenced blocks tagged with `language`
+    (or untagged; an unclosed fence runs to the end of its part); Python tests without fences
+    are accepted when they parse. The tests must assert in the language's idiom
+    (`code_languages.IDIOMS`), else `tests_without_assert`.
     """
     tests_at = re.search(r"<tests>", text, re.IGNORECASE)
     if tests_at is None:
@@ -214,26 +257,38 @@ def parse_response(text: str) -> ParsedResponse | ParseFailure:
     response = section(head, "response")
     response = strip_tags(head if response is None else response, "response")
     tests_part = section(text, "tests") or ""
-    code = "".join(code_blocks(response))
+    tags = FENCE_TAGS[language]
+    code = "".join(code_blocks(response, tags))
     if not code.strip():
         return ParseFailure("no_code")
-    blocks = code_blocks(tests_part)
-    tests = "".join(blocks) if blocks else _bare_python(tests_part)
+    blocks = code_blocks(tests_part, tags)
+    tests = "".join(blocks) if blocks else _bare_python(tests_part) if language == "python" else ""
     if not tests.strip():
         return ParseFailure("no_tests")
-    if not re.search(r"\bassert\b", tests):
+    if language_assertion_reason(language, tests) is not None:
         return ParseFailure("tests_without_assert")
-    return ParsedResponse(response=response, code=code, tests=tests)
+    fenced = re.search(r"^[ \t]*```[ \t]*([\w+#-]+)", response, re.MULTILINE)
+    written = (fence_language(fenced.group(1)) if fenced else None) or language
+    return ParsedResponse(response=response, code=code, tests=tests, language=written)
 
 
-def needs_tests_followup(text: str) -> bool:
+def needs_tests_followup(text: str, language: str = "python") -> bool:
     """An answer with solution code but no `<tests>` part (weak models often stop there)."""
-    return parse_response(text) == ParseFailure("missing_tests") and bool(code_blocks(text))
+    return parse_response(text, language) == ParseFailure("missing_tests") and bool(
+        code_blocks(text, FENCE_TAGS[language])
+    )
 
 
-def format_tests_followup(messages: list[Message], answer: str) -> list[Message]:
+def format_tests_followup(
+    messages: list[Message], answer: str, language: str = "python"
+) -> list[Message]:
     """The conversation so far, the model's answer, and a request for the missing tests."""
     followup = load_text(PACKAGE, "tests_followup.txt").strip()
+    if language != "python":
+        followup = (
+            f"Now write the tests for your solution: {IDIOMS[language].prompt}, inside "
+            "<tests></tests> tags. Do not repeat the solution."
+        )
     return [
         *messages,
         {"role": "assistant", "content": answer},
