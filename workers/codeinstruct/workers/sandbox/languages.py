@@ -74,6 +74,7 @@ LANGUAGES: dict[str, Language] = {
                 "commonjs",
                 "--lib",
                 "es2020",
+                "--esModuleInterop",  # `import assert from 'assert'`, as models write it
                 "--skipLibCheck",
                 "--pretty",
                 "false",
