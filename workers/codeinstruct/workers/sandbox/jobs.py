@@ -25,6 +25,9 @@ class Job:
     one process (a null variant and mutants); `ExecResult.variants` holds one verdict each."""
     variant_timeout: float | None = None
     """Seconds each variant may take (a slower one is a timeout and the next one starts)."""
+    variant_cpu_seconds: float | None = None
+    """CPU seconds each variant may use (a variant that spins is stopped before its wall
+    budget runs out, however loaded the machine; a timeout as well)."""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -52,6 +55,8 @@ class ExecResult:
     variants: list[dict[str, Any]] | None = None
     """Jobs with variants: `{"verdict", "reason"}` per variant, in order; a variant that never
     started (an earlier one used up the time or ended the process) is `infra_error`."""
+    cpu_seconds: float | None = None
+    """CPU time of the job's processes (None when the sandbox did not measure it)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

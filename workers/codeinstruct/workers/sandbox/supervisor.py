@@ -318,11 +318,14 @@ def run_checked(job: dict, path: str) -> int:
         status = check_once(job["program"], job["tests"], checks.Recorder(nonce), path)
     else:
         budget = float(job.get("variant_timeout") or job["timeout"])
+        cpu = float(job.get("variant_cpu_seconds") or 0.0)
         signal.signal(signal.SIGALRM, _variant_timed_out)
+        signal.signal(signal.SIGPROF, _variant_timed_out)
+        recorder = checks.Recorder(nonce)  # one for all: the tests are compiled once
         for index, solution in enumerate(variants):
-            recorder = checks.Recorder(nonce)
+            recorder.reset()
             recorder.send("V", index)
-            check_once(solution, job["tests"], recorder, path, budget)
+            check_once(solution, job["tests"], recorder, path, budget, cpu)
             for thread in threading.enumerate():
                 if thread is not threading.main_thread() and not thread.daemon:
                     thread.join()
@@ -346,10 +349,16 @@ def _variant_timed_out(signum: int, frame: object) -> None:
 
 
 def check_once(
-    solution: str, tests: str, recorder: checks.Recorder, path: str, budget: float = 0.0
+    solution: str,
+    tests: str,
+    recorder: checks.Recorder,
+    path: str,
+    budget: float = 0.0,
+    cpu: float = 0.0,
 ) -> int:
     """One checked run in a fresh `__main__`; sends its end line; returns its status. With a
-    `budget` (seconds, variants only) a run that takes longer is stopped and marked timed out."""
+    `budget` (wall seconds, variants only) or a `cpu` budget (CPU seconds), a run that takes
+    longer is stopped and marked timed out."""
     module = types.ModuleType("__main__")
     module.__file__ = path
     sys.modules["__main__"] = module
@@ -360,6 +369,8 @@ def check_once(
     try:
         if budget:
             signal.setitimer(signal.ITIMER_REAL, budget)
+        if cpu:
+            signal.setitimer(signal.ITIMER_PROF, cpu)
         program = checks.CheckedProgram(solution, tests, recorder)
         if "unittest" in solution or "unittest" in tests:
             checks.count_unittest()
@@ -383,6 +394,8 @@ def check_once(
     finally:
         if budget:
             signal.setitimer(signal.ITIMER_REAL, 0)
+        if cpu:
+            signal.setitimer(signal.ITIMER_PROF, 0)
     for thread in threading.enumerate():
         if thread is not threading.main_thread() and not thread.daemon:
             try:

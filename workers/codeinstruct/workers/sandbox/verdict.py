@@ -163,6 +163,7 @@ def result_of(raw: dict[str, Any], job_id: str) -> ExecResult:
         checks=raw.get("checks"),
         reason=reason,
         variants=variant_verdicts(raw),
+        cpu_seconds=raw.get("cpu_seconds"),
     )
 
 

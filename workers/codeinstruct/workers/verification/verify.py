@@ -33,6 +33,10 @@ STDERR_KEPT = 2000
 # testing counts it), not waited for. The null variant raises at its first call.
 VARIANT_TIME_FACTOR = 3.0
 VARIANT_MARGIN_SECONDS = 0.25
+# The same on CPU time, against the CPU the original run itself used (its end line; gVisor
+# counts it in 10 ms ticks): a spinning mutant stops soon, however loaded the machine, while
+# the wall budget above still stops one that waits.
+VARIANT_CPU_MARGIN_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,14 @@ def variant_timeout(duration: float, timeout: float) -> float:
     return round(min(timeout, VARIANT_TIME_FACTOR * duration + VARIANT_MARGIN_SECONDS), 3)
 
 
+def variant_cpu_budget(result: ExecResult, timeout: float) -> float | None:
+    """CPU seconds each variant may use (None when the run did not report its CPU time)."""
+    cpu = (result.checks or {}).get("cpu_seconds")
+    if cpu is None:
+        return None
+    return round(min(timeout, VARIANT_TIME_FACTOR * float(cpu) + VARIANT_CPU_MARGIN_SECONDS), 3)
+
+
 def verify(
     samples: Mapping[str, Sample],
     executor: Executor,
@@ -99,6 +111,7 @@ def verify(
                 tests=sample.tests,
                 variants=tuple(codes),
                 variant_timeout=each,
+                variant_cpu_seconds=variant_cpu_budget(result, settings.timeout),
             )
         )
     ran = (
