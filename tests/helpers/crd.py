@@ -1,7 +1,12 @@
-"""Validating a document as the API server would: the CRD's OpenAPI schema and its CEL rules."""
+"""Validating a document as the API server would: the CRD's OpenAPI schema and its CEL rules.
+
+The validator, the generated CRD and each compiled CEL rule are made once per session: they are
+the slow part (a YAML parse, the whole CRD from the spec models, a CEL parse per rule)."""
 
 from __future__ import annotations
 
+import copy
+from functools import cache, lru_cache
 from typing import Any
 
 import celpy
@@ -28,27 +33,51 @@ def _json_schema(node: Any) -> Any:
     return node
 
 
-def schema() -> dict[str, Any]:
+@lru_cache(maxsize=1)
+def _schema() -> dict[str, Any]:
     version = yaml.safe_load(CRD_FILE.read_text())["spec"]["versions"][0]
     return dict(_json_schema(version["schema"]["openAPIV3Schema"]))
 
 
+def schema() -> dict[str, Any]:
+    return copy.deepcopy(_schema())
+
+
+@lru_cache(maxsize=1)
+def _validator() -> jsonschema.Draft4Validator:
+    return jsonschema.Draft4Validator(_schema())
+
+
 def schema_errors(document: dict[str, Any]) -> list[str]:
     """What the committed CRD's schema says is wrong with `document` (empty: valid)."""
-    validator = jsonschema.Draft4Validator(schema())
-    return [f"{'.'.join(map(str, e.path))}: {e.message}" for e in validator.iter_errors(document)]
+    errors = _validator().iter_errors(document)
+    return [f"{'.'.join(map(str, e.path))}: {e.message}" for e in errors]
+
+
+@lru_cache(maxsize=1)
+def _spec_schema() -> dict[str, Any]:
+    return dict(
+        build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    )
 
 
 def rules(path: tuple[str, ...]) -> list[dict[str, str]]:
-    node = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    node = _spec_schema()
     for part in path:
         node = node["properties"][part]
-    return list(node.get("x-kubernetes-validations", []))
+    return copy.deepcopy(list(node.get("x-kubernetes-validations", [])))
+
+
+_ENVIRONMENT = celpy.Environment()
+
+
+@cache
+def _program(rule: str) -> Any:
+    return _ENVIRONMENT.program(_ENVIRONMENT.compile(rule))
 
 
 def cel_errors(spec: dict[str, Any], old: dict[str, Any] | None = None) -> list[str]:
     """Evaluate the CRD's CEL rules like the API server (transition rules only on update)."""
-    env = celpy.Environment()
     messages = []
     paths: list[tuple[str, ...]] = [(), ("method",), ("source",), ("generator",)]
     for path in paths:
@@ -65,6 +94,6 @@ def cel_errors(spec: dict[str, Any], old: dict[str, Any] | None = None) -> list[
             activation = {"self": celpy.json_to_cel(value)}
             if previous is not None:
                 activation["oldSelf"] = celpy.json_to_cel(previous)
-            if not env.program(env.compile(rule["rule"])).evaluate(activation):
+            if not _program(rule["rule"]).evaluate(activation):
                 messages.append(rule["message"])
     return messages

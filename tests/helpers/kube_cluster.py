@@ -269,6 +269,12 @@ class FakeCluster:
         events = self.items("v1/events")
         return [e for e in events if reason is None or e.get("reason") == reason]
 
+    async def play_forever(self, interval: float = 0.05) -> None:
+        """`play_controllers` every `interval` seconds, until cancelled (run it as a task)."""
+        while True:
+            self.play_controllers()
+            await asyncio.sleep(interval)
+
     def play_controllers(self) -> None:
         """One pass of the Deployment and Job controllers, the kubelet and the GC."""
         self._pods_by_owner = collections.defaultdict(list)

@@ -39,13 +39,7 @@ def operator_factory(cluster: FakeCluster, monkeypatch: pytest.MonkeyPatch) -> C
         operator = asyncio.create_task(
             kopf.operator(clusterwide=True, standalone=True, stop_flag=stop)
         )
-
-        async def controllers() -> None:
-            while True:
-                cluster.play_controllers()
-                await asyncio.sleep(0.05)
-
-        playing = asyncio.create_task(controllers())
+        playing = asyncio.create_task(cluster.play_forever())
         try:
             yield
         finally:

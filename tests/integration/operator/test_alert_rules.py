@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.helpers.paths import REPO
+
 helm = pytest.importorskip("helm_python", reason="dev extra: helm-python-sdk")
 
-REPO = Path(__file__).resolve().parents[3]
 CHART = REPO / "charts" / "codeinstruct"
 TESTS = Path(__file__).parent / "alerts" / "codeinstruct.test.yaml"
 

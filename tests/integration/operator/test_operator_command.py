@@ -57,13 +57,7 @@ async def test_operator_command_reconciles_and_serves_metrics(
         stderr=subprocess.STDOUT,
         cwd=os.getcwd(),
     )
-
-    async def controllers() -> None:
-        while True:
-            cluster.play_controllers()
-            await asyncio.sleep(0.05)
-
-    playing = asyncio.create_task(controllers())
+    playing = asyncio.create_task(cluster.play_forever())
     try:
         name = good["metadata"]["name"]
         await eventually(lambda: status(cluster, name).get("phase") == "Generating", timeout=40)

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from codeinstruct.operator.metrics import REGISTRY
 from codeinstruct.operator.stages import stage_names
 from codeinstruct.workers.ledger import Ledger
 from codeinstruct.workers.runner import run_prefix
@@ -43,6 +44,11 @@ def children_of(cluster: FakeCluster, name: str) -> list[tuple[str, str]]:
     return sorted(found)
 
 
+def reconcile_ticks() -> float:
+    """How many reconcile ticks this process has run (the tick-duration histogram's count)."""
+    return REGISTRY.get_sample_value("codeinstruct_reconcile_duration_seconds_count") or 0.0
+
+
 def start(cluster: FakeCluster, **setup: Any) -> tuple[dict[str, Any], str]:
     body = load(SAMPLE)
     setup_cluster(cluster, **setup)
@@ -65,14 +71,15 @@ async def test_restart_resumes_without_duplicates(
     write_stage(dataset, "seed_decontam", 20)  # the driver goes on while the operator is down
     async with operator_factory():
         await eventually(lambda: status(cluster, name).get("progress") == f"2/{total}")
+        # Every child is the same object after the restart (before Succeeded deletes some).
+        assert {n: cluster.get(r, NS, n)["metadata"]["uid"] for r, n in before} == uids
         for stage in (stage_names(dataset.spec) or [])[2:]:  # the driver runs to the last one
             write_stage(dataset, stage, 10)
         write_card(dataset)
         cluster.finish_job(NS, f"{name}-driver")
         await eventually(phase_is(cluster, name, "Succeeded"))
     after = {n: cluster.get(r, NS, n)["metadata"]["uid"] for r, n in children_of(cluster, name)}
-    assert all(after[n] == uid for n, uid in uids.items() if n in after)  # same objects
-    assert len([n for n in after if n.endswith("-driver")]) == 1
+    assert after[f"{name}-driver"] == uids[f"{name}-driver"]  # kept to the end, never recreated
 
 
 async def test_missing_runtime_class_is_a_condition_and_event(
@@ -91,6 +98,11 @@ async def test_missing_runtime_class_is_a_condition_and_event(
             )
         )
         events = await eventually(lambda: cluster.events("RuntimeClassMissing"))
+        # No silent fallback, over several ticks rather than at the first one.
+        seen = reconcile_ticks()
+        await eventually(lambda: reconcile_ticks() >= seen + 3)
+        assert cluster.get("apps/v1/deployments", NS, f"{name}-sandbox") is None
+        assert cluster.get("batch/v1/jobs", NS, f"{name}-driver") is None
     assert state["reason"] == "RuntimeClassMissing" and "gvisor" in state["message"]
     assert events[0]["type"] == "Warning"
     assert status(cluster, name)["phase"] == "Pending"

@@ -28,11 +28,11 @@ from codeinstruct.workers.llm.client import LLMClient, RetryPolicy, current_stag
 from codeinstruct.workers.sandbox import Job
 from codeinstruct.workers.sandbox.client import SandboxClient
 from tests.conftest import CLI, free_port
+from tests.helpers.paths import REPO
 from tests.openai_server import FakeOpenAI
 
 pytestmark = [pytest.mark.gvisor, pytest.mark.timeout(240)]
 
-REPO = Path(__file__).resolve().parents[3]
 DASHBOARD = REPO / "charts" / "codeinstruct" / "dashboards" / "codeinstruct.json"
 NAMESPACE, DATASET = "ml", "sca-demo"
 

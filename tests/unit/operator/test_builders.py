@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +16,8 @@ from codeinstruct.operator.settings import Settings
 from codeinstruct.workers.runner import run_prefix
 from codeinstruct.workers.spec import parse_spec
 from tests.conftest import make_dataset
+from tests.helpers.paths import REPO
 
-REPO = Path(__file__).resolve().parents[3]
 MODELS = {
     "Deployment": "V1Deployment",
     "Service": "V1Service",

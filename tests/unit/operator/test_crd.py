@@ -14,9 +14,7 @@ from codeinstruct.operator.crd import build_crd, render_crd
 from codeinstruct.workers.spec import load_spec
 from tests.helpers.crd import CRD_FILE, cel_errors
 from tests.helpers.crd import schema_errors as validate
-
-REPO = Path(__file__).resolve().parents[3]
-SAMPLES = sorted((REPO / "crds" / "samples").glob("instructiondataset.*.yaml"))
+from tests.helpers.paths import SAMPLES
 
 
 def test_committed_crd_matches_the_models() -> None:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[3]
+from tests.helpers.paths import REPO
+
 OPERATOR = REPO / "operator" / "codeinstruct" / "operator"
 NO_KUBE_IO = [
     *sorted((OPERATOR / "builders").glob("*.py")),

@@ -17,8 +17,9 @@ from codeinstruct.operator.main import render
 
 kubernetes_validate = pytest.importorskip("kubernetes_validate", reason="dev extra")
 
-REPO = Path(__file__).resolve().parents[3]
-SAMPLES = sorted((REPO / "crds" / "samples").glob("instructiondataset.*.yaml"))
+from tests.helpers.kube_schemas import validate  # noqa: E402  (after the dev-extra check)
+from tests.helpers.operator import SAMPLES  # noqa: E402
+
 VERSIONS = ("1.30.0", "1.37.0")
 
 
@@ -46,7 +47,7 @@ def test_rendered_objects_are_strictly_valid(sample: Path, rayjob: bool, version
     checked = []
     for obj in objects:
         for resource in ray_pod_templates(obj) if obj["kind"] == "RayJob" else [obj]:
-            kubernetes_validate.validate(resource, version, strict=True)
+            validate(resource, version)
             checked.append(resource["kind"])
     assert "Job" in checked and "ConfigMap" in checked
     assert ("PodTemplate" in checked) == any(o["kind"] == "RayJob" for o in objects)
@@ -60,4 +61,4 @@ def test_strict_validation_catches_an_unknown_field() -> None:
     )
     job["spec"]["template"]["spec"]["automountServiceAccountTokens"] = False
     with pytest.raises(kubernetes_validate.ValidationError):
-        kubernetes_validate.validate(job, VERSIONS[0], strict=True)
+        validate(job, VERSIONS[0])

@@ -88,3 +88,17 @@ def test_a_lost_lease_stops_the_run_with_a_clear_error(
         store.put(KEY, Holder("thief", "h", "b", 1, ttl=30).to_bytes())
         time.sleep(30)  # interrupted by the renewer
     assert json.loads(store.get(KEY))["owner"] == "thief"  # not released: not ours
+
+
+def test_a_bad_lease_seconds_is_a_user_error_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from codeinstruct.workers.errors import UserError
+    from codeinstruct.workers.lease import DEFAULT_SECONDS, lease_seconds
+
+    monkeypatch.setenv("CODEINSTRUCT_LEASE_SECONDS", "")
+    assert lease_seconds() == DEFAULT_SECONDS
+    for bad in ("soon", "0", "-2"):
+        monkeypatch.setenv("CODEINSTRUCT_LEASE_SECONDS", bad)
+        with pytest.raises(UserError, match=r"CODEINSTRUCT_LEASE_SECONDS=.*positive number"):
+            lease_seconds()

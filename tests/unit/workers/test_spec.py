@@ -5,9 +5,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from codeinstruct.workers.cli import main
 from codeinstruct.workers.spec import SpecError, load_spec, parse_spec, run_signature
 from tests.helpers.crd import cel_errors, schema_errors
-from tests.helpers.paths import CLI, EXAMPLES
+from tests.helpers.paths import EXAMPLES
 from tests.helpers.specs import make_dataset
 
 
@@ -72,23 +73,25 @@ def test_signature_ignores_scaling_knobs_but_not_semantics() -> None:
     assert run_signature(make_dataset(generator={"model": "other.gguf"}).spec) != reference
 
 
-def test_cli_validate_reports_problems_without_traceback(tmp_path: Path) -> None:
-    import subprocess
-
+def test_cli_validate_reports_problems_without_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # In-process: the same `main` the console script runs (its start-up is tested in
+    # tests/integration); a traceback would surface here as the exception itself.
     bad = tmp_path / "bad.yaml"
     bad.write_text(
         "apiVersion: codeinstruct.dev/v1alpha1\nkind: InstructionDataset\n"
         "spec:\n  method: selfcodealign\n  targetSize: -3\n"
     )
-    result = subprocess.run([*CLI, "validate", str(bad)], capture_output=True, text=True)
-    assert result.returncode == 2
-    assert "spec.targetSize: must be > 0, got -3" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert main(["validate", str(bad)]) == 2
+    stderr = capsys.readouterr().err
+    assert "spec.targetSize: must be > 0, got -3" in stderr
+    assert "Traceback" not in stderr
 
     broken = tmp_path / "broken.yaml"
     broken.write_text("spec: [unclosed\n")
-    result = subprocess.run([*CLI, "validate", str(broken)], capture_output=True, text=True)
-    assert result.returncode == 2 and "not valid YAML" in result.stderr
+    assert main(["validate", str(broken)]) == 2
+    assert "not valid YAML" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)

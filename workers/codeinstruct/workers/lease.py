@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from codeinstruct.workers.errors import UserError
+from codeinstruct.workers.storage_retry import env_seconds
 from codeinstruct.workers.store import Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -82,16 +83,7 @@ class Holder:
 
 
 def lease_seconds() -> float:
-    raw = os.environ.get("CODEINSTRUCT_LEASE_SECONDS", "")
-    if not raw:
-        return DEFAULT_SECONDS
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise UserError(f"CODEINSTRUCT_LEASE_SECONDS={raw!r}: must be a positive number of seconds")
-    return value
+    return env_seconds("CODEINSTRUCT_LEASE_SECONDS", DEFAULT_SECONDS)
 
 
 class Lease:

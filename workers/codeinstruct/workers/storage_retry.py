@@ -50,8 +50,8 @@ class RetryPolicy:
     @classmethod
     def from_env(cls) -> RetryPolicy:
         return cls(
-            timeout_seconds=_seconds("CODEINSTRUCT_S3_TIMEOUT_SECONDS", cls.timeout_seconds),
-            budget_seconds=_seconds("CODEINSTRUCT_S3_RETRY_SECONDS", cls.budget_seconds),
+            timeout_seconds=env_seconds("CODEINSTRUCT_S3_TIMEOUT_SECONDS", cls.timeout_seconds),
+            budget_seconds=env_seconds("CODEINSTRUCT_S3_RETRY_SECONDS", cls.budget_seconds),
         )
 
     def call(self, attempt: Callable[[], T], sleep: Callable[[float], None] = time.sleep) -> T:
@@ -94,7 +94,9 @@ def transient_fault(error: BaseException) -> str | None:
     return None
 
 
-def _seconds(name: str, default: float) -> float:
+def env_seconds(name: str, default: float) -> float:
+    """A positive number of seconds from environment variable `name` (`default` when unset or
+    empty); a UserError naming the variable otherwise."""
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default

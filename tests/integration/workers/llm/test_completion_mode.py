@@ -17,9 +17,9 @@ from codeinstruct.workers.llm.embedded import start_embedded
 from codeinstruct.workers.runner import Runner, run_prefix
 from codeinstruct.workers.spec import Generator
 from tests.conftest import make_dataset
+from tests.helpers.llm_scripts import FENCE
 from tests.openai_server import FakeOpenAI
 
-FENCE = "```"
 SEEDS = '''
 def clamp(value, low, high):
     """Return value limited to the closed range from low to high."""

@@ -12,11 +12,10 @@ import yaml
 
 from codeinstruct.operator.constants import LABEL_DATASET
 from codeinstruct.operator.main import render
+from tests.helpers.paths import SAMPLES
 from tests.helpers.pod_security import violations
 
 SIGNATURE_LABEL = "codeinstruct.dev/signature"
-REPO = Path(__file__).resolve().parents[4]
-SAMPLES = sorted((REPO / "crds" / "samples").glob("instructiondataset.*.yaml"))
 
 
 def rendered(sample: Path, rayjob: bool) -> list[dict[str, Any]]:

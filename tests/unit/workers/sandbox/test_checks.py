@@ -148,3 +148,45 @@ def test_exit_status_alone_never_makes_a_checked_job_pass() -> None:
     )
     # A timeout stays a timeout even with checks seen.
     assert assess({**raw(), "timed_out": True})[0] == "timeout"
+
+
+def test_variants_share_the_compiled_tests_and_count_from_zero_after_reset() -> None:
+    read, write = os.pipe()
+    recorder = checks.Recorder(NONCE, write)
+    tests = "assert f(1) == 2\nassert f(2) == 3\n"
+    first = checks.CheckedProgram("def f(x):\n    return x + 1\n", tests, recorder)
+    namespace: dict[str, Any] = {}
+    exec(first.solution, namespace)
+    recorder.solution_done()
+    exec(first.tests, namespace)
+    assert recorder.executed == 2 and recorder.called
+    recorder.reset()
+    second = checks.CheckedProgram("def f(x):\n    return x - 1\n", tests, recorder)
+    assert second.tests is first.tests and second.required_lines == {1, 2}
+    assert (recorder.executed, recorder.failed, recorder.called, recorder.lines) == (
+        0,
+        0,
+        False,
+        set(),
+    )
+    namespace = {}
+    exec(second.solution, namespace)
+    recorder.solution_done()
+    with pytest.raises(AssertionError):
+        exec(second.tests, namespace)
+    assert recorder.executed == 1 and recorder.failed == 1 and recorder.called
+    os.close(write)
+    os.close(read)
+
+
+def test_the_end_line_carries_the_run_cpu_time() -> None:
+    read, write = os.pipe()
+    recorder = checks.Recorder(NONCE, write)
+    recorder.started_cpu -= 0.25  # as if the run had used 250 ms of CPU
+    recorder.end(0, 0)
+    os.close(write)
+    with os.fdopen(read, "rb") as handle:
+        seen = checks.summarize(handle.read(), NONCE)
+    assert seen["ended"] and 0.25 <= seen["cpu_seconds"] < 0.5
+    # An end line without it (five numbers) still ends the run; the CPU time is unknown.
+    assert checks.summarize(f"{NONCE} E 0 1 0 0 0".encode(), NONCE)["cpu_seconds"] is None

@@ -20,8 +20,7 @@ from codeinstruct.workers.stages.responses import WriteResponses
 from codeinstruct.workers.store import LocalStore
 from tests.conftest import make_dataset
 from tests.fakes import FakeLLM, Request
-
-FENCE = "```"
+from tests.helpers.llm_scripts import FENCE
 
 
 @pytest.fixture

@@ -26,8 +26,7 @@ from codeinstruct.workers.stages.unit_tests import WriteUnitTests, unit_test_pro
 from codeinstruct.workers.store import LocalStore
 from tests.conftest import make_dataset
 from tests.fakes import FakeLLM, Request, truncated
-
-FENCE = "```"
+from tests.helpers.llm_scripts import FENCE
 
 
 class SubprocessExecutor:

@@ -10,7 +10,13 @@ import pytest
 
 from codeinstruct.workers.sandbox import ExecResult, Job, Verdict
 from codeinstruct.workers.verification.samples import Fields, Sample, sample_of, split_program
-from codeinstruct.workers.verification.verify import Settings, verify
+from codeinstruct.workers.verification.verify import (
+    VARIANT_CPU_FACTOR,
+    VARIANT_CPU_MARGIN_SECONDS,
+    Settings,
+    variant_cpu_budget,
+    verify,
+)
 
 
 class Scripted:
@@ -133,3 +139,16 @@ def test_samples_from_fields_and_programs() -> None:
     assert isinstance(split, Sample)
     assert split.solution.endswith("class Shape:\n    pass\n\n")
     assert split.tests.startswith("@decorated\ndef test_shape():")
+
+
+def test_the_variants_cpu_budget_follows_the_original_runs_cpu_time() -> None:
+    def ran(checks: dict[str, object] | None) -> ExecResult:
+        return ExecResult("a", "pass", 0, "", "", False, False, 0.5, None, None, checks)
+
+    cpu = 0.2
+    expected = VARIANT_CPU_FACTOR * cpu + VARIANT_CPU_MARGIN_SECONDS
+    assert variant_cpu_budget(ran({"cpu_seconds": cpu}), timeout=10) == pytest.approx(expected)
+    assert variant_cpu_budget(ran({"cpu_seconds": 60.0}), timeout=10) == 10
+    # A sandbox that does not report it (an older service): the wall budget alone.
+    assert variant_cpu_budget(ran({"executed": 1}), timeout=10) is None
+    assert variant_cpu_budget(ran(None), timeout=10) is None

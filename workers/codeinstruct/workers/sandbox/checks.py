@@ -40,6 +40,7 @@ import linecache
 import os
 import sys
 import threading
+import time
 import types
 import warnings
 from typing import Any
@@ -59,6 +60,12 @@ class Recorder:
         self.nonce = nonce
         self.fd = fd
         self.lock = threading.Lock()
+        # Tests compiled against this recorder, by source: the variants of a job share them.
+        self.compiled_tests: dict[str, tuple[types.CodeType, set[int]]] = {}
+        self.reset()
+
+    def reset(self) -> None:
+        """Counters back to zero, for the next variant of the same job."""
         self.after_solution = False
         self.called = False
         self.executed = 0
@@ -66,6 +73,7 @@ class Recorder:
         self.collected = 0
         self.lines: set[int] = set()
         self.entered_tests: set[str] = set()
+        self.started_cpu = time.process_time()
 
     def send(self, *fields: object) -> None:
         line = " ".join([self.nonce, *map(str, fields)]) + "\n"
@@ -108,7 +116,10 @@ class Recorder:
         self.entered_tests.add(name)
 
     def end(self, status: int, skipped: int) -> None:
-        self.send("E", status, self.executed, self.failed, self.collected, skipped)
+        """The end line; its last field is the run's CPU time in milliseconds (what the
+        variants' CPU budget is measured against)."""
+        cpu_ms = round((time.process_time() - self.started_cpu) * 1000)
+        self.send("E", status, self.executed, self.failed, self.collected, skipped, cpu_ms)
 
 
 def summarize_variants(channel: bytes, nonce: str) -> list[dict[str, Any]]:
@@ -127,7 +138,8 @@ def summarize(channel: bytes, nonce: str) -> dict[str, Any]:
     """What the supervisor saw on a job's check channel (run in the supervisor, not the job).
 
     `ended` is False when no end line came (the program left by `os._exit`, was killed, or
-    closed or replaced the channel); `forged` counts lines without this job's nonce.
+    closed or replaced the channel); `forged` counts lines without this job's nonce;
+    `cpu_seconds` is the run's CPU time as its end line says (None without one).
     """
     seen: dict[str, Any] = {
         "ended": False,
@@ -141,6 +153,7 @@ def summarize(channel: bytes, nonce: str) -> dict[str, Any]:
         "failed_lines": [],
         "forged": 0,
         "timed_out": False,
+        "cpu_seconds": None,
     }
     for raw in channel.decode("ascii", "replace").splitlines():
         fields = raw.split()
@@ -165,9 +178,11 @@ def summarize(channel: bytes, nonce: str) -> dict[str, Any]:
             seen["failed_lines"] += numbers[:1]
         elif kind == "T":
             seen["timed_out"] = True
-        elif kind == "E" and len(numbers) == 5 and not seen["ended"]:
-            status, executed, failed, collected, skipped = numbers
+        elif kind == "E" and len(numbers) in (5, 6) and not seen["ended"]:
+            status, executed, failed, collected, skipped = numbers[:5]
             seen.update(ended=True, status=status, collected=collected, skipped=skipped)
+            if len(numbers) == 6:
+                seen["cpu_seconds"] = numbers[5] / 1000
             seen["executed"] = max(seen["executed"], executed)
             seen["failed"] = max(seen["failed"], failed)
         else:
@@ -310,7 +325,8 @@ def _compile(tree: ast.Module, filename: str, source: str, targets: dict[str, An
 
 
 class CheckedProgram:
-    """The compiled, instrumented solution and tests of one job (SyntaxError when unparsable)."""
+    """The compiled, instrumented solution and tests of one run (SyntaxError when unparsable);
+    the tests are compiled once per recorder, so the variants of a job share them."""
 
     def __init__(self, solution: str, tests: str, recorder: Recorder) -> None:
         nonce = recorder.nonce
@@ -327,10 +343,13 @@ class CheckedProgram:
             solution,
             targets,
         )
-        rewriter = _Tests(nonce)
-        tree = rewriter.rewrite(ast.parse(tests, TESTS_FILE))
-        self.required_lines = rewriter.top_level_lines
-        self.tests = _compile(tree, TESTS_FILE, tests, targets)
+        compiled = recorder.compiled_tests.get(tests)
+        if compiled is None:
+            rewriter = _Tests(nonce)
+            tree = rewriter.rewrite(ast.parse(tests, TESTS_FILE))
+            compiled = _compile(tree, TESTS_FILE, tests, targets), rewriter.top_level_lines
+            recorder.compiled_tests[tests] = compiled
+        self.tests, self.required_lines = compiled
 
 
 class Current:

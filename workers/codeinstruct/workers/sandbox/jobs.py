@@ -27,6 +27,9 @@ class Job:
     one process (a null variant and mutants); `ExecResult.variants` holds one verdict each."""
     variant_timeout: float | None = None
     """Seconds each variant may take (a slower one is a timeout and the next one starts)."""
+    variant_cpu_seconds: float | None = None
+    """CPU seconds each variant may use (a variant that spins is stopped before its wall
+    budget runs out, however loaded the machine; a timeout as well)."""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -103,6 +103,9 @@ def parse_jobs(body: Any) -> list[Job]:
                 variant_timeout=float(item["variant_timeout"])
                 if item.get("variant_timeout") is not None
                 else None,
+                variant_cpu_seconds=float(item["variant_cpu_seconds"])
+                if item.get("variant_cpu_seconds") is not None
+                else None,
             )
         )
     if len(jobs) > MAX_BATCH:

@@ -391,11 +391,14 @@ def run_checked(job: dict, path: str) -> int:
         status = check_once(job["program"], job["tests"], checks.Recorder(nonce), path)
     else:
         budget = float(job.get("variant_timeout") or job["timeout"])
+        cpu = float(job.get("variant_cpu_seconds") or 0.0)
         signal.signal(signal.SIGALRM, _variant_timed_out)
+        signal.signal(signal.SIGPROF, _variant_timed_out)
+        recorder = checks.Recorder(nonce)  # one for all: the tests are compiled once
         for index, solution in enumerate(variants):
-            recorder = checks.Recorder(nonce)
+            recorder.reset()
             recorder.send("V", index)
-            check_once(solution, job["tests"], recorder, path, budget)
+            check_once(solution, job["tests"], recorder, path, budget, cpu)
             for thread in threading.enumerate():
                 if thread is not threading.main_thread() and not thread.daemon:
                     thread.join()
@@ -419,10 +422,18 @@ def _variant_timed_out(signum: int, frame: object) -> None:
 
 
 def check_once(
-    solution: str, tests: str, recorder: checks.Recorder, path: str, budget: float = 0.0
+    solution: str,
+    tests: str,
+    recorder: checks.Recorder,
+    path: str,
+    budget: float = 0.0,
+    cpu: float = 0.0,
 ) -> int:
     """One checked run in a fresh `__main__`; sends its end line; returns its status. With a
-    `budget` (seconds, variants only) a run that takes longer is stopped and marked timed out."""
+    `budget` (wall seconds, variants only) or a `cpu` budget (CPU seconds), a run that takes
+    longer is stopped and marked timed out. The budgets end before any handler below runs, and
+    a variant's error is not printed (its verdict comes from the channel alone): a variant
+    cannot spend the time of the ones after it while being reported."""
     module = types.ModuleType("__main__")
     module.__file__ = path
     sys.modules["__main__"] = module
@@ -430,32 +441,39 @@ def check_once(
     checks.CURRENT.recorder = recorder
     status = 0
     program = None
+    variant = bool(budget or cpu)
     try:
-        if budget:
-            signal.setitimer(signal.ITIMER_REAL, budget)
-        program = checks.CheckedProgram(solution, tests, recorder)
-        if "unittest" in solution or "unittest" in tests:
-            checks.count_unittest()
-        exec(program.solution, namespace)
-        recorder.solution_done()
         try:
-            exec(program.tests, namespace)
-        except SystemExit as stop:
-            status = exit_status(stop.code)
-        if status == 0:
-            checks.collect_and_run(namespace, recorder)
+            if budget:
+                signal.setitimer(signal.ITIMER_REAL, budget)
+            if cpu:
+                signal.setitimer(signal.ITIMER_PROF, cpu)
+            program = checks.CheckedProgram(solution, tests, recorder)
+            if "unittest" in solution or "unittest" in tests:
+                checks.count_unittest()
+            exec(program.solution, namespace)
+            recorder.solution_done()
+            try:
+                exec(program.tests, namespace)
+            except SystemExit as stop:
+                status = exit_status(stop.code, quiet=variant)
+            if status == 0:
+                checks.collect_and_run(namespace, recorder)
+        finally:
+            if budget:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            if cpu:
+                signal.setitimer(signal.ITIMER_PROF, 0)
     except SystemExit as stop:
-        status = exit_status(stop.code)
+        status = exit_status(stop.code, quiet=variant)
     except VariantTimeout:
         recorder.send("T")
         status = 124
     except BaseException as error:
-        tb = error.__traceback__.tb_next if error.__traceback__ else None
-        traceback.print_exception(type(error), error, tb)
+        if not variant:
+            tb = error.__traceback__.tb_next if error.__traceback__ else None
+            traceback.print_exception(type(error), error, tb)
         status = 1
-    finally:
-        if budget:
-            signal.setitimer(signal.ITIMER_REAL, 0)
     for thread in threading.enumerate():
         if thread is not threading.main_thread() and not thread.daemon:
             try:
@@ -467,12 +485,13 @@ def check_once(
     return status
 
 
-def exit_status(value: object) -> int:
+def exit_status(value: object, quiet: bool = False) -> int:
     if value is None:
         return 0
     if isinstance(value, int):
         return value & 0xFF
-    print(value, file=sys.stderr)
+    if not quiet:
+        print(value, file=sys.stderr)
     return 1
 
 

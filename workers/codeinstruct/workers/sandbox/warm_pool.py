@@ -125,6 +125,7 @@ class Pool:
         if job.variants is not None:
             payload["variants"] = list(job.variants)
             payload["variant_timeout"] = job.variant_timeout
+            payload["variant_cpu_seconds"] = job.variant_cpu_seconds
         return payload
 
     def _work(self, slot: int) -> None:

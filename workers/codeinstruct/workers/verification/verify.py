@@ -33,6 +33,12 @@ STDERR_KEPT = 2000
 # testing counts it), not waited for. The null variant raises at its first call.
 VARIANT_TIME_FACTOR = 3.0
 VARIANT_MARGIN_SECONDS = 0.25
+# On CPU time, against the CPU the original run itself used (its end line; gVisor counts it in
+# 10 ms ticks), a tighter budget: CPU time does not grow with the load of the machine, so an
+# equivalent mutant (same work) stays well inside it, while a spinning one stops soon. The wall
+# budget above still stops a variant that waits.
+VARIANT_CPU_FACTOR = 2.0
+VARIANT_CPU_MARGIN_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,14 @@ def variant_timeout(duration: float, timeout: float) -> float:
     return round(min(timeout, VARIANT_TIME_FACTOR * duration + VARIANT_MARGIN_SECONDS), 3)
 
 
+def variant_cpu_budget(result: ExecResult, timeout: float) -> float | None:
+    """CPU seconds each variant may use (None when the run did not report its CPU time)."""
+    cpu = (result.checks or {}).get("cpu_seconds")
+    if cpu is None:
+        return None
+    return round(min(timeout, VARIANT_CPU_FACTOR * float(cpu) + VARIANT_CPU_MARGIN_SECONDS), 3)
+
+
 def verify(
     samples: Mapping[str, Sample],
     executor: Executor,
@@ -99,6 +113,7 @@ def verify(
                 tests=sample.tests,
                 variants=tuple(codes),
                 variant_timeout=each,
+                variant_cpu_seconds=variant_cpu_budget(result, settings.timeout),
             )
         )
     ran = (

@@ -9,8 +9,7 @@ from pathlib import Path
 import yaml
 
 from tests.conftest import CLI
-
-REPO = Path(__file__).resolve().parents[3]
+from tests.helpers.paths import REPO
 
 
 def test_cli_does_not_import_the_operator_runtime() -> None:
