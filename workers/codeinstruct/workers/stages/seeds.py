@@ -269,5 +269,5 @@ def _jsonl_contents(path: str, data: bytes, source: Source) -> Iterator[tuple[st
         elif not isinstance(row[source.content_field], str):
             yield where, BadRow("content_not_text")
         else:
-            name = row.get("path") if isinstance(row.get("path"), str) else where
-            yield name, row[source.content_field].encode("utf-8")
+            given = row.get("path")
+            yield given if isinstance(given, str) else where, row[source.content_field].encode()
