@@ -26,21 +26,28 @@ def export_dataset(
 ) -> tuple[str, int]:
     """Write `dataset/` from the final stage's records; return (its URI, record count)."""
     spec = dataset.spec
-    records = list(ledger.read_stage(final_stage))
     fmt = spec.output.format
     size = spec.output.shard_size
-    count = max(1, math.ceil(len(records) / size))
+    total = sum(marker["records"] for marker in ledger.done(final_stage).values())
+    count = max(1, math.ceil(total / size))
     names = [f"data-{i:05d}-of-{count:05d}.{fmt.value}" for i in range(count)]
-    for name, index in zip(names, range(count), strict=True):
-        chunk = records[index * size : (index + 1) * size]
-        ledger.store.put(ledger.key("dataset", name), _encode(chunk, fmt))
+    # One dataset file in memory at a time, whatever the dataset's size.
+    chunk: list[Record] = []
+    written = 0
+    for record in ledger.read_stage(final_stage):
+        chunk.append(record)
+        if len(chunk) == size:
+            ledger.store.put(ledger.key("dataset", names[written]), _encode(chunk, fmt))
+            written, chunk = written + 1, []
+    if chunk or written == 0:
+        ledger.store.put(ledger.key("dataset", names[written]), _encode(chunk, fmt))
     for stale in ledger.store.list(ledger.key("dataset", "data-")):
         if stale.rsplit("/", 1)[-1] not in names:
             ledger.store.delete(stale)
     reports = _reports(ledger)
-    card = dataset_card(dataset, final_stage, len(records), stages, reports)
+    card = dataset_card(dataset, final_stage, total, stages, reports)
     ledger.store.put(ledger.key("dataset", "README.md"), card.encode())
-    return ledger.store.uri(ledger.key("dataset")), len(records)
+    return ledger.store.uri(ledger.key("dataset")), total
 
 
 def _encode(records: list[Record], fmt: OutputFormat) -> bytes:
