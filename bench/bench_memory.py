@@ -23,7 +23,23 @@ from pathlib import Path
 from typing import Any
 
 SHARD = 1000
-WORDS = "sort the list of numbers and return the largest value found in it".split()
+WORDS = tuple(
+    [
+        "sort",
+        "the",
+        "list",
+        "of",
+        "numbers",
+        "and",
+        "return",
+        "the",
+        "largest",
+        "value",
+        "found",
+        "in",
+        "it",
+    ]
+)
 
 
 def _peak_mib() -> float:

@@ -44,7 +44,7 @@ def test_export_writes_each_file_before_reading_the_next_records(
 
     monkeypatch.setattr(ledger, "read_stage", counted)
     monkeypatch.setattr(store, "put", noted)
-    uri, total = export_dataset(dataset, ledger, "final", {})
+    _, total = export_dataset(dataset, ledger, "final", {})
     assert total == 15
     assert [name for name, _ in writes] == [f"data-{i:05d}-of-00004.jsonl" for i in range(4)]
     assert [seen for _, seen in writes] == [4, 8, 12, 15], "records read before each file"
