@@ -62,6 +62,10 @@ class Observer:
             await asyncio.sleep(0.02)
 
 
+def progress_is(cluster: FakeCluster, name: str, progress: str) -> Any:
+    return lambda: status(cluster, name).get("progress") == progress
+
+
 def driver_pods(cluster: FakeCluster, job: str) -> list[dict[str, Any]]:
     return [
         p
@@ -118,8 +122,7 @@ async def test_operator_kills_and_a_deleted_driver_pod_still_reach_succeeded(
             if down and rng.random() < 0.6:
                 operator, down = start_operator(), False
             if not down and rng.random() < 0.7:  # let it catch up, so it sees every phase
-                caught_up = f"{index + 1}/{len(stages)}"
-                await eventually(lambda: status(cluster, name).get("progress") == caught_up)
+                await eventually(progress_is(cluster, name, f"{index + 1}/{len(stages)}"))
             if not down and rng.random() < 0.4:  # killed mid-reconcile
                 await asyncio.sleep(rng.uniform(0, 0.3))
                 await kill(operator)
