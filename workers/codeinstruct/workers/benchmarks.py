@@ -21,7 +21,7 @@ from pathlib import Path
 
 from codeinstruct.workers.errors import UserError
 from codeinstruct.workers.records import read_jsonl_file
-from codeinstruct.workers.spec import Benchmark
+from codeinstruct.workers.spec import Benchmark, Decontamination
 
 
 class BenchmarkError(UserError):
@@ -72,6 +72,19 @@ def _prompt_snippets(prompt: str, entry_point: str) -> list[str]:
         else:
             snippets.append(ast.get_source_segment(prompt, node) or "")
     return snippets
+
+
+def benchmark_problems(decontamination: Decontamination) -> list[str]:
+    """One line per benchmark file that cannot be used (unreadable, not UTF-8, not JSONL, a
+    field missing), so `validate` finds it before any paid stage runs."""
+    problems = []
+    for benchmark in decontamination.benchmarks:
+        if benchmark.path is not None:
+            try:
+                load_benchmark(benchmark)
+            except UserError as error:
+                problems.append(str(error))
+    return problems
 
 
 def load_benchmark(benchmark: Benchmark) -> tuple[BenchmarkItem, ...]:

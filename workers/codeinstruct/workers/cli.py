@@ -12,6 +12,7 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 
 from rich.console import Console
+from rich.markup import escape
 
 from codeinstruct.workers import __version__
 from codeinstruct.workers.errors import UserError
@@ -23,18 +24,28 @@ from codeinstruct.workers.spec import SpecError, load_spec
 COMMANDS_GROUP = "codeinstruct.commands"
 
 
+# User text (paths, names, messages) goes through `escape`: `[...]` in it is never markup.
 err = Console(stderr=True, highlight=False)
 
 
+def print_problems(error: SpecError) -> None:
+    for problem in error.problems:
+        err.print(f"[red]{escape(error.source)}[/]: {escape(problem)}", soft_wrap=True)
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
+    from codeinstruct.workers.benchmarks import benchmark_problems
+
     failed = 0
     for path in args.specs:
         try:
             dataset = load_spec(path)
+            problems = benchmark_problems(dataset.spec.decontamination)
+            if problems:
+                raise SpecError(str(path), problems)
         except SpecError as error:
             failed += 1
-            for problem in error.problems:
-                err.print(f"[red]{error.source}[/]: {problem}")
+            print_problems(error)
             continue
         spec = dataset.spec
         print(f"{path}: valid ({spec.method.value}, targetSize {spec.target_size})")
@@ -64,14 +75,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         serve_metrics(args.metrics_port)
     runner = Runner(dataset, console=err, progress=not args.no_progress and err.is_terminal)
     err.print(
-        f"[bold]codeinstruct run[/] {dataset.metadata.name}: method {dataset.spec.method.value}, "
-        f"output {runner.store.uri(runner.ledger.prefix)}"
+        f"[bold]codeinstruct run[/] {escape(dataset.metadata.name)}: method "
+        f"{dataset.spec.method.value}, output {escape(runner.store.uri(runner.ledger.prefix))}",
+        soft_wrap=True,
     )
     report = runner.run(until=args.until)
     if report.resumed:
         err.print(f"[dim]resumed: {', '.join(report.resumed)} already complete[/]")
     if report.dataset_uri:
-        err.print(f"[green bold]done[/]: {report.records} records -> {report.dataset_uri}")
+        err.print(
+            f"[green bold]done[/]: {report.records} records -> {escape(report.dataset_uri)}",
+            soft_wrap=True,
+        )
     else:
         err.print(
             f"[green bold]stopped[/] after {args.until}: {report.records} records; no dataset "
@@ -113,8 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except SpecError as error:
-        for problem in error.problems:
-            err.print(f"[red]{error.source}[/]: {problem}")
+        print_problems(error)
         return 2
     except KeyboardInterrupt:
         from codeinstruct.workers import termination
@@ -125,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return termination.exit_status()
     except UserError as error:
-        err.print(f"[red]error[/]: {error}", soft_wrap=True)
+        err.print(f"[red]error[/]: {escape(str(error))}", soft_wrap=True)
         return 2
 
 

@@ -1,4 +1,9 @@
-"""Writes the final dataset (sharded JSONL or Parquet) and its dataset card."""
+"""Writes the final dataset (sharded JSONL or Parquet) and its dataset card.
+
+Two runs of one spec write the same bytes, the card included, except its wall-clock values:
+those are confined to the front matter's `codeinstruct.timing` block and the card's last
+section, `## Timing`. A counter named `*_ms` (e.g. `sandbox_ms`) is wall-clock time.
+"""
 
 from __future__ import annotations
 
@@ -21,21 +26,28 @@ def export_dataset(
 ) -> tuple[str, int]:
     """Write `dataset/` from the final stage's records; return (its URI, record count)."""
     spec = dataset.spec
-    records = list(ledger.read_stage(final_stage))
     fmt = spec.output.format
     size = spec.output.shard_size
-    count = max(1, math.ceil(len(records) / size))
+    total = sum(marker["records"] for marker in ledger.done(final_stage).values())
+    count = max(1, math.ceil(total / size))
     names = [f"data-{i:05d}-of-{count:05d}.{fmt.value}" for i in range(count)]
-    for name, index in zip(names, range(count), strict=True):
-        chunk = records[index * size : (index + 1) * size]
-        ledger.store.put(ledger.key("dataset", name), _encode(chunk, fmt))
+    # One dataset file in memory at a time, whatever the dataset's size.
+    chunk: list[Record] = []
+    written = 0
+    for record in ledger.read_stage(final_stage):
+        chunk.append(record)
+        if len(chunk) == size:
+            ledger.store.put(ledger.key("dataset", names[written]), _encode(chunk, fmt))
+            written, chunk = written + 1, []
+    if chunk or written == 0:
+        ledger.store.put(ledger.key("dataset", names[written]), _encode(chunk, fmt))
     for stale in ledger.store.list(ledger.key("dataset", "data-")):
         if stale.rsplit("/", 1)[-1] not in names:
             ledger.store.delete(stale)
     reports = _reports(ledger)
-    card = dataset_card(dataset, final_stage, len(records), stages, reports)
+    card = dataset_card(dataset, final_stage, total, stages, reports)
     ledger.store.put(ledger.key("dataset", "README.md"), card.encode())
-    return ledger.store.uri(ledger.key("dataset")), len(records)
+    return ledger.store.uri(ledger.key("dataset")), total
 
 
 def _encode(records: list[Record], fmt: OutputFormat) -> bytes:
@@ -84,9 +96,10 @@ def dataset_card(
             "records": records,
             "model": spec.generator.model or spec.generator.backend.value,
             "models": role_usage(spec, counters),
-            "stages": {name: stats.to_json() for name, stats in stages.items()},
+            "stages": {name: _reproducible(stats) for name, stats in stages.items()},
             "parameters": spec.model_dump(mode="json", by_alias=True),
             "reports": reports,
+            "timing": {name: _timing(stats) for name, stats in stages.items()},
         },
     }
     lines = [
@@ -101,18 +114,44 @@ def dataset_card(
         f'Load it with `datasets.load_dataset("{"json" if ext == "jsonl" else ext}", '
         f'data_files="data-*.{ext}")`.',
         "",
-        "| stage | in | out | dropped (by reason) | seconds |",
-        "|---|---:|---:|---|---:|",
+        "| stage | in | out | dropped (by reason) |",
+        "|---|---:|---:|---|",
     ]
     for name, stats in stages.items():
         drops = ", ".join(f"{reason}: {n}" for reason, n in stats.dropped.most_common()) or "-"
-        lines.append(
-            f"| {name} | {stats.records_in} | {stats.records_out} | {drops} | {stats.seconds:.1f} |"
-        )
+        lines.append(f"| {name} | {stats.records_in} | {stats.records_out} | {drops} |")
     lines += _leakage_table(reports.get("leakage"))
     for name, report in reports.items():
         lines += ["", f"## {name}", "", "```json", json.dumps(report, indent=2), "```"]
+    lines += [
+        "",
+        "## Timing",
+        "",
+        "Wall-clock time of this run (the only part of the card that "
+        "differs between two runs of the spec).",
+        "",
+        "| stage | seconds |",
+        "|---|---:|",
+    ]
+    lines += [f"| {name} | {stats.seconds:.1f} |" for name, stats in stages.items()]
     return "\n".join(lines) + "\n"
+
+
+def is_wall_clock(counter: str) -> bool:
+    return counter.endswith("_ms")
+
+
+def _reproducible(stats: StageStats) -> dict[str, Any]:
+    """The stage's stats without its wall-clock values."""
+    data = stats.to_json()
+    del data["seconds"]
+    data["counters"] = {k: v for k, v in data["counters"].items() if not is_wall_clock(k)}
+    return data
+
+
+def _timing(stats: StageStats) -> dict[str, Any]:
+    clock = {k: v for k, v in sorted(stats.counters.items()) if is_wall_clock(k)}
+    return {"seconds": round(stats.seconds, 3), **clock}
 
 
 def _leakage_table(report: dict[str, Any] | None) -> list[str]:

@@ -1,5 +1,6 @@
 """Reading a spec file: YAML to a validated `InstructionDataset`, or a `SpecError` with one line
-per problem, each naming the field path."""
+per problem, each naming the field path. The file must be UTF-8, and a key given twice in one
+mapping is an error (YAML loaders otherwise keep the last one silently)."""
 
 from __future__ import annotations
 
@@ -31,18 +32,39 @@ def parse_spec(document: Any, source: str = "<spec>") -> InstructionDataset:
         raise SpecError(source, [describe_error(e) for e in error.errors()]) from None
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that refuses a key given twice in one mapping."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}: each key may appear once",
+                    key_node.start_mark,
+                )  # fmt: skip
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_spec(path: str | Path) -> InstructionDataset:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8")
     except OSError as error:
         raise SpecError(str(path), [f"cannot read the file: {error.strerror}"]) from None
+    except UnicodeDecodeError as error:
+        raise SpecError(
+            str(path), [f"not UTF-8 text (byte {error.start}); save the spec as UTF-8"]
+        ) from None
     try:
-        documents = [d for d in yaml.safe_load_all(text) if d is not None]
+        documents = [d for d in yaml.load_all(text, Loader=_UniqueKeyLoader) if d is not None]
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark else ""
-        raise SpecError(str(path), [f"{where}not valid YAML ({error})"]) from None
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise SpecError(str(path), [f"{where}not valid YAML ({problem})"]) from None
     if len(documents) != 1:
         raise SpecError(str(path), [f"expected one YAML document, found {len(documents)}"])
     return parse_spec(documents[0], str(path))

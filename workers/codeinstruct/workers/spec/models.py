@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, model_validator
 from pydantic.alias_generators import to_camel
 
 from codeinstruct.workers.sandbox.python_packages import default_packages
@@ -117,7 +117,7 @@ class Sampling(Model):
     samples_per_instruction: int = Field(
         4, gt=0, description="Responses generated per instruction (SelfCodeAlign n)."
     )
-    seed: int | None = Field(None, description="Sampling seed; defaults to `spec.seed`.")
+    seed: StrictInt | None = Field(None, description="Sampling seed; defaults to `spec.seed`.")
 
 
 class GeneratorBackend(StrEnum):
@@ -352,8 +352,10 @@ class Scoring(Model):
 class Benchmark(Model):
     name: str = Field(min_length=1, description="`humaneval`, or any name for a JSONL file.")
     path: str | None = Field(None, description="JSONL file (required unless `humaneval`).")
-    fields: list[str] = Field(
-        default_factory=lambda: ["prompt"], description="Fields concatenated into one item."
+    fields: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=lambda: ["prompt"],
+        min_length=1,
+        description="Fields concatenated into one item.",
     )
 
     @model_validator(mode="after")
@@ -377,7 +379,9 @@ class Decontamination(Model):
         "selfcodealign `instruction, response`; wavecoder `seed, instruction, solution`; xcoder "
         "`instruction`). The card also reports the XCoder-comparable TLI on `instruction` alone.",
     )
-    ngram_sizes: list[Annotated[int, Field(gt=0)]] = Field(default_factory=lambda: [4, 5])
+    ngram_sizes: list[Annotated[int, Field(gt=0)]] = Field(
+        default_factory=lambda: [4, 5], min_length=1
+    )
     threshold: float = Field(
         0.05, gt=0, le=1, description="Drop records whose n-gram leakage reaches this."
     )
@@ -420,7 +424,9 @@ class Mining(Model):
             "seaborn",
         ],
     )
-    banned_words: list[str] = Field(default_factory=lambda: ["todo", "fixme", "bug"])
+    banned_words: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=lambda: ["todo", "fixme", "bug"]
+    )
     type_check: bool = Field(False, description="Run a real type checker over seeds.")
     undefined_names: bool = Field(
         True,
@@ -441,7 +447,7 @@ class TaskType(StrEnum):
 
 
 class WaveCoder(Model):
-    task_types: list[TaskType] = Field(default_factory=lambda: list(TaskType))
+    task_types: list[TaskType] = Field(default_factory=lambda: list(TaskType), min_length=1)
     coreset_size: int | None = Field(
         None, gt=0, description="Seeds kept by KCenterGreedy (default: targetSize)."
     )
@@ -453,8 +459,10 @@ class WaveCoder(Model):
         gt=0,
         description="Seeds generated and judged together before the example pools are updated.",
     )
-    translation_targets: list[str] = Field(
-        default_factory=lambda: ["JavaScript", "Java", "C++", "Go", "Rust"]
+    translation_targets: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=lambda: ["JavaScript", "Java", "C++", "Go", "Rust"],
+        min_length=1,
+        description="Languages the translation task samples from.",
     )
     judge_model: Generator | None = Field(
         None,
@@ -553,7 +561,7 @@ class Spec(Model):
     wavecoder: WaveCoder = Field(default_factory=WaveCoder)
     selfcodealign: SelfCodeAlign = Field(default_factory=SelfCodeAlign)
     output: Output = Field(default_factory=Output)
-    seed: int = 3407
+    seed: StrictInt = Field(3407, description="Seeds every random choice (an integer).")
     suspend: NotSemantic[bool] = Field(False, description="Operator: scale children to zero.")
     scheduling: NotSemantic[Scheduling] = Field(default_factory=Scheduling)
 

@@ -35,10 +35,11 @@ if TYPE_CHECKING:
 class ExecuteTests(Stage):
     """Verifies each response with its tests in the sandbox: the tests must run checks after the
     solution, call what it defines, fail none, and fail against the null variant; seeded mutants
-    measure their strength (`docs/sandbox.md`). The same program runs once.
+    measure their strength (`docs/sandbox.md`). The same program runs once. Time in the sandbox
+    is the stage's `sandbox_ms` counter, never a record field (two runs write the same bytes).
 
     Input fields: response, tests
-    Output fields: program, execution ({verdict, reason, duration, exit_code, checks_executed,
+    Output fields: program, execution ({verdict, reason, exit_code, checks_executed,
     checks_failed, tests_collected, solution_called, null_killed, mutants, mutants_killed,
     stderr})
     Drop reasons: no_code_block, no_tests, no_assert, syntax_error, check_failed, no_checks,

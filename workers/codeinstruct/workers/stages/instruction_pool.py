@@ -4,17 +4,22 @@ A row has `instruction` and `response` fields (names in `source`), or a chat `me
 the user turns, joined, are the instruction (what complexity and leakage measure, as XCoder
 does) and the last assistant turn is the response; the conversation itself is kept as
 `messages` ({role, content} turns), so a selected row is exported as the conversation it was. Rows
-that are not JSON, lack both, or hold non-text are counted drops. Numeric `complexity` and
-`quality` fields already in the pool are kept.
+that are not JSON, lack both, or hold non-text are counted drops, each reason saying what was
+wrong (NaN or Infinity anywhere, a lone surrogate escape, nesting too deep, a truncated gzip
+file, a file name that is not UTF-8). Numeric `complexity` and `quality` fields already in the
+pool are kept; one of another type is a `score_not_a_number` drop. A row repeated exactly in a
+file is a `duplicate_row` drop, so record ids stay unique (rows repeated across files have the
+same id: each file is read on its own).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
 from codeinstruct.workers.errors import UserError
-from codeinstruct.workers.records import Record, content_id
+from codeinstruct.workers.records import Record, content_id, is_text, printable
 from codeinstruct.workers.sources import BadRow, iter_rows, list_files, read_source_file
 from codeinstruct.workers.spec import Source, SourceFormat
 from codeinstruct.workers.stages.base import Drop, SourceStage, StageContext, StageKind, StageOutput
@@ -73,8 +78,13 @@ def pool_record(row: Any, source: Source) -> tuple[Record | None, str | None]:
         record["messages"] = turns
     for name in KEPT_SCORES:
         value = row.get(name)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            record[name] = float(value)
+        if value is None:
+            continue
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return None, "score_not_a_number"
+        if not math.isfinite(value):
+            return None, "non_finite_number"  # a Parquet NaN (JSONL rows are caught when read)
+        record[name] = float(value)
     return record, None
 
 
@@ -84,8 +94,9 @@ class ReadInstructionPool(SourceStage):
     Input fields: (the source)
     Output fields: instruction, response (and `messages` for chat rows, `complexity`, `quality`
     when the pool has them)
-    Drop reasons: bad_json, bad_parquet, not_an_object, bad_messages, missing_instruction,
-    missing_response
+    Drop reasons: bad_json, not_utf8, too_deeply_nested, non_finite_number, invalid_unicode,
+    bad_gzip, bad_parquet, non_utf8_name, not_an_object, bad_messages, missing_instruction,
+    missing_response, score_not_a_number, duplicate_row
     """
 
     kind = StageKind.PREPARE
@@ -102,16 +113,26 @@ class ReadInstructionPool(SourceStage):
         source = self.source
         path = partition["file"]
         ctx.count("files")
+        if not is_text(path):
+            ctx.stats.records_in += 1
+            meta = {"source": printable(path), "row": 0}
+            yield Drop({"id": content_id("row", path, "0"), "meta": meta}, "non_utf8_name")
+            return
         data = read_source_file(source.uri, path)
         rows = iter_rows(path, data, parquet=source.format is SourceFormat.PARQUET)
+        seen: set[str] = set()
         for number, row in rows:
             ctx.stats.records_in += 1
             where = {"source": path, "row": number}
+            bad = {"id": content_id("row", path, str(number)), "meta": where}
             if isinstance(row, BadRow):
-                yield Drop({"id": content_id("row", path, str(number)), "meta": where}, row.reason)
+                yield Drop(bad, row.reason)
                 continue
             record, reason = pool_record(row, source)
             if record is None:
-                yield Drop({"id": content_id("row", path, str(number)), "meta": where}, str(reason))
+                yield Drop(bad, str(reason))
+            elif record["id"] in seen:
+                yield Drop({**bad, "duplicate_of": record["id"]}, "duplicate_row")
             else:
+                seen.add(record["id"])
                 yield {**record, "meta": where}

@@ -2,9 +2,11 @@
 or for `source.language` another language, its documented functions
 (`codeinstruct.workers.documented_functions`).
 
-Bad input never stops a run: every unreadable, binary, oversized or unparsable file is a counted
-drop. The extraction (`extract_seeds`, `decode_source`) is pure and works on source text; the
-stage reads the files through `sources`.
+Bad input never stops a run: every unreadable, binary, oversized or unparsable file, every file
+whose name is not UTF-8 and every bad JSONL row is a counted drop whose reason says what was
+wrong. The extraction (`extract_seeds`, `decode_source`) is pure, works on source text and is
+linear in the file's size: the module's imports are indexed once, not scanned per function.
+The stage reads the files through `sources`.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from codeinstruct.workers.documented_functions import SUFFIXES, Candidate, extract_documented
-from codeinstruct.workers.records import Record, content_id, iter_jsonl
-from codeinstruct.workers.sources import is_s3, list_files, read_local
+from codeinstruct.workers.records import BadLine, Record, content_id, is_text, iter_jsonl, printable
+from codeinstruct.workers.sources import BadRow, is_s3, list_files, read_local
 from codeinstruct.workers.spec import Mining, Source, SourceFormat
 from codeinstruct.workers.spec.models import SourceLanguage
 from codeinstruct.workers.stages.base import Drop, SourceStage, StageContext, StageKind, StageOutput
@@ -35,6 +37,7 @@ def extract_seeds(
     tree = ast.parse(text)
     lines = text.splitlines()
     bindings = _import_bindings(tree)
+    imports = _ImportIndex(tree)
     banned = {b.lower() for b in mining.banned_imports}
     words = (
         re.compile(
@@ -52,7 +55,7 @@ def extract_seeds(
             continue
         code = "\n".join(lines[node.lineno - 1 : node.end_lineno]) + "\n"
         used = _names_used(node)
-        imports = _needed_imports(tree, used, bindings)
+        needed = imports.needed(used)
         modules = {bindings[name] for name in used if name in bindings} | _local_imports(node)
         reason: str | None = None
         if node.end_lineno - node.lineno + 1 > mining.max_lines:
@@ -67,7 +70,7 @@ def extract_seeds(
             reason = "banned_import"
         elif words is not None and words.search(code):
             reason = "todo_marker"
-        found.append(Candidate(node.name, code, imports, docstring, node.lineno, reason))
+        found.append(Candidate(node.name, code, needed, docstring, node.lineno, reason))
     return found
 
 
@@ -84,14 +87,24 @@ def _import_bindings(tree: ast.Module) -> dict[str, str]:
     return bindings
 
 
-def _needed_imports(tree: ast.Module, used: set[str], bindings: dict[str, str]) -> str:
-    statements = []
-    for node in tree.body:
-        if isinstance(node, ast.Import | ast.ImportFrom) and any(
-            (alias.asname or alias.name.split(".")[0]) in used for alias in node.names
-        ):
-            statements.append(ast.unparse(node))
-    return "\n".join(statements)
+class _ImportIndex:
+    """The module's import statements, indexed once by the names they bind."""
+
+    def __init__(self, tree: ast.Module) -> None:
+        self.statements: list[str] = []
+        self.binders: dict[str, list[int]] = {}
+        for node in tree.body:
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                index = len(self.statements)
+                self.statements.append(ast.unparse(node))
+                for alias in node.names:
+                    bound = alias.asname or alias.name.split(".")[0]
+                    self.binders.setdefault(bound, []).append(index)
+
+    def needed(self, used: set[str]) -> str:
+        """The import statements (in module order) binding a name in `used`."""
+        wanted = sorted({i for name in used for i in self.binders.get(name, ())})
+        return "\n".join(self.statements[i] for i in wanted)
 
 
 def _local_imports(node: ast.AST) -> set[str]:
@@ -149,9 +162,10 @@ class MineSeeds(SourceStage):
 
     Input fields: (the source)
     Output fields: seed, entry_point, docstring
-    Drop reasons: unreadable_file, file_too_large, empty_file, binary_file, not_utf8,
-    syntax_error, too_long, short_docstring, no_return, no_arguments, banned_import, banned_api,
-    todo_marker
+    Drop reasons: unreadable_file, not_a_regular_file, non_utf8_name, file_too_large,
+    empty_file, binary_file, not_utf8, syntax_error, too_long, short_docstring, no_return,
+    no_arguments, banned_import, banned_api, todo_marker; for JSONL rows also bad_json, too_deeply_nested,
+    non_finite_number, invalid_unicode, not_an_object, missing_content, content_not_text
     """
 
     kind = StageKind.PREPARE
@@ -178,8 +192,11 @@ class MineSeeds(SourceStage):
         source = self.source
         for path, data in _partition_contents(partition, source):
             ctx.stats.counters["files"] += 1
-            if data is None:
-                yield _file_drop(path, "unreadable_file", ctx)
+            if isinstance(data, BadRow):
+                yield _file_drop(path, data.reason, ctx)
+                continue
+            if not is_text(path):
+                yield _file_drop(path, "non_utf8_name", ctx)
                 continue
             text, reason = decode_source(data, source.max_file_bytes)
             if text is None:
@@ -214,12 +231,12 @@ class MineSeeds(SourceStage):
 
 def _file_drop(path: str, reason: str, ctx: StageContext) -> Drop:
     ctx.stats.records_in += 1
-    return Drop({"id": content_id("file", path), "meta": {"source": path}}, reason)
+    return Drop({"id": content_id("file", path), "meta": {"source": printable(path)}}, reason)
 
 
 def _partition_contents(
     partition: dict[str, Any], source: Source
-) -> Iterator[tuple[str, bytes | None]]:
+) -> Iterator[tuple[str, bytes | BadRow]]:
     if "files" in partition:
         for path in partition["files"]:
             yield path, read_local(path, source.max_file_bytes)
@@ -235,19 +252,24 @@ def _partition_contents(
         return
     path = partition["jsonl"]
     lines = read_local(path)
-    if lines is None:
-        yield path, None
+    if isinstance(lines, BadRow):
+        yield path, lines
     else:
         yield from _jsonl_contents(path, lines, source)
 
 
-def _jsonl_contents(path: str, data: bytes, source: Source) -> Iterator[tuple[str, bytes | None]]:
-    """(name, code) per JSONL line; a line without the content field yields (name, None)."""
+def _jsonl_contents(path: str, data: bytes, source: Source) -> Iterator[tuple[str, bytes | BadRow]]:
+    """(name, code or BadRow) per JSONL line; the BadRow says what is wrong with the row."""
     for number, row in iter_jsonl(data):
-        try:
-            content = row[source.content_field]
-        except (KeyError, TypeError):  # not JSON (BadLine), not an object, no such field
-            yield f"{path}:{number}", None
-            continue
-        name = row.get("path") if isinstance(row.get("path"), str) else f"{path}:{number}"
-        yield name, content.encode("utf-8", "surrogatepass") if isinstance(content, str) else None
+        where = f"{path}:{number}"
+        if isinstance(row, BadLine):
+            yield where, BadRow(row.reason)
+        elif not isinstance(row, dict):
+            yield where, BadRow("not_an_object")
+        elif source.content_field not in row:
+            yield where, BadRow("missing_content")
+        elif not isinstance(row[source.content_field], str):
+            yield where, BadRow("content_not_text")
+        else:
+            given = row.get("path")
+            yield given if isinstance(given, str) else where, row[source.content_field].encode()
