@@ -287,6 +287,13 @@ class Scoring(Model):
     complexity_scorer: Literal["llm", "length"] = Field(
         "llm", description="`llm`: logprob-weighted score; `length`: instruction length proxy."
     )
+    complexity_prompt: Literal["xcoder", "zero-shot"] = Field(
+        "zero-shot",
+        description="`xcoder`: the input template the released XCoder-Complexity-Scorer was "
+        "trained on, with its 2.0 score when the digit logprobs are missing (use it with that "
+        "model as `complexityModel`); `zero-shot`: our rating prompt, for a general model (a "
+        "row without digit logprobs is dropped). Chat rows are scored per user turn and summed.",
+    )
     quality_scorer: Literal["unit_tests", "none"] = Field(
         "unit_tests",
         description="`unit_tests`: the LLM writes unit tests, the sandbox counts passes; `none`: "
