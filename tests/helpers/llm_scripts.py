@@ -94,7 +94,7 @@ def wavecoder_answer(kind: str, body: dict[str, Any]) -> str:
     other seed (a function `def NAME`) is kept."""
     prompt = body["messages"][-1]["content"]
     if prompt.startswith("You review"):
-        instruction = re.search(r"The example:\nInstruction: (.*)", prompt)
+        instruction = re.search(r"The example:\n(?:Task name: .*\n)?Instruction: (.*)", prompt)
         assert instruction is not None, prompt[:200]
         text = instruction.group(1)
         if "garbled" in text:
