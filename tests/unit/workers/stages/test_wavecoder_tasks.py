@@ -42,3 +42,21 @@ def test_task_name_is_kept_and_a_long_instruction_is_dropped(tmp_path: Path) -> 
     assert not isinstance(kept, Drop) and kept["task_name"] == "Return 0"
     assert isinstance(dropped, Drop) and dropped.reason == "instruction_sentences"
     assert Counter(dict(ctx.stats.counters))["task_generation"] == 2
+
+
+def test_the_execution_check_sees_the_judges_rejects_and_drops_them() -> None:
+    from codeinstruct.workers.methods import wavecoder
+    from codeinstruct.workers.stages.task_execution import CheckTasks
+
+    def built(check: str) -> list[object]:
+        spec = make_dataset(method="wavecoder", targetSize=2, wavecoder={"executionCheck": check})
+        return list(wavecoder.stages(spec.spec))
+
+    off = built("off")
+    assert not any(isinstance(s, CheckTasks) for s in off)
+    assert all(not s.keep_rejected for s in off if isinstance(s, GenerateTasks))
+    stages = built("filter")
+    (generate,) = [s for s in stages if isinstance(s, GenerateTasks)]
+    (check,) = [s for s in stages if isinstance(s, CheckTasks)]
+    assert generate.keep_rejected and check.mode == "filter"
+    assert stages.index(check) == stages.index(generate) + 1

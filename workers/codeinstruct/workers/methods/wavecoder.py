@@ -11,6 +11,7 @@ from codeinstruct.workers.stages.coreset import Coreset
 from codeinstruct.workers.stages.embed import Embed
 from codeinstruct.workers.stages.leakage import LeakageFilter
 from codeinstruct.workers.stages.sample import target_sample
+from codeinstruct.workers.stages.task_execution import CheckTasks
 from codeinstruct.workers.stages.wavecoder_tasks import GenerateTasks
 
 # What leakage is measured on: the raw code, and what generation adds to it.
@@ -28,6 +29,7 @@ def selection_stages(spec: Spec) -> list[Stage]:
 
 def stages(spec: Spec) -> list[Stage]:
     judge = role_model(spec, "judge")
+    check = spec.wavecoder.execution_check
     return [
         *selection_stages(spec),
         GenerateTasks(
@@ -35,7 +37,9 @@ def stages(spec: Spec) -> list[Stage]:
             spec.generator.sampling,
             spec.generator.api,
             judge=(judge.sampling, judge.api),
+            keep_rejected=check != "off",
         ),
+        *([CheckTasks(check)] if check != "off" else []),
         LeakageFilter(tuple(spec.decontamination.fields or LEAKAGE_FIELDS), spec.decontamination),
         target_sample(spec),
     ]

@@ -423,6 +423,13 @@ class WaveCoder(Model):
         description="The LLM that judges the generated tasks (the paper: GPT-4 judging "
         "GPT-3.5's output), given like `generator`; default: the generator.",
     )
+    execution_check: Literal["off", "report", "filter"] = Field(
+        "off",
+        description="Measure the judge against execution: `report` runs each executable task "
+        "(Python generation, repair against its seed, translation once the sandbox runs the "
+        "target) in the sandbox and writes the judge's TPR/TNR to `reports/judge.json` and "
+        "the card; `filter` also drops accepted tasks that fail (`execution_failed`).",
+    )
 
 
 class PairDedup(Dedup):

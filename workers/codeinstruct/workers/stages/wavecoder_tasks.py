@@ -97,9 +97,12 @@ class GenerateTasks(Stage):
         sampling: Sampling,
         api: GeneratorApi = "chat",
         judge: tuple[Sampling, GeneratorApi] | None = None,
+        keep_rejected: bool = False,
     ) -> None:
         """`judge`: the judge model's sampling and api (`wavecoder.judgeModel`); default: the
-        generator's."""
+        generator's. `keep_rejected`: pass the judge's rejects on (their `judge.verdict` is
+        `no`) for the execution check, which drops them."""
+        self.keep_rejected = keep_rejected
         self.settings = settings
         self.sampling = sampling
         self.api = api
@@ -237,4 +240,5 @@ class GenerateTasks(Stage):
         rejected = dataclasses.replace(
             generated, analysis="; ".join(reasons) or "The reviewer rejected it."
         )
-        return _Outcome(Drop(child, "judge_rejected"), task_type, rejected)
+        output: StageOutput = child if self.keep_rejected else Drop(child, "judge_rejected")
+        return _Outcome(output, task_type, rejected)
