@@ -248,7 +248,20 @@ class Normalization(StrEnum):
 class Scoring(Model):
     embedding_model: str = Field(
         "all-MiniLM-L6-v2",
-        description="`all-MiniLM-L6-v2` (shipped offline) or a sentence-transformers directory.",
+        description="`local`: `all-MiniLM-L6-v2` (shipped offline) or a sentence-transformers "
+        "directory; `openai`: the model name the endpoint serves.",
+    )
+    embedding_backend: Literal["local", "openai"] = Field(
+        "local",
+        description="`local`: sentence-transformers in the run (or its Ray actors); `openai`: "
+        "an OpenAI-compatible `/v1/embeddings` endpoint (vLLM, llama.cpp `--embedding`), e.g. "
+        "a decoder LLM as XCoder used LLaMA3-8B.",
+    )
+    embedding_endpoint: NotSemantic[HttpUrl] = Field(
+        None, description="`embeddingBackend: openai`: base URL, e.g. http://vllm:8000/v1."
+    )
+    embedding_api_key_env: NotSemantic[str | None] = Field(
+        None, description="`embeddingBackend: openai`: variable holding the API key."
     )
     engine: NotSemantic[ScoringEngine] = ScoringEngine.LOCAL
     ray_address: NotSemantic[str] = Field(
@@ -311,6 +324,12 @@ class Scoring(Model):
         "`generator`; default: the generator.",
     )
     batch_size: NotSemantic[int] = Field(64, gt=0)
+
+    @model_validator(mode="after")
+    def _endpoint_when_openai(self) -> Scoring:
+        if self.embedding_backend == "openai" and not self.embedding_endpoint:
+            raise ValueError("embeddingEndpoint is required when embeddingBackend is `openai`")
+        return self
 
 
 class Benchmark(Model):
