@@ -4,6 +4,7 @@ token; and the spec asks for an endpoint with the `openai` backend."""
 from __future__ import annotations
 
 import pytest
+
 from codeinstruct.workers.llm.embedding_client import _Retryable, vectors_of
 from codeinstruct.workers.spec import SpecError
 from tests.conftest import make_dataset
