@@ -101,7 +101,7 @@ def wavecoder_answer(kind: str, body: dict[str, Any]) -> str:
             return "Looks fine to me!"  # no overall answer: unparsable
         verdict = "no" if "reject" in text else "yes"
         return f"1. <answer: yes, ok>\n2. <answer: {verdict}, checked>\nOverall answer: {verdict}"
-    code = re.search(r"Source code:\n```\n(.*?)\n```", prompt, re.DOTALL)
+    code = re.search(r"Source code[^\n]*:\n```[\w+#]*\n(.*?)\n```", prompt, re.DOTALL)
     assert code is not None, prompt[:200]
     seed = re.search(r"seed (\d+)", code.group(1))
     if seed is not None:

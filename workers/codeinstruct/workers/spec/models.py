@@ -61,8 +61,18 @@ class Source(Model):
         SourceFormat.PYTHON,
         description="`python` source files, `jsonl` records, or `parquet` (XCoder pools).",
     )
-    language: Literal["python"] = "python"
+    language: str = Field(
+        "python",
+        min_length=1,
+        description="The language of the code; WaveCoder JSONL rows that name their own "
+        "(`languageField`) override it. SelfCodeAlign mines Python only.",
+    )
     content_field: str = Field("content", description="JSONL field holding the code.")
+    language_field: str = Field(
+        "language",
+        description="WaveCoder JSONL: the field naming each row's language (CodeSearchNet's "
+        "`language`); every row is a seed as it is, in any language.",
+    )
     instruction_field: str = Field(
         "instruction", description="XCoder pool: field holding the instruction."
     )
@@ -544,6 +554,15 @@ class Spec(Model):
     seed: int = 3407
     suspend: NotSemantic[bool] = Field(False, description="Operator: scale children to zero.")
     scheduling: NotSemantic[Scheduling] = Field(default_factory=Scheduling)
+
+    @model_validator(mode="after")
+    def _python_for_selfcodealign(self) -> Spec:
+        if self.method is Method.SELFCODEALIGN and self.source.language.lower() != "python":
+            raise ValueError(
+                "source.language: SelfCodeAlign mines Python functions; use `python`, or "
+                "method `wavecoder` for code in other languages"
+            )
+        return self
 
 
 class Metadata(BaseModel):

@@ -99,6 +99,10 @@ class CheckTasks(Stage):
         """The jobs that check a record, or why it cannot be checked."""
         task_type = str(record["task_type"])
         solution = python_code(str(record["solution"]))
+        language = str(record.get("language") or "python").lower()
+        same_language = (TaskType.GENERATION.value, TaskType.REPAIR.value)
+        if task_type in same_language and language not in EXECUTABLE_LANGUAGES:
+            return Check("unchecked", f"the sandbox does not run {language} yet")
         if task_type == TaskType.TRANSLATION.value:
             target = str(record.get("target_language") or "").lower()
             if target not in EXECUTABLE_LANGUAGES:

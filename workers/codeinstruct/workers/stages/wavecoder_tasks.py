@@ -173,12 +173,13 @@ class GenerateTasks(Stage):
         task = prompts.task_definition(task_type)
         goods, bads = pools[task_type]
         good, bad = rng.choice(goods), rng.choice(bads)
-        target = (
-            rng.choice(self.settings.translation_targets)
-            if task_type == TaskType.TRANSLATION.value
-            else None
-        )
-        messages = prompts.format_generator(task, record["seed"], good, bad, target)
+        language = str(record.get("language") or "Python")
+        # A translation goes into another language than the seed's own.
+        targets = [
+            t for t in self.settings.translation_targets if t.lower() != language.lower()
+        ] or list(self.settings.translation_targets)
+        target = rng.choice(targets) if task_type == TaskType.TRANSLATION.value else None
+        messages = prompts.format_generator(task, record["seed"], good, bad, target, language)
         result = await complete_answer(
             lambda p: send(client, messages, self.api, **p),
             sampling_params(

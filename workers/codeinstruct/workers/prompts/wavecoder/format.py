@@ -78,6 +78,11 @@ def _example(raw: dict[str, Any]) -> TaskExample:
     )
 
 
+def fence_tag(language: str) -> str:
+    """A code fence's tag for a language: `Go` -> `go`, `C++` -> `cpp`."""
+    return {"c++": "cpp", "c#": "csharp"}.get(language.lower(), language.lower().replace(" ", ""))
+
+
 def render_example(example: TaskExample, with_analysis: bool = False) -> str:
     """The example in the answer format (`Task name:` first when it has one)."""
     text = f"Task name: {example.task_name}\n" if example.task_name else ""
@@ -106,7 +111,9 @@ def format_generator(
     good: TaskExample,
     bad: TaskExample,
     target_language: str | None = None,
+    language: str = "Python",
 ) -> list[Message]:
+    """The generator's prompt; the source code is shown as `language` (a seed's own)."""
     extra = f"Target language: {target_language}\n" if target_language else ""
     prompt = fill(
         load_text(PACKAGE, "generator.txt"),
@@ -115,6 +122,8 @@ def format_generator(
         good=render_shown(good),
         bad=render_shown(bad, with_analysis=True),
         code=code.rstrip("\n"),
+        language=language,
+        fence=fence_tag(language),
         extra=extra,
     )
     return [{"role": "user", "content": prompt.rstrip() + "\n"}]
