@@ -66,7 +66,12 @@ async def test_generator_and_judge_get_a_vllm_each_and_the_run_waits_for_both(
             service = await eventually(
                 lambda d=deployment: child(cluster, "v1/services", d["metadata"]["name"])
             )
-            assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+            labels = deployment["spec"]["template"]["metadata"]["labels"]
+            assert service["spec"]["selector"].items() <= labels.items()
+            assert (
+                service["spec"]["selector"]["codeinstruct.dev/server"]
+                == labels["codeinstruct.dev/server"]
+            )
         config = child(cluster, "v1/configmaps", f"{name}-spec")
         spec = yaml.safe_load(config["data"]["spec.yaml"])["spec"]  # type: ignore[index]
         assert spec["generator"]["endpoint"] == f"http://{name}-vllm.{NS}.svc:8000/v1"

@@ -6,7 +6,9 @@ an external endpoint (`backend: openai`) gets none.
 The first server (the generator's when it has one) is `{dataset}-vllm`, the others
 `{dataset}-vllm-{role}` after the first role they serve. Every vLLM pod has the component label
 `vllm` (monitoring, pod problems) and its server's `codeinstruct.dev/server` label, which its
-Deployment and Service select on, so no Service reaches another model's pods.
+Service, policy and budget (and the Deployments of the other servers) select on, so no Service
+reaches another model's pods; the first server's Deployment keeps its original selector (a
+Deployment's selector cannot change across an operator upgrade).
 """
 
 from __future__ import annotations
@@ -115,10 +117,13 @@ def _named(manifest: dict[str, Any], target: Target, server: Server) -> dict[str
         template["labels"] = {**template["labels"], LABEL_SERVER: server.suffix}
     if "selector" in spec:
         selector = spec["selector"]
-        if "matchLabels" in selector:
-            selector["matchLabels"] = {**selector["matchLabels"], LABEL_SERVER: server.suffix}
-        else:
+        if "matchLabels" not in selector:  # a Service
             spec["selector"] = {**selector, LABEL_SERVER: server.suffix}
+        elif manifest["kind"] != "Deployment" or server.suffix != Component.VLLM.value:
+            selector["matchLabels"] = {**selector["matchLabels"], LABEL_SERVER: server.suffix}
+        # The first server's Deployment keeps the selector it always had: a Deployment's
+        # selector cannot change, and a running dataset's vLLM must survive an upgrade. Its
+        # ReplicaSets own their pods (controllerRef), so it never adopts another server's.
     if "podSelector" in spec:
         labels = spec["podSelector"]["matchLabels"]
         spec["podSelector"]["matchLabels"] = {**labels, LABEL_SERVER: server.suffix}

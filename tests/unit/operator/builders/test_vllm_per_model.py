@@ -69,7 +69,7 @@ def test_xcoder_with_two_in_cluster_specialists_gets_two_servers_each_wired() ->
         pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
         selector = service["spec"]["selector"]
         assert selector.items() <= pod_labels.items()
-        assert deployment["spec"]["selector"]["matchLabels"] == selector
+        assert deployment["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
         for other in found.values():
             if other is not deployment:  # a Service never reaches another model's pods
                 other_labels = other["spec"]["template"]["metadata"]["labels"]
@@ -120,7 +120,9 @@ def test_a_role_model_key_secret_reaches_its_server_and_the_driver() -> None:
     assert any(e["name"] == variable and e["valueFrom"]["secretKeyRef"] == ref for e in job_env)
 
 
-def test_the_generator_server_keeps_its_name() -> None:
+def test_the_generator_server_keeps_its_name_and_deployment_selector() -> None:
     t = target(generator={"backend": "vllm", "model": "org/coder-7b"})
     assert list(deployments(t)) == ["test-vllm"]
+    selector = deployments(t)["test-vllm"]["spec"]["selector"]["matchLabels"]
+    assert "codeinstruct.dev/server" not in selector, "immutable: as before this change"
     assert [s.roles for s in vllm.servers(t)] == [("generator",)]
