@@ -27,7 +27,7 @@ from tests.helpers.operator import (
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
-SAMPLE = next(p for p in SAMPLES if "judge-model" in p.name)
+SAMPLE = next(p for p in SAMPLES if "wavecoder" in p.name)
 
 
 def model_of(deployment: dict[str, Any]) -> str:
