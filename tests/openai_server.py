@@ -1,7 +1,9 @@
 """A scriptable OpenAI-compatible server on loopback, with fault injection, for tests and bench.
 
-It speaks the real protocol (`/v1/completions`, `/v1/chat/completions`, `/v1/models`); a
-`respond(kind, body)` function writes each answer. A seeded fraction of requests fails with one
+It speaks the real protocol (`/v1/completions`, `/v1/chat/completions`, `/v1/embeddings`,
+`/v1/models`); a `respond(kind, body)` function writes each answer. Embeddings are a bag of
+hashed words (texts that share words are close), refused like the real API (no model, an empty
+or non-text input: HTTP 400), and listed in reverse order, so a client must match by `index`. A seeded fraction of requests fails with one
 of: HTTP 500, HTTP 429 with Retry-After, a hang that lasts until the client gives up (or
 `hang_seconds`), a connection reset, truncated JSON, or an empty `choices` list. It records each
 answered body and its headers, and counts the clients that hung up during a hang. Runs in a background thread (tests) or as a process
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import random
 import threading
@@ -74,6 +77,7 @@ class FakeOpenAI:
         app = web.Application()
         app.router.add_post("/v1/completions", self._completions)
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_get("/v1/models", self._models)
         return app
 
@@ -117,6 +121,38 @@ class FakeOpenAI:
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         return await self._answer("chat", request)
+
+    async def _embeddings(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        texts = body.get("input")
+        texts = [texts] if isinstance(texts, str) else texts
+        problem = None
+        if not isinstance(body.get("model"), str) or not body["model"]:
+            problem = "you must provide a model parameter"
+        elif not isinstance(texts, list) or not texts or len(texts) > 2048:
+            problem = "'$.input' is invalid: a string or a list of 1 to 2048 strings"
+        elif not all(isinstance(t, str) and t for t in texts):
+            problem = "'$.input' is invalid: every input must be a non-empty string"
+        if problem:
+            return web.json_response({"error": {"message": problem}}, status=400)
+        fault = self._pick_fault()
+        if fault == "http_500":
+            return web.json_response({"error": {"message": "boom"}}, status=500)
+        if fault == "http_429":
+            headers = {"Retry-After": self.retry_after}
+            return web.json_response({"error": {"message": "slow"}}, status=429, headers=headers)
+        data = [
+            {"object": "embedding", "index": i, "embedding": word_vector(t)}
+            for i, t in enumerate(texts)
+        ][::-1]
+        payload = json.dumps({"object": "list", "data": data, "model": body["model"]}).encode()
+        if fault in ("truncated", "reset", "timeout", "empty_choices"):
+            payload = payload[: len(payload) // 2]
+        else:
+            with self._lock:
+                self.requests["embeddings"] += 1
+                self.bodies.append(body)
+        return web.Response(body=payload, content_type="application/json")
 
     def _pick_fault(self) -> str | None:
         with self._lock:
@@ -181,6 +217,18 @@ class FakeOpenAI:
                 return True
             await asyncio.sleep(0.02)
         return False
+
+
+EMBEDDING_DIM = 32
+
+
+def word_vector(text: str) -> list[float]:
+    """A deterministic, unnormalised bag-of-words vector of the text."""
+    vector = [0.0] * EMBEDDING_DIM
+    for word in text.lower().split():
+        digest = hashlib.sha256(word.encode()).digest()
+        vector[digest[0] % EMBEDDING_DIM] += 1.0 + digest[1] / 255
+    return vector
 
 
 def _payload(kind: str, body: dict[str, Any], answers: list[Answer]) -> dict[str, Any]:

@@ -94,14 +94,14 @@ def wavecoder_answer(kind: str, body: dict[str, Any]) -> str:
     other seed (a function `def NAME`) is kept."""
     prompt = body["messages"][-1]["content"]
     if prompt.startswith("You review"):
-        instruction = re.search(r"The example:\nInstruction: (.*)", prompt)
+        instruction = re.search(r"The example:\n(?:Task name: .*\n)?Instruction: (.*)", prompt)
         assert instruction is not None, prompt[:200]
         text = instruction.group(1)
         if "garbled" in text:
             return "Looks fine to me!"  # no overall answer: unparsable
         verdict = "no" if "reject" in text else "yes"
         return f"1. <answer: yes, ok>\n2. <answer: {verdict}, checked>\nOverall answer: {verdict}"
-    code = re.search(r"Source code:\n```\n(.*?)\n```", prompt, re.DOTALL)
+    code = re.search(r"Source code[^\n]*:\n```[\w+#]*\n(.*?)\n```", prompt, re.DOTALL)
     assert code is not None, prompt[:200]
     seed = re.search(r"seed (\d+)", code.group(1))
     if seed is not None:

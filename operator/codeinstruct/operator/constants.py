@@ -23,6 +23,7 @@ LABEL_INSTANCE = "app.kubernetes.io/instance"
 LABEL_COMPONENT = "app.kubernetes.io/component"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_DATASET = f"{GROUP}/dataset"
+LABEL_SERVER = f"{GROUP}/server"  # which of a dataset's vLLM servers (one per distinct model)
 ANNOTATION_SIGNATURE = f"{GROUP}/signature"  # on Jobs: the run signature they were created for
 ANNOTATION_SPEC_HASH = f"{GROUP}/spec-hash"
 ANNOTATION_SUSPENDED = f"{GROUP}/suspended"

@@ -281,18 +281,37 @@ class _Tick(_Failure):
         for name, manifest in self.wanted.items():
             if name == role or name.startswith(role + "-"):
                 self.plan.apply.append(manifest)
-        deployment = self.wanted[role]
-        name = deployment["metadata"]["name"]
-        observed = self.observed.children.get(key(deployment))
-        if observed_available(observed):
-            self.condition(kind, True, Reason.AVAILABLE, f"{name} is available")
+        # vLLM runs one Deployment per distinct in-cluster model: all of them must be up.
+        deployments = self.server_deployments(role)
+        waiting = []
+        for deployment in deployments:
+            observed = self.observed.children.get(key(deployment))
+            if observed_available(observed):
+                continue
+            problem = deployment_problem(observed)
+            if problem:
+                self.condition(kind, False, problem.reason, problem.message)
+                return False
+            waiting.append(deployment["metadata"]["name"])
+        names = ", ".join(d["metadata"]["name"] for d in deployments)
+        if not waiting:
+            verb = "is" if len(deployments) == 1 else "are"
+            self.condition(kind, True, Reason.AVAILABLE, f"{names} {verb} available")
             return True
-        problem = deployment_problem(observed) or self.pod_problem(role)
+        problem = self.pod_problem(role)
         if problem:
             self.condition(kind, False, problem.reason, problem.message)
         else:
-            self.condition(kind, None, Reason.DEPLOYING, f"waiting for {name}")
+            self.condition(kind, None, Reason.DEPLOYING, f"waiting for {', '.join(waiting)}")
         return False
+
+    def server_deployments(self, role: str) -> list[dict[str, Any]]:
+        """The Deployments of a server role: `sandbox`, or every vLLM (`vllm`, `vllm-judge`)."""
+        return [
+            m
+            for name, m in self.wanted.items()
+            if m["kind"] == "Deployment" and (name == role or name.startswith(role + "-"))
+        ]
 
     def pod_problem(self, component: str) -> Problem | None:
         return pod_problem(
@@ -439,9 +458,9 @@ class _Tick(_Failure):
         """A finished run frees its GPUs and sandbox pods; Jobs stay for their logs."""
         self.plan.apply = [m for m in self.plan.apply if m["kind"] != "Deployment"]
         for role in ("vllm", "sandbox"):
-            manifest = self.wanted.get(role)
-            if manifest and key(manifest) in self.observed.children:
-                self.plan.delete.append(_ref(manifest))
+            for manifest in self.server_deployments(role):
+                if key(manifest) in self.observed.children:
+                    self.plan.delete.append(_ref(manifest))
         return self.plan
 
 

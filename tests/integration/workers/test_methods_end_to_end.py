@@ -100,6 +100,34 @@ def test_wavecoder_coreset_then_generator_and_judge(tmp_path: Path) -> None:
     assert all(r["judge"]["verdict"] == "yes" and r["instruction"] for r in records)
 
 
+def test_wavecoder_judge_measured_against_execution(tmp_path: Path) -> None:
+    """The scripted generator's generation solutions (`x = N`) run; its repairs have no buggy
+    code, so every repair fails its check: the report must say the judge accepted failing
+    repairs (false positives) and never a failing generation."""
+    source = seed_source(tmp_path / "src", 12)
+    with FakeOpenAI(wavecoder_answer) as server:
+        dataset = make_dataset(
+            method="wavecoder",
+            targetSize=8,
+            source={"uri": str(source)},
+            generator=generator(server),
+            wavecoder={"taskTypes": ["generation", "repair"], "executionCheck": "report"},
+            output={"uri": str(tmp_path / "out")},
+        )
+        Runner(dataset, progress=False).run()
+    records, card = dataset_and_card(tmp_path / "out")
+    judge = card["reports"]["judge"]
+    generation, repair = judge["by_task_type"]["generation"], judge["by_task_type"]["repair"]
+    assert generation["false_positive"] == generation["true_negative"] == 0
+    assert repair["true_positive"] == repair["false_negative"] == 0
+    assert judge["checked"] == generation["checked"] + repair["checked"] > 0
+    assert judge["tnr"] is None or 0 <= judge["tnr"] <= 1
+    kept = {r["task_type"] for r in records}
+    assert all(r["execution_check"]["verdict"] in ("pass", "fail") for r in records)
+    if "repair" in kept:
+        assert repair["false_positive"] > 0
+
+
 def test_xcoder_complexity_quality_diversity_and_leakage(tmp_path: Path) -> None:
     pool = tmp_path / "pool.jsonl"
     rows = [

@@ -152,6 +152,8 @@ def embedder_for(services: Services) -> Embedder:
 
     def start(services: Services, stack: ExitStack) -> Embedder:
         scoring = services.spec.scoring
+        if scoring.embedding_backend == "openai":
+            return _openai_embedder(services, stack)
         if scoring.engine.value == "ray":
             from codeinstruct.workers.ray_session import ray_for, ray_workers
 
@@ -164,6 +166,31 @@ def embedder_for(services: Services) -> Embedder:
         return LocalEmbedder(scoring.embedding_model, scoring.batch_size)
 
     return services.get("embedder", start)
+
+
+def _openai_embedder(services: Services, stack: ExitStack) -> Embedder:
+    from codeinstruct.workers.llm.embedding_client import OpenAIEmbedder
+    from codeinstruct.workers.retry import RetryPolicy
+
+    scoring = services.spec.scoring
+    key = None
+    if scoring.embedding_api_key_env:
+        key = os.environ.get(scoring.embedding_api_key_env)
+        if not key:
+            raise EmbeddingModelError(
+                f"scoring.embeddingApiKeyEnv: the environment variable "
+                f"{scoring.embedding_api_key_env} is not set"
+            )
+    generator = services.spec.generator
+    embedder = OpenAIEmbedder(
+        str(scoring.embedding_endpoint),
+        scoring.embedding_model,
+        scoring.batch_size,
+        RetryPolicy(generator.max_attempts, generator.backoff_seconds),
+        api_key=key,
+    )
+    stack.callback(embedder.close)
+    return embedder
 
 
 def mean_of_parts(parts: Sequence[Vectors]) -> Vectors:

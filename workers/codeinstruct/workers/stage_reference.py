@@ -17,7 +17,7 @@ SECTIONS = ("Input fields", "Output fields", "Drop reasons")
 # Each method with every optional stage switched on.
 FULL_SPECS: dict[Method, dict[str, Any]] = {
     Method.SELFCODEALIGN: {"mining": {"typeCheck": True}},
-    Method.WAVECODER: {},
+    Method.WAVECODER: {"wavecoder": {"executionCheck": "report"}},
     Method.XCODER: {"scoring": {"complexityScorer": "llm", "qualityScorer": "unit_tests"}},
 }
 

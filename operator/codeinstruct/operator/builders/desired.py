@@ -14,12 +14,12 @@ def desired_children(target: Target, rayjob: bool) -> dict[str, dict[str, Any]]:
     the scoring child. The driver stops at the scoring boundary only when that child exists
     to run the rest; otherwise it runs the method to its last stage."""
     out: dict[str, dict[str, Any]] = {"spec": driver.config_map(target)}
-    if vllm.wanted(target):
-        out["vllm"] = vllm.deployment(target)
-        out["vllm-service"] = vllm.service(target)
-        out["vllm-policy"] = vllm.network_policy(target)
+    for server in vllm.servers(target):  # one per distinct in-cluster model
+        out[server.suffix] = vllm.deployment(target, server)
+        out[f"{server.suffix}-service"] = vllm.service(target, server)
+        out[f"{server.suffix}-policy"] = vllm.network_policy(target, server)
         if target.settings.vllm_pdb:
-            out["vllm-pdb"] = vllm.disruption_budget(target)
+            out[f"{server.suffix}-pdb"] = vllm.disruption_budget(target, server)
     if sandbox.wanted(target):
         out["sandbox"] = sandbox.deployment(target)
         out["sandbox-service"] = sandbox.service(target)

@@ -1,7 +1,8 @@
 """The driver: a ConfigMap holding the cluster spec and a Job running `codeinstruct run` on it.
 
-The cluster spec is the user's spec with `generator.endpoint` and `sandbox.endpoint` pointing
-at the child Services; neither field enters the run signature, so the run prefix (and resume)
+The cluster spec is the user's spec with the endpoints of its in-cluster models (the generator's
+and each role's: `scoring.complexityModel`, `scoring.unitTestModel`, `wavecoder.judgeModel`) and
+`sandbox.endpoint` pointing at the child Services; no endpoint enters the run signature, so the run prefix (and resume)
 is the same as a local run of the same spec.
 """
 
@@ -27,24 +28,51 @@ from codeinstruct.operator.constants import (
     SPEC_MOUNT,
     Component,
 )
-from codeinstruct.workers.spec import InstructionDataset
+from codeinstruct.workers.llm.roles import ROLES, Role, own_model
+from codeinstruct.workers.spec import Generator, GeneratorBackend, InstructionDataset
 
 BACKOFF_LIMIT = 2
 API_KEY_ENV = "OPENAI_API_KEY"
 
 
+def wired(target: Target, model: Generator, key_env: str) -> Generator:
+    """A model as the driver uses it: an in-cluster model points at its vLLM Service, and a
+    Secret-held API key arrives in `key_env` (storage_env) unless the spec names a variable."""
+    if model.backend is GeneratorBackend.VLLM:
+        url = vllm.model_endpoint(target, model)
+        if url is not None:
+            model = model.model_copy(update={"endpoint": url})
+    if model.api_key_secret and not model.api_key_env:
+        model = model.model_copy(update={"api_key_env": key_env})
+    return model
+
+
+def role_key_env(role: Role) -> str:
+    """The variable holding a role's own model's API key (the generator's: OPENAI_API_KEY)."""
+    return API_KEY_ENV if role == "generator" else f"{role.upper()}_API_KEY"
+
+
 def cluster_dataset(target: Target) -> InstructionDataset:
     spec = target.spec
-    generator = spec.generator
-    if vllm.wanted(target):
-        generator = generator.model_copy(update={"endpoint": vllm.endpoint(target)})
-    if generator.api_key_secret and not generator.api_key_env:
-        # The pod gets the Secret's key in this variable (storage_env); the client reads it.
-        generator = generator.model_copy(update={"api_key_env": API_KEY_ENV})
+    generator = wired(target, spec.generator, API_KEY_ENV)
+    roles: dict[Role, Generator] = {}
+    for role in ROLES:
+        model = own_model(spec, role)
+        if model is not None:
+            roles[role] = wired(target, model, role_key_env(role))
+    scoring = spec.scoring.model_copy(
+        update={
+            "complexity_model": roles.get("complexity"),
+            "unit_test_model": roles.get("unit_tests"),
+        }
+    )
+    wavecoder = spec.wavecoder.model_copy(update={"judge_model": roles.get("judge")})
     box = spec.sandbox
     if sandbox.wanted(target):
         box = box.model_copy(update={"endpoint": sandbox.endpoint(target)})
-    updated = spec.model_copy(update={"generator": generator, "sandbox": box})
+    updated = spec.model_copy(
+        update={"generator": generator, "sandbox": box, "scoring": scoring, "wavecoder": wavecoder}
+    )
     meta = target.dataset.metadata.model_copy(update={"namespace": target.namespace})
     return target.dataset.model_copy(update={"spec": updated, "metadata": meta, "status": None})
 
@@ -78,11 +106,15 @@ def storage_env(target: Target) -> tuple[list[dict[str, Any]], list[dict[str, An
         env.append({"name": "S3_ENDPOINT_URL", "value": target.settings.s3_endpoint_url})
     secret = target.spec.output.credentials_secret
     env_from = [{"secretRef": {"name": secret}}] if secret else []
-    generator = target.spec.generator
-    if generator.api_key_secret:
-        ref = {"name": generator.api_key_secret.name, "key": generator.api_key_secret.key}
-        key_env = generator.api_key_env or API_KEY_ENV
-        env.append({"name": key_env, "valueFrom": {"secretKeyRef": ref}})
+    models: list[tuple[Role, Generator]] = [("generator", target.spec.generator)]
+    models += [(r, m) for r in ROLES if (m := own_model(target.spec, r)) is not None]
+    for role, model in models:
+        if model.api_key_secret:
+            ref = {"name": model.api_key_secret.name, "key": model.api_key_secret.key}
+            key_env = model.api_key_env or role_key_env(role)
+            entry = {"name": key_env, "valueFrom": {"secretKeyRef": ref}}
+            if entry not in env:
+                env.append(entry)
     return env, env_from
 
 

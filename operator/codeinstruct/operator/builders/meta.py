@@ -56,14 +56,16 @@ class Target:
         return executes_code(self.stages)
 
 
-def child_name(dataset: str, component: Component) -> str:
-    """`{dataset}-{component}`, cut to 63 characters with a hash suffix when too long."""
-    name = f"{dataset}-{component.value}"
+def child_name(dataset: str, component: Component | str) -> str:
+    """`{dataset}-{component}`, cut to 63 characters with a hash suffix when too long (a
+    component, or a suffix such as `vllm-judge` for one of several servers of a component)."""
+    suffix = str(component)
+    name = f"{dataset}-{suffix}"
     if len(name) <= MAX_NAME:
         return name
     digest = hashlib.sha256(name.encode()).hexdigest()[:8]
-    keep = MAX_NAME - len(component.value) - len(digest) - 2
-    return f"{dataset[:keep].rstrip('-')}-{digest}-{component.value}"
+    keep = MAX_NAME - len(suffix) - len(digest) - 2
+    return f"{dataset[:keep].rstrip('-')}-{digest}-{suffix}"
 
 
 def selector_labels(target: Target, component: Component) -> dict[str, str]:
@@ -88,7 +90,7 @@ def metadata(target: Target, component: Component) -> dict[str, Any]:
     }
 
 
-def service_url(target: Target, component: Component, port: int, path: str = "") -> str:
+def service_url(target: Target, component: Component | str, port: int, path: str = "") -> str:
     host = f"{child_name(target.name, component)}.{target.namespace}.svc"
     return f"http://{host}:{port}{path}"
 

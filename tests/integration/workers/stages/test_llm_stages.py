@@ -148,11 +148,21 @@ def test_wavecoder_generator_and_judge_grow_the_pools(tmp_path: Path) -> None:
         for b in server.bodies
         if b["messages"][-1]["content"].startswith("You turn")
     ]
-    assert any(
-        "A good example:\nInstruction: Write Python code for seed" in p for p in generator_prompts
+    good_shown = (
+        r"A good example, with the code it was made from:\nInput code:\n```\n# seed (\d+)\n"
     )
     assert any(
-        re.search(r"A bad example.*\nInstruction: Write Python code for seed \d+ \(reject\)", p)
+        # a grown example is shown with its own seed's code, then what it became
+        re.search(good_shown + r".*?Output:\nInstruction: Write Python code for seed \1 ", p, re.S)
+        for p in generator_prompts
+    )
+    assert any(
+        re.search(
+            r"A bad example[^\n]*\nInput code:\n```\n# seed (\d+)\n.*?Output:\n"
+            r"Instruction: Write Python code for seed \1 \(reject\)",
+            p,
+            re.S,
+        )
         for p in generator_prompts
     )
     assert [json.dumps(o.record if isinstance(o, Drop) else o, sort_keys=True) for o in again] == [

@@ -133,6 +133,7 @@ def test_vllm_disruption_budget_is_optional() -> None:
     assert model.spec.selector.match_labels == {
         "codeinstruct.dev/dataset": "test",
         "app.kubernetes.io/component": "vllm",
+        "codeinstruct.dev/server": "vllm",  # one budget per vLLM server
     }
 
 

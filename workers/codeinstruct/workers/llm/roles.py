@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from codeinstruct.workers.spec import Generator, Spec
+from codeinstruct.workers.spec import Generator, Method, Spec
 
 Role = Literal["generator", "complexity", "unit_tests", "judge"]
 ROLES: tuple[Role, ...] = ("generator", "complexity", "unit_tests", "judge")
@@ -34,6 +34,18 @@ def own_model(spec: Spec, role: Role) -> Generator | None:
     if role == "judge":
         return spec.wavecoder.judge_model
     return None
+
+
+def method_roles(spec: Spec) -> tuple[Role, ...]:
+    """The roles whose model the spec's method sends requests to (XCoder's generator sends
+    none: it scores an existing pool)."""
+    if spec.method is Method.XCODER:
+        scoring = spec.scoring
+        roles: list[Role] = ["complexity"] if scoring.complexity_scorer == "llm" else []
+        return (*roles, "unit_tests") if scoring.quality_scorer == "unit_tests" else tuple(roles)
+    if spec.method is Method.WAVECODER:
+        return ("generator", "judge")
+    return ("generator",)
 
 
 def role_model(spec: Spec, role: Role) -> Generator:

@@ -22,7 +22,9 @@ def stages(spec: Spec) -> list[Stage]:
     scoring = spec.scoring
     scorer, tester = role_model(spec, "complexity"), role_model(spec, "unit_tests")
     complexity: list[Stage] = (
-        [ScoreComplexity(scorer.sampling)] if scoring.complexity_scorer == "llm" else []
+        [ScoreComplexity(scorer.sampling, prompt=scoring.complexity_prompt)]
+        if scoring.complexity_scorer == "llm"
+        else []
     )
     quality: list[Stage] = (
         [

@@ -79,9 +79,14 @@ class Source(Model):
         description="Language of the seed code: `python`, or `javascript`, `typescript`, `java`, "
         "`go`, `rust`, `cpp` (documented functions found with tree-sitter: JSDoc, Javadoc, Go doc "
         "comments, Rust `///`, Doxygen). SelfCodeAlign then writes and tests its responses in "
-        "that language.",
+        "that language. WaveCoder JSONL rows that name their own (`languageField`) override it.",
     )
     content_field: str = Field("content", description="JSONL field holding the code.")
+    language_field: str = Field(
+        "language",
+        description="WaveCoder JSONL: the field naming each row's language (CodeSearchNet's "
+        "`language`); every row is a seed as it is, in any language.",
+    )
     instruction_field: str = Field(
         "instruction", description="XCoder pool: field holding the instruction."
     )
@@ -291,7 +296,20 @@ class Normalization(StrEnum):
 class Scoring(Model):
     embedding_model: str = Field(
         "all-MiniLM-L6-v2",
-        description="`all-MiniLM-L6-v2` (shipped offline) or a sentence-transformers directory.",
+        description="`local`: `all-MiniLM-L6-v2` (shipped offline) or a sentence-transformers "
+        "directory; `openai`: the model name the endpoint serves.",
+    )
+    embedding_backend: Literal["local", "openai"] = Field(
+        "local",
+        description="`local`: sentence-transformers in the run (or its Ray actors); `openai`: "
+        "an OpenAI-compatible `/v1/embeddings` endpoint (vLLM, llama.cpp `--embedding`), e.g. "
+        "a decoder LLM as XCoder used LLaMA3-8B.",
+    )
+    embedding_endpoint: NotSemantic[HttpUrl] = Field(
+        None, description="`embeddingBackend: openai`: base URL, e.g. http://vllm:8000/v1."
+    )
+    embedding_api_key_env: NotSemantic[str | None] = Field(
+        None, description="`embeddingBackend: openai`: variable holding the API key."
     )
     engine: NotSemantic[ScoringEngine] = ScoringEngine.LOCAL
     ray_address: NotSemantic[str] = Field(
@@ -330,6 +348,13 @@ class Scoring(Model):
     complexity_scorer: Literal["llm", "length"] = Field(
         "llm", description="`llm`: logprob-weighted score; `length`: instruction length proxy."
     )
+    complexity_prompt: Literal["xcoder", "zero-shot"] = Field(
+        "zero-shot",
+        description="`xcoder`: the input template the released XCoder-Complexity-Scorer was "
+        "trained on, with its 2.0 score when the digit logprobs are missing (use it with that "
+        "model as `complexityModel`); `zero-shot`: our rating prompt, for a general model (a "
+        "row without digit logprobs is dropped). Chat rows are scored per user turn and summed.",
+    )
     quality_scorer: Literal["unit_tests", "none"] = Field(
         "unit_tests",
         description="`unit_tests`: the LLM writes unit tests, the sandbox counts passes; `none`: "
@@ -347,6 +372,12 @@ class Scoring(Model):
         "`generator`; default: the generator.",
     )
     batch_size: NotSemantic[int] = Field(64, gt=0)
+
+    @model_validator(mode="after")
+    def _endpoint_when_openai(self) -> Scoring:
+        if self.embedding_backend == "openai" and not self.embedding_endpoint:
+            raise ValueError("embeddingEndpoint is required when embeddingBackend is `openai`")
+        return self
 
 
 class Benchmark(Model):
@@ -468,6 +499,13 @@ class WaveCoder(Model):
         None,
         description="The LLM that judges the generated tasks (the paper: GPT-4 judging "
         "GPT-3.5's output), given like `generator`; default: the generator.",
+    )
+    execution_check: Literal["off", "report", "filter"] = Field(
+        "off",
+        description="Measure the judge against execution: `report` runs each executable task "
+        "(Python generation, repair against its seed, translation once the sandbox runs the "
+        "target) in the sandbox and writes the judge's TPR/TNR to `reports/judge.json` and "
+        "the card; `filter` also drops accepted tasks that fail (`execution_failed`).",
     )
 
 

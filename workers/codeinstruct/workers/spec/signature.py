@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from importlib import resources
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel
 
@@ -27,12 +27,21 @@ def not_semantic(model: type[BaseModel]) -> dict[str, Any]:
         if NOT_SEMANTIC in field.metadata:
             exclude[name] = True
             continue
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            nested = not_semantic(annotation)
-            if nested:
-                exclude[name] = nested
+        nested = _model_of(field.annotation)
+        if nested is not None:
+            inner = not_semantic(nested)
+            if inner:
+                exclude[name] = inner
     return exclude
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    """The model a field holds, also when it is optional (`Generator | None`, a role's model)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    models = [_model_of(arg) for arg in get_args(annotation) if arg is not type(None)]
+    found = [m for m in models if m is not None]
+    return found[0] if len(found) == 1 and len(models) == 1 else None
 
 
 def run_signature(spec: Spec) -> str:

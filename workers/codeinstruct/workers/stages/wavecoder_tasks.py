@@ -10,6 +10,7 @@ the same completions (cached) give the same dataset.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -71,9 +72,14 @@ class GenerateTasks(Stage):
     """Per seed: a task type, a generated example, then the checklist judge's verdict.
 
     Input fields: seed
-    Output fields: task_type, instruction, information, solution, target_language, judge
-    Drop reasons: generation_unparsable, empty_instruction, empty_solution, judge_unparsable,
+    Output fields: task_type, task_name, instruction, information, solution, target_language,
+    judge
+    Drop reasons: generation_unparsable, empty_instruction, empty_solution, multiple_examples,
+    too_many_noinput, instruction_sentences, information_too_long, judge_unparsable,
     judge_rejected, truncated, llm_infra_error, llm_request_rejected
+
+    Acceptance: the judge's overall answer is yes and none of its checklist answers is no (the
+    reference accepts on the overall answer alone, `"no" not in overall_answer`).
     """
 
     kind = StageKind.GENERATE
@@ -81,7 +87,8 @@ class GenerateTasks(Stage):
     whole = True
     inputs = ("seed",)
     outputs = (
-        "task_type", "instruction", "information", "solution", "target_language", "judge",
+        "task_type", "task_name", "instruction", "information", "solution", "target_language",
+        "judge",
     )  # fmt: skip
 
     def __init__(
@@ -90,9 +97,12 @@ class GenerateTasks(Stage):
         sampling: Sampling,
         api: GeneratorApi = "chat",
         judge: tuple[Sampling, GeneratorApi] | None = None,
+        keep_rejected: bool = False,
     ) -> None:
         """`judge`: the judge model's sampling and api (`wavecoder.judgeModel`); default: the
-        generator's."""
+        generator's. `keep_rejected`: pass the judge's rejects on (their `judge.verdict` is
+        `no`) for the execution check, which drops them."""
+        self.keep_rejected = keep_rejected
         self.settings = settings
         self.sampling = sampling
         self.api = api
@@ -163,12 +173,13 @@ class GenerateTasks(Stage):
         task = prompts.task_definition(task_type)
         goods, bads = pools[task_type]
         good, bad = rng.choice(goods), rng.choice(bads)
-        target = (
-            rng.choice(self.settings.translation_targets)
-            if task_type == TaskType.TRANSLATION.value
-            else None
-        )
-        messages = prompts.format_generator(task, record["seed"], good, bad, target)
+        language = str(record.get("language") or "Python")
+        # A translation goes into another language than the seed's own.
+        targets = [
+            t for t in self.settings.translation_targets if t.lower() != language.lower()
+        ] or list(self.settings.translation_targets)
+        target = rng.choice(targets) if task_type == TaskType.TRANSLATION.value else None
+        messages = prompts.format_generator(task, record["seed"], good, bad, target, language)
         result = await complete_answer(
             lambda p: send(client, messages, self.api, **p),
             sampling_params(
@@ -185,8 +196,11 @@ class GenerateTasks(Stage):
         generated = prompts.parse_generated(text)
         if isinstance(generated, ParseFailure):
             return _Outcome(Drop({**record, "llm_output": text}, generated.reason), task_type)
+        # An example joining a pool is shown later with the code it was made from.
+        generated = dataclasses.replace(generated, input=str(record["seed"]))
         fields = {
             "task_type": task_type,
+            "task_name": generated.task_name,
             "instruction": generated.instruction,
             "information": generated.information,
             "solution": generated.solution,
@@ -224,10 +238,8 @@ class GenerateTasks(Stage):
         if judgement.accepted:
             return _Outcome(child, task_type, generated, accepted=True)
         reasons = [r for r, ok in zip(judgement.reasons, judgement.answers, strict=False) if not ok]
-        rejected = prompts.TaskExample(
-            generated.instruction,
-            generated.information,
-            generated.solution,
-            analysis="; ".join(reasons) or "The reviewer rejected it.",
+        rejected = dataclasses.replace(
+            generated, analysis="; ".join(reasons) or "The reviewer rejected it."
         )
-        return _Outcome(Drop(child, "judge_rejected"), task_type, rejected)
+        output: StageOutput = child if self.keep_rejected else Drop(child, "judge_rejected")
+        return _Outcome(output, task_type, rejected)

@@ -11,10 +11,25 @@ from codeinstruct.workers.prompts.parsing import ParseFailure, code_blocks, fill
 PACKAGE = __name__.rpartition(".")[0]  # the data files sit next to this module
 COMPLEXITY_MAX_TOKENS = 3
 COMPLEXITY_TOP_LOGPROBS = 20
+# The input the released XCoder-Complexity-Scorer was trained on, as its inference code builds
+# it (banksy23/XCoder `complexity.py`, `Scorer.infer_complexity`; deita's scorer uses the same):
+# a raw completion, no chat template, the query as it is, two spaces after it and one after
+# "##Complexity:". An interface fact of that model: any other text is not what it was tuned on.
+XCODER_COMPLEXITY_TEMPLATE = (
+    "You are a helpful assistant. Please identify the complexity score of the following user "
+    "query. \n##Query: {instruction}  \n##Complexity: "
+)
+XCODER_COMPLEXITY_MAX_TOKENS = 2  # the reference's `max_tokens = 2`
+# The reference's score when the digit logprobs are missing (`except IndexError/KeyError`).
+XCODER_FALLBACK_SCORE = 2.0
 _CASE_LINE = re.compile(r"Test case", re.IGNORECASE)
 
 
-def format_complexity(instruction: str) -> str:
+def format_complexity(instruction: str, prompt: str = "zero-shot") -> str:
+    """The scoring prompt for one user query: `xcoder`, the released scorer's own template
+    (the query verbatim); `zero-shot`, our rating prompt for a general model."""
+    if prompt == "xcoder":
+        return XCODER_COMPLEXITY_TEMPLATE.replace("{instruction}", instruction)
     return fill(load_text(PACKAGE, "complexity.txt"), instruction=instruction.strip()).rstrip()
 
 
