@@ -7,8 +7,10 @@
   by name, in a fresh process each); the bug is real when the buggy code behaves differently
   from the seed on some input the seed accepts, and the fix is right when the solution behaves
   like the seed on all of them;
-- translation: checked like generation once the sandbox runs the target language
-  (`EXECUTABLE_LANGUAGES`); until then unchecked;
+- translation: the solution's code blocks fenced in the target language run to completion in
+  that language (`EXECUTABLE_LANGUAGES`, the sandbox's); a solution with none fails. For
+  compiled targets the code must be a program (`main`): a translated library has nothing to
+  run and stays unchecked;
 - summarization: nothing to execute, unchecked.
 
 Generated code is adversarial: a verdict comes from the supervisor's verdict of each job and
@@ -23,14 +25,25 @@ import ast
 import itertools
 import json
 import random
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from codeinstruct.workers.code_languages import LANGUAGES, fence_language, tagged_blocks
 from codeinstruct.workers.prompts.parsing import code_blocks
 
 CheckVerdict = Literal["pass", "fail", "unchecked"]
-EXECUTABLE_LANGUAGES = frozenset({"python"})  # the sandbox's languages (a hook for more)
+EXECUTABLE_LANGUAGES = frozenset(
+    LANGUAGES
+)  # the languages tasks are written in and the sandbox runs
+# Compiled targets run only as programs: their entry point.
+ENTRY_POINTS = {
+    "rust": re.compile(r"\bfn\s+main\s*\("),
+    "go": re.compile(r"\bfunc\s+main\s*\("),
+    "cpp": re.compile(r"\bint\s+main\s*\("),
+    "java": re.compile(r"\bstatic\s+void\s+main\s*\("),
+}
 MAX_INPUTS = 24
 CALL_SECONDS = 1.0
 # Argument values the generated inputs are drawn from (JSON, so every process gets a copy).
@@ -77,6 +90,27 @@ class Check:
 def python_code(text: str) -> str:
     """The Python code blocks of a text, joined; empty when it has none."""
     return "\n".join(code_blocks(text))
+
+
+def target_language(name: str) -> str | None:
+    """The sandbox language a translation target names (`C++` -> `cpp`), or None."""
+    found = fence_language(name.strip().lower().split(" ")[0]) if name.strip() else None
+    return found if found in EXECUTABLE_LANGUAGES else None
+
+
+def translated_program(solution: str, language: str) -> tuple[str | None, str]:
+    """(the program to run, why not): the solution's blocks fenced in `language`."""
+    code = (
+        python_code(solution)
+        if language == "python"
+        else "\n".join(tagged_blocks(solution, language))
+    )
+    if not code.strip():
+        return None, f"the solution has no {language} code"
+    entry = ENTRY_POINTS.get(language)
+    if entry is not None and not entry.search(code):
+        return None, f"the {language} code has no main to run"
+    return code, ""
 
 
 def first_function(code: str) -> tuple[str, int] | None:

@@ -1,6 +1,6 @@
 """WaveCoder's judge against execution, with the real gVisor sandbox: generation runs, repair
-compares seed, buggy code and solution on generated inputs, adversarial solutions fail, and
-`reports/judge.json` gives TPR/TNR per task type."""
+compares seed, buggy code and solution on generated inputs, translations run in their target
+language, adversarial solutions fail, and `reports/judge.json` gives TPR/TNR per task type."""
 
 from __future__ import annotations
 
@@ -25,8 +25,10 @@ BUGGY = f"{FENCE}python\ndef total(n):\n    return sum(range(1, n))\n{FENCE}"
 FIXED = f"{FENCE}python\ndef total(n):\n    return n * (n + 1) // 2 if n > 0 else 0\n{FENCE}"
 
 
-def task(id: str, task_type: str, accepted: bool, solution: str, information: str = "") -> Record:
-    return {
+def task(
+    id: str, task_type: str, accepted: bool, solution: str, information: str = "", target: str = ""
+) -> Record:
+    record: Record = {
         "id": id,
         "task_type": task_type,
         "seed": SEED,
@@ -34,6 +36,9 @@ def task(id: str, task_type: str, accepted: bool, solution: str, information: st
         "solution": solution,
         "judge": {"verdict": "yes" if accepted else "no"},
     }
+    if target:
+        record["target_language"] = target
+    return record
 
 
 RECORDS = [
@@ -54,6 +59,30 @@ RECORDS = [
         BUGGY,
     ),
     task("summary", "summarization", True, "It sums the numbers from 1 to n."),
+    task(
+        "tr-js-ok",
+        "translation",
+        True,
+        f"{FENCE}javascript\nfunction total(n) {{ return n * (n + 1) / 2; }}\n"
+        f"console.log(total(3));\n{FENCE}",
+        target="JavaScript",
+    ),
+    task(
+        "tr-js-throws",
+        "translation",
+        True,
+        f"{FENCE}javascript\nthrow new Error('not translated');\n{FENCE}",
+        target="JavaScript",
+    ),
+    # a Python block is not a translation into Rust; a Rust library has no program to run
+    task("tr-python", "translation", True, FIXED, target="Rust"),
+    task(
+        "tr-rust-library",
+        "translation",
+        True,
+        f"{FENCE}rust\nfn total(n: u64) -> u64 {{ (1..=n).sum() }}\n{FENCE}",
+        target="Rust",
+    ),
 ]
 
 
@@ -82,6 +111,10 @@ def test_execution_measures_the_judge(tmp_path: Path) -> None:
         "fix-exits": "fail",
         "fix-forges": "fail",
         "summary": "unchecked",
+        "tr-js-ok": "pass",
+        "tr-js-throws": "fail",
+        "tr-python": "fail",
+        "tr-rust-library": "unchecked",
     }
     drops = {i: o.reason for i, o in by_id.items() if isinstance(o, Drop)}
     assert drops == {
@@ -91,12 +124,16 @@ def test_execution_measures_the_judge(tmp_path: Path) -> None:
         "fix-wrong": "judge_rejected",
         "fix-exits": "execution_failed",
         "fix-forges": "execution_failed",
+        "tr-js-throws": "execution_failed",
+        "tr-python": "execution_failed",
     }
     # judge yes: gen-ok(pass) gen-crash(fail) fix-ok(pass) fix-no-bug(fail) fix-exits(fail)
-    # fix-forges(fail); judge no: fix-rejected-but-right(pass) fix-wrong(fail)
-    assert (report["true_positive"], report["false_negative"]) == (2, 1)
-    assert (report["true_negative"], report["false_positive"]) == (1, 4)
-    assert report["tpr"] == round(2 / 3, 4) and report["tnr"] == 0.2
-    assert report["unchecked"] == 1
+    # fix-forges(fail) tr-js-ok(pass) tr-js-throws(fail) tr-python(fail);
+    # judge no: fix-rejected-but-right(pass) fix-wrong(fail)
+    assert (report["true_positive"], report["false_negative"]) == (3, 1)
+    assert (report["true_negative"], report["false_positive"]) == (1, 6)
+    assert report["tpr"] == 0.75 and report["tnr"] == round(1 / 7, 4)
+    assert report["unchecked"] == 2
+    assert report["by_task_type"]["translation"]["checked"] == 3
     assert report["by_task_type"]["generation"]["tpr"] == 1.0
     assert report["by_task_type"]["repair"]["checked"] == 6

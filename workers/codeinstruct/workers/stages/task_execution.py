@@ -20,7 +20,6 @@ from codeinstruct.workers.sandbox import ExecResult, Job, sandbox_for
 from codeinstruct.workers.spec import TaskType
 from codeinstruct.workers.stages.base import Drop, Stage, StageContext, StageKind, StageOutput
 from codeinstruct.workers.task_checks import (
-    EXECUTABLE_LANGUAGES,
     Check,
     CheckVerdict,
     agreement,
@@ -30,6 +29,8 @@ from codeinstruct.workers.task_checks import (
     harness_results,
     python_code,
     repair_verdict,
+    target_language,
+    translated_program,
 )
 from codeinstruct.workers.verification.batches import run_batch
 
@@ -101,13 +102,19 @@ class CheckTasks(Stage):
         solution = python_code(str(record["solution"]))
         language = str(record.get("language") or "python").lower()
         same_language = (TaskType.GENERATION.value, TaskType.REPAIR.value)
-        if task_type in same_language and language not in EXECUTABLE_LANGUAGES:
-            return Check("unchecked", f"the sandbox does not run {language} yet")
+        if task_type in same_language and language != "python":
+            return Check("unchecked", f"{task_type} is checked in Python only, not {language}")
         if task_type == TaskType.TRANSLATION.value:
-            target = str(record.get("target_language") or "").lower()
-            if target not in EXECUTABLE_LANGUAGES:
-                return Check("unchecked", f"the sandbox does not run {target or 'the target'} yet")
-        if task_type in (TaskType.GENERATION.value, TaskType.TRANSLATION.value):
+            named = str(record.get("target_language") or "")
+            target = target_language(named)
+            if target is None:
+                return Check("unchecked", f"the sandbox does not run {named or 'the target'}")
+            program, why = translated_program(str(record["solution"]), target)
+            if program is None:
+                no_code = why.startswith("the solution has no")
+                return Check("fail" if no_code else "unchecked", why)
+            return Plan({"solution": Job(f"{record['id']}:solution", program, language=target)})
+        if task_type == TaskType.GENERATION.value:
             if not solution.strip():
                 return Check("fail", "the solution has no Python code")
             return Plan({"solution": Job(f"{record['id']}:solution", solution)})
