@@ -134,7 +134,19 @@ class Emulator(kmock.KubernetesEmulator):
             meta = data.setdefault("metadata", {})
             if not meta.get("name") and meta.get("generateName"):
                 meta["name"] = meta["generateName"] + uuid.uuid4().hex[:8]
-        return await super()._handle(request)
+        try:
+            return await super()._handle(request)
+        finally:
+            self._forget(request)
+
+    def _forget(self, request: Any) -> None:
+        """kmock keeps every request ever served, and matches each new one by scanning them all
+        (quadratic: 100 datasets took minutes per request). Nothing here reads that history
+        (`requests` counts what benchmarks need), so a served request is dropped."""
+        for index in range(len(self._requests) - 1, -1, -1):
+            if self._requests[index] is request:
+                del self._requests[index]
+                return
 
 
 def _stamp(obj: k8s_dicts.Object, previous_spec: Any = None, created: bool = False) -> None:
