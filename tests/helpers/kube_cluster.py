@@ -46,6 +46,8 @@ RESOURCES: dict[str, tuple[str, bool, set[str]]] = {
     "node.k8s.io/v1/runtimeclasses": ("RuntimeClass", False, set()),
     "apiextensions.k8s.io/v1/customresourcedefinitions": ("CustomResourceDefinition", False, set()),
     "ray.io/v1/rayjobs": ("RayJob", True, {"status"}),
+    "kopf.dev/v1/clusterkopfpeerings": ("ClusterKopfPeering", False, set()),
+    "kopf.dev/v1/kopfpeerings": ("KopfPeering", True, set()),
 }
 VERBS = {"get", "list", "watch", "create", "patch", "delete"}
 _versions = itertools.count(1)
