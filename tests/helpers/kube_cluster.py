@@ -704,7 +704,7 @@ def _pod_failure_action(job: dict[str, Any], pod: dict[str, Any]) -> tuple[str, 
                 code = ((container.get("state") or {}).get("terminated") or {}).get("exitCode")
                 if code is None or code == 0:
                     continue
-                within = code in on_codes.get("values") or []
+                within: bool = code in (on_codes.get("values") or [])
                 if within == (on_codes.get("operator") == "In"):
                     return rule["action"], (
                         f"Container {container['name']} for pod {pod_name} failed with exit "
