@@ -46,6 +46,8 @@ RESOURCES: dict[str, tuple[str, bool, set[str]]] = {
     "node.k8s.io/v1/runtimeclasses": ("RuntimeClass", False, set()),
     "apiextensions.k8s.io/v1/customresourcedefinitions": ("CustomResourceDefinition", False, set()),
     "ray.io/v1/rayjobs": ("RayJob", True, {"status"}),
+    "kopf.dev/v1/clusterkopfpeerings": ("ClusterKopfPeering", False, set()),
+    "kopf.dev/v1/kopfpeerings": ("KopfPeering", True, set()),
 }
 VERBS = {"get", "list", "watch", "create", "patch", "delete"}
 _versions = itertools.count(1)
@@ -134,7 +136,19 @@ class Emulator(kmock.KubernetesEmulator):
             meta = data.setdefault("metadata", {})
             if not meta.get("name") and meta.get("generateName"):
                 meta["name"] = meta["generateName"] + uuid.uuid4().hex[:8]
-        return await super()._handle(request)
+        try:
+            return await super()._handle(request)
+        finally:
+            self._forget(request)
+
+    def _forget(self, request: Any) -> None:
+        """kmock keeps every request ever served, and matches each new one by scanning them all
+        (quadratic: 100 datasets took minutes per request). Nothing here reads that history
+        (`requests` counts what benchmarks need), so a served request is dropped."""
+        for index in range(len(self._requests) - 1, -1, -1):
+            if self._requests[index] is request:
+                del self._requests[index]
+                return
 
 
 def _stamp(obj: k8s_dicts.Object, previous_spec: Any = None, created: bool = False) -> None:
@@ -198,6 +212,7 @@ class FakeCluster:
         self._rayjob_outcomes: dict[tuple[str, str], str] = {}
         self._teardown: dict[tuple[str, str], int] = {}
         self._publishing: set[asyncio.Task[None]] = set()
+        self._judged_pods: set[str] = set()  # failed/succeeded pods the Job controller counted
 
     @contextmanager
     def as_user(self) -> Iterator[None]:
@@ -404,20 +419,88 @@ class FakeCluster:
             )
 
     def _play_job(self, job: dict[str, Any]) -> None:
+        """The Job controller: one pod at a time; a failed pod is judged by the Job's
+        podFailurePolicy (FailJob / Ignore / Count, first matching rule), counted ones against
+        backoffLimit; a succeeded pod completes the Job."""
+        meta = job["metadata"]
         status = job.get("status") or {}
         if job["spec"].get("suspend") or any(
             c.get("status") == "True" for c in status.get("conditions") or []
         ):
             return
-        if self._pods_of(job):
+        pods = self._pods_of(job)
+        failed = int(status.get("failed") or 0)
+        for pod in pods:
+            uid = pod["metadata"]["uid"]
+            phase = (pod.get("status") or {}).get("phase")
+            if uid in self._judged_pods or phase not in {"Succeeded", "Failed"}:
+                continue
+            self._judged_pods.add(uid)
+            if phase == "Succeeded":
+                self.finish_job(meta["namespace"], meta["name"])
+                return
+            action, message = _pod_failure_action(job, pod)
+            if action == "FailJob":
+                self._fail_job(job, "PodFailurePolicy", message, failed)
+                return
+            if action == "Count":
+                failed += 1
+        if failed > int(job["spec"].get("backoffLimit", 6)):
+            self._fail_job(
+                job, "BackoffLimitExceeded", "Job has reached the specified backoff limit", failed
+            )
             return
-        refused = self._admit_pod(job, job["spec"]["template"].get("spec") or {})
-        if refused:
-            self._failed_create("batch/v1/jobs", job, refused)
-            return
-        self._create_pod(job, job["spec"]["template"])
+        running = any(
+            (p.get("status") or {}).get("phase") not in {"Succeeded", "Failed"} for p in pods
+        )
+        if not running:
+            refused = self._admit_pod(job, job["spec"]["template"].get("spec") or {})
+            if refused:
+                self._failed_create("batch/v1/jobs", job, refused)
+                return
+            self._create_pod(job, job["spec"]["template"])
+        update = {"active": 1, **({"failed": failed} if failed else {})}
+        if {k: status.get(k) for k in update} != update:
+            self.patch("batch/v1/jobs", meta["namespace"], meta["name"], {"status": update})
+
+    def _fail_job(self, job: dict[str, Any], reason: str, message: str, failed: int) -> None:
         meta = job["metadata"]
-        self.patch("batch/v1/jobs", meta["namespace"], meta["name"], {"status": {"active": 1}})
+        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        condition = {
+            "type": "Failed",
+            "status": "True",
+            "reason": reason,
+            "message": message,
+            "lastTransitionTime": now,
+        }
+        status = {"active": 0, "failed": max(failed, 1), "conditions": [condition]}
+        self.patch("batch/v1/jobs", meta["namespace"], meta["name"], {"status": status})
+
+    def terminate_pod(
+        self, namespace: str, name: str, exit_code: int, disruption: str | None = None
+    ) -> None:
+        """The pod's container exits with `exit_code`; with `disruption` (e.g.
+        "EvictionByEvictionAPI", "PreemptionByScheduler") the pod also carries the
+        DisruptionTarget condition the kubelet/eviction API sets. A terminal pod stays so."""
+        pod = self.get("v1/pods", namespace, name)
+        assert pod is not None, f"no pod {namespace}/{name}"
+        status = _pod_status(pod, "Failed", None)
+        for container in status["containerStatuses"]:
+            container["state"] = {"terminated": {"exitCode": exit_code, "reason": "Error"}}
+        if disruption:
+            status["conditions"].append(
+                {"type": "DisruptionTarget", "status": "True", "reason": disruption}
+            )
+        self.patch("v1/pods", namespace, name, {"status": status})
+
+    def pods_of(self, namespace: str, owner: str) -> list[dict[str, Any]]:
+        """Pods (any phase) whose controller is the object named `owner`."""
+        return [
+            p
+            for p in self.items("v1/pods")
+            if p["metadata"]["namespace"] == namespace
+            and any(r.get("name") == owner for r in p["metadata"].get("ownerReferences") or [])
+        ]
 
     def finish_rayjob(self, namespace: str, name: str, ok: bool = True) -> None:
         """The Ray job's current attempt ends (the KubeRay controller plays the rest)."""
@@ -474,6 +557,8 @@ class FakeCluster:
     def _play_kubelet(self, pod: dict[str, Any]) -> None:
         """Move a pod to the state its component is told to be in (default: Running, Ready)."""
         meta = pod["metadata"]
+        if (pod.get("status") or {}).get("phase") in {"Succeeded", "Failed"}:
+            return  # a terminated pod never runs again (its controller makes a new one)
         component = (meta.get("labels") or {}).get("app.kubernetes.io/component", "")
         state = self.pod_states.get(component, "Running")
         if state == "Running" and self._missing_secret(pod):
@@ -607,6 +692,40 @@ def _rayjob_problem(spec: dict[str, Any]) -> str | None:
     if spec.get("shutdownAfterJobFinishes") and spec.get("clusterSelector"):
         return "The RayJob spec is invalid: shutdownAfterJobFinishes with clusterSelector"
     return None
+
+
+def _pod_failure_action(job: dict[str, Any], pod: dict[str, Any]) -> tuple[str, str]:
+    """What the Job's podFailurePolicy does with a failed pod (the first rule that matches;
+    no rule: Count), and the Failed condition's message a FailJob rule writes."""
+    rules = ((job["spec"].get("podFailurePolicy") or {}).get("rules")) or []
+    status = pod.get("status") or {}
+    pod_name = f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
+    for index, rule in enumerate(rules):
+        on_codes = rule.get("onExitCodes")
+        if on_codes:
+            for container in status.get("containerStatuses") or []:
+                wanted = on_codes.get("containerName")
+                if wanted and container.get("name") != wanted:
+                    continue
+                code = ((container.get("state") or {}).get("terminated") or {}).get("exitCode")
+                if code is None or code == 0:
+                    continue
+                within: bool = code in (on_codes.get("values") or [])
+                if within == (on_codes.get("operator") == "In"):
+                    return rule["action"], (
+                        f"Container {container['name']} for pod {pod_name} failed with exit "
+                        f"code {code} matching {rule['action']} rule at index {index}"
+                    )
+        for wanted in rule.get("onPodConditions") or []:
+            for condition in status.get("conditions") or []:
+                if condition.get("type") == wanted.get("type") and condition.get(
+                    "status"
+                ) == wanted.get("status", "True"):
+                    return rule["action"], (
+                        f"Pod {pod_name} has condition {condition['type']} matching "
+                        f"{rule['action']} rule at index {index}"
+                    )
+    return "Count", ""
 
 
 def _ready(pod: dict[str, Any]) -> bool:

@@ -20,6 +20,7 @@ from codeinstruct.operator.constants import (
     MANAGER,
     RAYJOB_CRD,
 )
+from codeinstruct.operator.rate_limit import TokenBucket
 from codeinstruct.operator.settings import Settings
 
 PLURALS = {
@@ -56,8 +57,9 @@ def resource_path(
 
 
 class Kube:
-    def __init__(self, api_client: Any) -> None:
+    def __init__(self, api_client: Any, limiter: TokenBucket | None = None) -> None:
         self.api = api_client
+        self.limiter = limiter  # client-side QPS/burst (kopf's own watches and patches aside)
         self._rayjob: tuple[float, bool] | None = None
         self._runtime_classes: dict[str, tuple[float, str | None]] = {}
         self._refreshing = threading.Lock()  # handlers run in threads: one refresh at a time
@@ -66,19 +68,22 @@ class Kube:
     def connect(cls, settings: Settings) -> Kube:
         from kubernetes import client, config
 
+        limiter = TokenBucket(settings.api_qps, settings.api_burst)
         if settings.api_server:
             configuration = client.Configuration()
             configuration.host = settings.api_server
-            return cls(client.ApiClient(configuration))
+            return cls(client.ApiClient(configuration), limiter)
         try:
             config.load_incluster_config()
         except config.ConfigException:
             config.load_kube_config()
-        return cls(client.ApiClient())
+        return cls(client.ApiClient(), limiter)
 
     def _call(
         self, method: str, path: str, body: Any = None, content_type: str = "application/json"
     ) -> Any:
+        if self.limiter is not None:
+            self.limiter.acquire()
         headers = {"Content-Type": content_type, "Accept": "application/json"}
         _, url, headers, body, _ = self.api.param_serialize(
             method, path, header_params=headers, body=body, auth_settings=["BearerToken"]
@@ -111,10 +116,12 @@ class Kube:
             if error.status != 409:
                 raise
             created = None
+        if created:  # the server answers a create with the object it stored
+            return dict(created)
         found = self.get(
             manifest["apiVersion"], manifest["kind"], meta.get("namespace"), meta["name"]
         )
-        return found or created or manifest
+        return found or manifest
 
     def patch(
         self, api_version: str, kind: str, namespace: str | None, name: str, body: dict[str, Any]

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Any
 
 from codeinstruct.operator.status import StageProgress
 from codeinstruct.workers.ledger import Ledger, StageStats
@@ -46,39 +51,86 @@ class LedgerView:
     exported: bool = False
 
 
+class LedgerReader:
+    """Reads runs' progress across ticks: per tick one recursive LIST of the run prefix, and a
+    GET only for completion and shard markers not read before (they are written once; a key
+    gone from the listing is forgotten). One store per bucket (its existence checked once)."""
+
+    def __init__(self, max_runs: int = 1024) -> None:
+        self.max_runs = max_runs
+        self._stores: dict[str, Store] = {}
+        self._read: OrderedDict[tuple[str, str], dict[str, dict[str, Any]]] = OrderedDict()
+        self._lock = threading.Lock()  # handlers run in threads
+
+    def store(self, uri: str) -> Store:
+        where = f"{uri} {os.environ.get('S3_ENDPOINT_URL', '')}"  # tests move the endpoint
+        with self._lock:
+            if where not in self._stores:
+                self._stores[where] = ledger_store(uri)
+            return self._stores[where]
+
+    def _cache(self, uri: str, prefix: str) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            cache = self._read.pop((uri, prefix), None) or {}
+            self._read[(uri, prefix)] = cache
+            while len(self._read) > self.max_runs:
+                self._read.popitem(last=False)
+            return cache
+
+    def read(
+        self, dataset: InstructionDataset, names: list[str] | None, signature: str | None = None
+    ) -> LedgerView:
+        uri = dataset.spec.output.uri
+        store = self.store(uri)
+        prefix = f"{dataset.metadata.name}-{signature or run_signature(dataset.spec)}"
+        ledger = Ledger(store, prefix)
+        keys = set(store.list(prefix + "/"))
+        cache = self._cache(uri, prefix)
+        for gone in [k for k in cache if k not in keys]:
+            del cache[gone]
+
+        def document(key: str) -> dict[str, Any]:
+            if key not in cache:
+                cache[key] = json.loads(store.get(key))
+            return cache[key]
+
+        stages_root = ledger.key("stages") + "/"
+        known = list(names or [])
+        for key in sorted(keys):
+            if key.startswith(stages_root):
+                stage = key[len(stages_root) :].split("/", 1)[0]
+                if stage not in known:
+                    known.append(stage)
+        stages = []
+        for name in known:
+            completion = ledger.key("stages", name, "_complete.json")
+            if completion in keys:
+                summary = document(completion)
+                stats = StageStats.from_json(summary.get("stats") or _EMPTY)
+                stages.append(_progress(name, int(summary.get("shards", 0)), stats, True))
+                continue
+            done = ledger.key("stages", name, "_done") + "/"
+            total = StageStats()
+            markers = sorted(k for k in keys if k.startswith(done))
+            for key in markers:
+                total.merge(StageStats.from_json(document(key)["stats"]))
+            stages.append(_progress(name, len(markers), total, False))
+        card = ledger.key("dataset", "README.md")
+        return LedgerView(
+            stages=stages, output_uri=store.uri(ledger.key("dataset")), exported=card in keys
+        )
+
+
+_READER = LedgerReader()
+
+
 def read_ledger(
     dataset: InstructionDataset, names: list[str] | None, signature: str | None = None
 ) -> LedgerView:
     """Counts of each stage under the run prefix of `signature` (default: the spec's own; a
     running Job pins the one it was created with). Raises StoreError (or any client error)
     when storage fails."""
-    store = ledger_store(dataset.spec.output.uri)
-    prefix = f"{dataset.metadata.name}-{signature or run_signature(dataset.spec)}"
-    ledger = Ledger(store, prefix)
-    known = list(names or [])
-    for key in store.list(ledger.key("stages") + "/"):
-        stage = key[len(ledger.key("stages")) + 1 :].split("/", 1)[0]
-        if stage not in known:
-            known.append(stage)
-    stages = [_stage(ledger, name) for name in known]
-    card = ledger.key("dataset", "README.md")
-    return LedgerView(
-        stages=stages, output_uri=store.uri(ledger.key("dataset")), exported=store.exists(card)
-    )
-
-
-def _stage(ledger: Ledger, name: str) -> StageProgress:
-    """A complete stage costs one read (its summary); a running one reads its shard markers."""
-    completion = ledger.completion(name)
-    if completion is not None:
-        stats = StageStats.from_json(completion.get("stats") or _EMPTY)
-        shards = int(completion.get("shards", 0))
-        return _progress(name, shards, stats, complete=True)
-    markers = ledger.done(name)
-    total = StageStats()
-    for marker in markers.values():  # read once: Ledger.stats() would list them again
-        total.merge(StageStats.from_json(marker["stats"]))
-    return _progress(name, len(markers), total, complete=False)
+    return _READER.read(dataset, names, signature)
 
 
 _EMPTY = {"records_in": 0, "records_out": 0}

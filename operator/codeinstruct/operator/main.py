@@ -3,7 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import random
 from typing import Any
+
+
+def operator_options(args: argparse.Namespace, namespaces: list[str]) -> dict[str, Any]:
+    """kopf.operator's arguments. Replicas of one Deployment cannot be given distinct
+    priorities, and kopf pauses *every* peer that sees another of the same priority: so
+    without --priority each replica draws one at random (a tie is a ~1e-9 chance)."""
+    priority = args.priority
+    if priority is None and args.peering:
+        priority = random.SystemRandom().randint(1, 2**31 - 1)
+    return {
+        "clusterwide": not namespaces,
+        "namespaces": namespaces,
+        "standalone": args.standalone,
+        "peering_name": args.peering,
+        "priority": priority,
+        "liveness_endpoint": args.liveness,
+    }
 
 
 def cmd_operator(args: argparse.Namespace) -> int:
@@ -14,15 +32,7 @@ def cmd_operator(args: argparse.Namespace) -> int:
     from codeinstruct.operator import handlers
 
     namespaces = list(handlers.SETTINGS.namespaces)
-    asyncio.run(
-        kopf.operator(
-            clusterwide=not namespaces,
-            namespaces=namespaces,
-            standalone=args.standalone,
-            peering_name=args.peering,
-            liveness_endpoint=args.liveness,
-        )
-    )
+    asyncio.run(kopf.operator(**operator_options(args, namespaces)))
     return 0
 
 
@@ -71,6 +81,12 @@ def add_parser(commands: Any) -> None:
         metavar="NAME",
         help="kopf peering object: of several replicas only the one with the highest priority "
         "(or the first) reconciles, the others wait",
+    )
+    operator.add_argument(
+        "--priority",
+        type=int,
+        default=None,
+        help="peering priority (the highest reconciles); default: drawn at random per replica",
     )
     operator.add_argument(
         "--liveness", default="http://0.0.0.0:8081/healthz", help="kopf liveness endpoint"

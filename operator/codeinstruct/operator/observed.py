@@ -106,5 +106,7 @@ def job_state(job: dict[str, Any] | None) -> tuple[JobState, str]:
             return "complete", ""
         if cond.get("type") == "Failed":
             detail = cond.get("message") or cond.get("reason") or "no message"
+            if cond.get("reason") == "PodFailurePolicy" and "FailJob" in detail:
+                detail += " (a user error: fix what the pod's log names; not retried)"
             return "failed", f"{cond.get('reason', 'Failed')}: {detail}"
     return "running", ""

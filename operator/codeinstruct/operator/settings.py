@@ -24,6 +24,9 @@ class Settings:
     sandbox_image: str = "ghcr.io/codeinstruct/codeinstruct-sandbox:0.1.0"
     # Seconds between reconcile ticks per InstructionDataset.
     interval: float = 10.0
+    # Client-side rate limit of the operator's own API requests (controller-runtime's 20/30).
+    api_qps: float = 20.0
+    api_burst: int = 30
     # Port of the Prometheus /metrics endpoint (0: off).
     metrics_port: int = 8080
     # S3_ENDPOINT_URL given to the driver and scoring pods (the credentials Secret may also set it).

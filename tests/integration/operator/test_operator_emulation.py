@@ -325,3 +325,68 @@ async def test_lists_apply_label_selectors(
     path = f"/api/v1/namespaces/{NS}/configmaps?labelSelector={quote(selector)}"
     found = await asyncio.to_thread(kube._call, "GET", path)
     assert sorted(i["metadata"]["name"] for i in found["items"]) == expected
+
+
+def job(name: str, pod_spec: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    labels = {"app.kubernetes.io/component": name}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {
+            "backoffLimit": 2,
+            **spec,
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+        },
+    }
+
+
+def fail_current_pod(
+    cluster: FakeCluster, name: str, code: int, disruption: str | None = None
+) -> None:
+    cluster.play_controllers()
+    (pod,) = [p for p in cluster.pods_of(NS, name) if p["status"]["phase"] == "Running"]
+    cluster.terminate_pod(NS, pod["metadata"]["name"], code, disruption)
+    cluster.play_controllers()
+
+
+def job_failure(cluster: FakeCluster, name: str) -> dict[str, Any] | None:
+    status = (cluster.get("batch/v1/jobs", NS, name) or {}).get("status") or {}
+    return next((c for c in status.get("conditions") or [] if c["type"] == "Failed"), None)
+
+
+async def test_the_job_controller_retries_failed_pods_until_the_backoff_limit(
+    cluster: FakeCluster,
+) -> None:
+    cluster.put("batch/v1/jobs", job("plain", RESTRICTED_POD))
+    for _ in range(2):
+        fail_current_pod(cluster, "plain", 2)
+        assert job_failure(cluster, "plain") is None
+    fail_current_pod(cluster, "plain", 2)
+    assert (job_failure(cluster, "plain") or {})["reason"] == "BackoffLimitExceeded"
+    assert len(cluster.pods_of(NS, "plain")) == 3
+
+
+POLICY = {
+    "rules": [
+        {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
+        {
+            "action": "FailJob",
+            "onExitCodes": {"containerName": "c", "operator": "In", "values": [2]},
+        },
+    ]
+}
+
+
+async def test_the_job_controller_plays_the_pod_failure_policy(cluster: FakeCluster) -> None:
+    cluster.put("batch/v1/jobs", job("policy", RESTRICTED_POD, podFailurePolicy=POLICY))
+    for _ in range(4):  # past backoffLimit: ignored disruptions are not counted
+        fail_current_pod(cluster, "policy", 137, disruption="PreemptionByScheduler")
+    assert job_failure(cluster, "policy") is None
+    fail_current_pod(cluster, "policy", 1)  # counted, retried
+    assert job_failure(cluster, "policy") is None
+    fail_current_pod(cluster, "policy", 2)
+    failure = job_failure(cluster, "policy") or {}
+    assert failure["reason"] == "PodFailurePolicy"
+    assert "exit code 2 matching FailJob rule at index 1" in failure["message"]
+    assert len(cluster.pods_of(NS, "policy")) == 6

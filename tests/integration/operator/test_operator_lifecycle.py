@@ -181,3 +181,56 @@ async def test_delete_removes_children_and_keeps_data(
         await eventually(lambda: not children_of(cluster, name))
     ledger = Ledger(open_store(dataset.spec.output.uri), run_prefix(dataset))
     assert ledger.completion("seeds") is not None  # the data stays
+
+
+def driver_pods(cluster: FakeCluster, name: str) -> list[dict[str, Any]]:
+    return cluster.pods_of(NS, f"{name}-driver")
+
+
+async def test_a_user_error_of_the_driver_fails_the_run_at_once(
+    cluster: FakeCluster, operator_factory: Any, s3_env: dict[str, str]
+) -> None:
+    """The CLI exits 2 on a user error: the Job's podFailurePolicy fails it without the
+    backoff retries (which would only repeat the same error), and the dataset says why."""
+    _, name = start(cluster)
+    async with operator_factory():
+        await eventually(phase_is(cluster, name, "Generating"))
+        (pod,) = await eventually(lambda: driver_pods(cluster, name))
+        cluster.terminate_pod(NS, pod["metadata"]["name"], exit_code=2)
+        final = await eventually(phase_is(cluster, name, "Failed"))
+        job = cluster.get("batch/v1/jobs", NS, f"{name}-driver") or {}
+    (failed,) = [c for c in job["status"]["conditions"] if c["type"] == "Failed"]
+    assert failed["reason"] == "PodFailurePolicy"
+    assert len(driver_pods(cluster, name)) == 1, "no retry of a user error"
+    assert final["reason"] == "DriverJobFailed"
+    assert "exit code 2" in final["message"] and "user error" in final["message"]
+
+
+async def test_an_evicted_driver_is_retried_without_spending_its_backoff(
+    cluster: FakeCluster, operator_factory: Any, s3_env: dict[str, str]
+) -> None:
+    """Infrastructure disruptions (DisruptionTarget: eviction, preemption, node drain) are
+    ignored by the Job's podFailurePolicy: a new pod, nothing counted against backoffLimit."""
+    _, name = start(cluster)
+    async with operator_factory():
+        await eventually(phase_is(cluster, name, "Generating"))
+        job = cluster.get("batch/v1/jobs", NS, f"{name}-driver") or {}
+        for _ in range(int(job["spec"]["backoffLimit"]) + 1):
+            pod = await eventually(
+                lambda: next(
+                    (p for p in driver_pods(cluster, name) if p["status"]["phase"] == "Running"),
+                    None,
+                )
+            )
+            cluster.terminate_pod(
+                NS, pod["metadata"]["name"], exit_code=137, disruption="EvictionByEvictionAPI"
+            )
+        await eventually(
+            lambda: len(driver_pods(cluster, name)) == int(job["spec"]["backoffLimit"]) + 2
+        )
+        job = cluster.get("batch/v1/jobs", NS, f"{name}-driver") or {}
+        assert not (job.get("status") or {}).get("failed")
+        assert not any(
+            c["type"] == "Failed" for c in (job.get("status") or {}).get("conditions") or []
+        )
+        assert status(cluster, name)["phase"] == "Generating"

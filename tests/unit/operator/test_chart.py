@@ -109,9 +109,11 @@ def test_every_setting_the_chart_writes_reaches_the_operator() -> None:
         "ray": {"workers": 4, "autoscaling": True, "shmSize": "4Gi"},
         "kueue": {"enabled": True, "queueName": "gpu-queue"},
         "metrics": {"podMonitors": {"enabled": True}, "monitoringNamespace": "prom"},
+        "apiRateLimit": {"qps": 7.5, "burst": 12},
     }
     settings = Settings.from_env(operator_env(render(values)))
     assert settings.unschedulable_grace_seconds == 3600
+    assert (settings.api_qps, settings.api_burst) == (7.5, 12)
     assert settings.placement == {
         "nodeSelector": {"pool": "batch"},
         "tolerations": [{"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}],
@@ -417,6 +419,8 @@ def test_notes_name_the_secrets_and_pvc_the_samples_need() -> None:
         {"ray": {"workers": 0}},
         {"unschedulableGraceSeconds": -1},
         {"storage": {"endpointUrl": "minio:9000"}},
+        {"apiRateLimit": {"qps": 0}},
+        {"apiRateLimit": {"burst": 0.5}},
     ],
 )
 def test_schema_rejects_bad_values(values: dict[str, Any]) -> None:

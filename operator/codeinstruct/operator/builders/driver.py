@@ -32,6 +32,31 @@ from codeinstruct.workers.llm.roles import ROLES, Role, own_model
 from codeinstruct.workers.spec import Generator, GeneratorBackend, InstructionDataset
 
 BACKOFF_LIMIT = 2
+# `codeinstruct` exits 2 on a user error (a bad spec, a missing file): retrying cannot help.
+USER_ERROR_EXIT = 2
+
+
+def pod_failure_policy(container: str) -> dict[str, Any]:
+    """Infrastructure disruptions (eviction, preemption, node drain: DisruptionTarget) are
+    retried without spending backoffLimit; a user error fails the Job at once."""
+    return {
+        "rules": [
+            {
+                "action": "Ignore",
+                "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}],
+            },
+            {
+                "action": "FailJob",
+                "onExitCodes": {
+                    "containerName": container,
+                    "operator": "In",
+                    "values": [USER_ERROR_EXIT],
+                },
+            },
+        ]
+    }
+
+
 API_KEY_ENV = "OPENAI_API_KEY"
 
 
@@ -161,6 +186,7 @@ def batch_job(target: Target, component: Component, pod: dict[str, Any]) -> dict
         "metadata": meta,
         "spec": {
             "backoffLimit": BACKOFF_LIMIT,
+            "podFailurePolicy": pod_failure_policy(pod["containers"][0]["name"]),
             "activeDeadlineSeconds": target.settings.job_deadline_seconds,
             "suspend": target.suspended,
             "template": {"metadata": {"labels": meta["labels"]}, "spec": pod},

@@ -143,3 +143,34 @@ def test_vllm_requires_the_datasets_api_key_and_the_driver_sends_it() -> None:
     variable = cluster_spec["generator"]["apiKeyEnv"]
     job_env = driver.job(target)["spec"]["template"]["spec"]["containers"][0]["env"]
     assert any(e["name"] == variable and "valueFrom" in e for e in job_env)
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.name.split(".")[1])
+def test_jobs_fail_at_once_on_a_user_error_and_ignore_disruptions(
+    sample: Path, tmp_path: Path
+) -> None:
+    """Every Job's podFailurePolicy: DisruptionTarget is Ignored, the exit code the CLI really
+    returns for a user error (a spec it refuses) is FailJob on the Job's own container."""
+    from codeinstruct.workers.cli import main
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("apiVersion: codeinstruct.dev/v1alpha1\nkind: InstructionDataset\nspec: {}\n")
+    user_error = main(["validate", str(bad)])
+    assert user_error != 0
+    jobs = [m for m in rendered(sample, False) if m["kind"] == "Job"]
+    assert jobs
+    for manifest in jobs:
+        spec = manifest["spec"]
+        assert spec["template"]["spec"]["restartPolicy"] == "Never"  # podFailurePolicy needs it
+        ignore, fail = spec["podFailurePolicy"]["rules"]
+        assert ignore == {
+            "action": "Ignore",
+            "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}],
+        }
+        container = spec["template"]["spec"]["containers"][0]["name"]
+        assert fail["action"] == "FailJob"
+        assert fail["onExitCodes"] == {
+            "containerName": container,
+            "operator": "In",
+            "values": [user_error],
+        }
