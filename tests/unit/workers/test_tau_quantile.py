@@ -8,6 +8,7 @@ import pytest
 
 from codeinstruct.workers.selection import (
     diverse_greedy,
+    fraction_tau,
     nearest_neighbour_similarities,
     quantile_tau,
 )
@@ -44,3 +45,19 @@ def test_quantile_tau_keeps_at_least_the_fraction(quantile: float) -> None:
 
 def test_one_candidate_has_no_neighbour() -> None:
     assert nearest_neighbour_similarities(np.ones((1, 3))).tolist() == [-1.0]
+
+
+@pytest.mark.parametrize("quantile", [0.3, 0.5, 0.7])
+def test_quantile_mode_selects_the_requested_fraction(quantile: float) -> None:
+    """HumanEval-sized, clustered: the greedy filter at the calibrated τ keeps ⌈q·n⌉ of the pool
+    (the nearest-neighbour order statistic alone keeps more: its candidates are always kept,
+    and so are some whose neighbours were rejected first)."""
+    rng = np.random.default_rng(11)
+    centres = rng.normal(size=(20, 16))
+    vectors = centres[rng.integers(0, 20, size=164)] + 0.6 * rng.normal(size=(164, 16))
+    order = list(rng.permutation(164))
+    wanted = int(np.ceil(quantile * 164))
+    tau = fraction_tau(vectors, order, quantile)
+    assert len(diverse_greedy(vectors, order, tau, 164)) == wanted
+    nearest_only = quantile_tau(nearest_neighbour_similarities(vectors), quantile)
+    assert len(diverse_greedy(vectors, order, nearest_only, 164)) > wanted

@@ -77,6 +77,32 @@ def quantile_tau(nearest: NDArray[np.floating], quantile: float) -> float:
     return float(ordered[rank - 1])
 
 
+def fraction_tau(
+    vectors: NDArray[np.floating],
+    order: Sequence[int],
+    fraction: float,
+    tolerance: float = 1e-6,
+) -> float:
+    """The smallest τ (to `tolerance`) at which the greedy filter, walking `order` over the
+    whole pool, keeps ⌈fraction·n⌉ candidates: a bisection between the nearest-neighbour
+    order statistic (which keeps at least that many, `quantile_tau`) and -1. Each step is one
+    greedy pass that stops once it has that many, so it costs about log2(2/tolerance) ≈ 21
+    selection passes."""
+    n = len(order)
+    wanted = max(1, int(np.ceil(fraction * n)))
+    hi = quantile_tau(nearest_neighbour_similarities(vectors[list(order)]), fraction)
+    lo = -1.0
+    if wanted >= n or len(diverse_greedy(vectors, order, lo, wanted)) >= wanted:
+        return hi if wanted >= n else lo
+    while hi - lo > tolerance:
+        middle = (lo + hi) / 2
+        if len(diverse_greedy(vectors, order, middle, wanted)) >= wanted:
+            hi = middle
+        else:
+            lo = middle
+    return hi
+
+
 def diverse_greedy(
     vectors: NDArray[np.floating],
     order: Sequence[int],

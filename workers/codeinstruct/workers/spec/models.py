@@ -329,15 +329,16 @@ class Scoring(Model):
     tau_mode: Literal["absolute", "quantile"] = Field(
         "absolute",
         description="`absolute`: τ is `tau` (0.945 was set for LLaMA3-8B embeddings); "
-        "`quantile`: τ is the `tauQuantile` quantile of the pool's nearest-neighbour cosine "
-        "similarities, so it means the same in any embedding space.",
+        "`quantile`: τ is calibrated on the pool so that the filter keeps the fraction "
+        "`tauQuantile` of it, so it means the same in any embedding space.",
     )
     tau_quantile: float = Field(
         0.5,
         gt=0,
         le=1,
-        description="`tauMode: quantile`: the fraction of candidates whose nearest neighbour "
-        "is within τ (each of them is always kept; the filter may keep more).",
+        description="`tauMode: quantile`: the fraction of the pool the diversity filter keeps "
+        "(τ is calibrated on the pool so that the greedy walk in score order keeps "
+        "⌈q·n⌉ candidates, before `targetSize` applies).",
     )
     alpha: float = Field(0.5, ge=0, le=1, description="XCoder: weight of complexity vs quality.")
     normalization: Normalization = Field(

@@ -20,8 +20,8 @@ from codeinstruct.workers.records import Record
 from codeinstruct.workers.selection import (
     combined_scores,
     diverse_greedy,
+    fraction_tau,
     nearest_neighbour_similarities,
-    quantile_tau,
     score_order,
 )
 from codeinstruct.workers.spec import Scoring
@@ -81,8 +81,8 @@ class Select(Stage):
         vectors = load_vectors(ctx.services.ledger.store, records) if records else None
         nearest = nearest_neighbour_similarities(vectors) if vectors is not None else np.zeros(0)
         tau = (
-            quantile_tau(nearest, scoring.tau_quantile)
-            if scoring.tau_mode == "quantile" and len(nearest)
+            fraction_tau(vectors, order, scoring.tau_quantile)
+            if scoring.tau_mode == "quantile" and vectors is not None and len(nearest)
             else scoring.tau
         )
         within = float((nearest <= tau).mean()) if len(nearest) else 0.0
