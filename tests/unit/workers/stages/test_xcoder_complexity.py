@@ -3,6 +3,7 @@ digit logprobs are missing, and multi-turn rows scored per user turn and summed.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,11 @@ def test_single_turn_prompt_is_the_released_template_byte_for_byte(run_stage: An
 
 
 def test_multi_turn_rows_score_each_user_turn_alone_and_sum(run_stage: Any) -> None:
-    scores = {"First ask.": {"2": 0.0}, "Now make it faster.": {"5": 0.0}}
+    def certain(digit: int) -> dict[str, float]:
+        """Every digit offered (the released scorer needs all six), one of them certain."""
+        return {str(d): 0.0 if d == digit else -60.0 for d in range(1, 7)}
+
+    scores = {"First ask.": certain(2), "Now make it faster.": certain(5)}
 
     def script(request: Request) -> Reply:
         query = str(request.prompt).split("##Query: ")[1].split("  \n##Complexity")[0]
@@ -123,3 +128,27 @@ def test_the_spec_field_chooses_the_prompt_of_the_xcoder_method() -> None:
 
     assert prompt_of() == "zero-shot"
     assert prompt_of(complexityPrompt="xcoder") == "xcoder"
+
+
+def test_xcoder_falls_back_unless_its_first_token_offers_every_digit(run_stage: Any) -> None:
+    """The released inference reads the six digits' logprobs at the first generated token and
+    scores 2.0 when any of them is missing; zero-shot weighs the digits that are there."""
+    partial = {"1": -0.2, "2": -1.8}  # "3".."6" are not among the top logprobs
+    every = {str(d): -float(d) for d in range(1, 7)}
+
+    def script(request: Request) -> Reply:
+        first = every if "every" in str(request.prompt) else partial
+        return Reply("1", logprobs={"top_logprobs": [first]})
+
+    records = [{"id": "p", "instruction": "A partial task."}, {"id": "e", "instruction": "every"}]
+    out = run_stage(ScoreComplexity(SAMPLING, prompt="xcoder"), records, FakeLLM(script))
+    weights = [math.exp(-d) for d in range(1, 7)]
+    expected_every = sum(i * w for i, w in enumerate(weights)) / sum(weights)
+    assert out[0]["complexity"] == 2.0
+    assert out[1]["complexity"] == pytest.approx(expected_every, abs=1e-6)
+    assert run_stage.ctx.stats.counters["complexity_fallback"] == 1
+    zero_shot = run_stage(
+        ScoreComplexity(SAMPLING, prompt="zero-shot"), records[:1], FakeLLM(script)
+    )
+    p1, p2 = math.exp(-0.2), math.exp(-1.8)
+    assert zero_shot[0]["complexity"] == pytest.approx(p2 / (p1 + p2), abs=1e-6)

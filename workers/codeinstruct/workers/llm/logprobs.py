@@ -84,6 +84,24 @@ def expected_digit_score(logprobs: Any, digits: str = DIGITS) -> float | None:
     return None
 
 
+def released_digit_score(logprobs: Any, digits: str = DIGITS) -> float | None:
+    """XCoder's released scorer: the expected score over the digits at the first generated
+    token, or None (its 2.0 fallback) unless that token offers every one of them."""
+    first = next(iter(positions(logprobs)), None)
+    if first is None:
+        return None
+    mass = [0.0] * len(digits)
+    seen: set[str] = set()
+    for token, logprob in first.items():
+        text = token.strip()
+        if len(text) == 1 and text in digits:
+            seen.add(text)
+            mass[digits.index(text)] += math.exp(logprob)
+    if len(seen) < len(digits):
+        return None
+    return sum(i * p for i, p in enumerate(mass)) / sum(mass)
+
+
 def _chat_position(entry: Any) -> dict[str, float]:
     position = top_logprobs(_field(entry, "top_logprobs") or [])
     token = _token_text(entry, None)

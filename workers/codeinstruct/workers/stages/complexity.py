@@ -14,7 +14,7 @@ import asyncio
 from typing import Any, Literal
 
 from codeinstruct.workers.llm import Completion, InfraFailure, LLMClient
-from codeinstruct.workers.llm.logprobs import expected_digit_score
+from codeinstruct.workers.llm.logprobs import expected_digit_score, released_digit_score
 from codeinstruct.workers.prompts.parsing import ParseFailure
 from codeinstruct.workers.prompts.xcoder import format as prompts
 from codeinstruct.workers.records import Record
@@ -84,7 +84,12 @@ class ScoreComplexity(LLMStage[float]):
         }
 
     def parse_completion(self, result: Completion) -> float | ParseFailure:
-        score = expected_digit_score(result.logprobs[0] if result.logprobs else None)
+        logprobs = result.logprobs[0] if result.logprobs else None
+        score = (
+            released_digit_score(logprobs)
+            if self.prompt == "xcoder"
+            else expected_digit_score(logprobs)
+        )
         return ParseFailure(NO_DIGITS) if score is None else score
 
     async def handle(
