@@ -236,18 +236,23 @@ def write_files(workdir: str, files: dict[str, str]) -> None:
             handle.write(text)
 
 
+def _wait(pid: int) -> int:
+    """The wait status of child `pid`, waiting through interrupted calls."""
+    while True:
+        try:
+            return os.waitpid(pid, 0)[1]
+        except InterruptedError:
+            continue
+
+
 def _wait_and_mirror(pid: int) -> None:
     """Wait for the job, then end the same way (exit status or signal); never returns."""
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
-    while True:
-        try:
-            _done, status = os.waitpid(pid, 0)
-            break
-        except InterruptedError:
-            continue
-        except ChildProcessError:
-            os._exit(1)
+    try:
+        status = _wait(pid)
+    except ChildProcessError:
+        os._exit(1)
     code = os.waitstatus_to_exitcode(status)
     if code < 0:
         signal.signal(-code, signal.SIG_DFL)
@@ -327,13 +332,7 @@ def run_native(plan: dict) -> None:
             except BaseException:
                 traceback.print_exc()
             os._exit(127)
-        while True:
-            try:
-                _done, status = os.waitpid(pid, 0)
-                break
-            except InterruptedError:
-                continue
-        code = os.waitstatus_to_exitcode(status)
+        code = os.waitstatus_to_exitcode(_wait(pid))
         if code != 0:
             os.write(checks.CHANNEL_FD, COMPILED + str(code).encode() + b"\n")
             os._exit(1)
