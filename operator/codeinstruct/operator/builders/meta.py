@@ -56,15 +56,15 @@ class Target:
         return executes_code(self.stages)
 
 
-def child_name(dataset: str, component: Component | str) -> str:
-    """`{dataset}-{component}`, cut to 63 characters with a hash suffix when too long (a
+def child_name(dataset: str, component: Component | str, limit: int = MAX_NAME) -> str:
+    """`{dataset}-{component}`, cut to `limit` characters with a hash suffix when too long (a
     component, or a suffix such as `vllm-judge` for one of several servers of a component)."""
     suffix = str(component)
     name = f"{dataset}-{suffix}"
-    if len(name) <= MAX_NAME:
+    if len(name) <= limit:
         return name
     digest = hashlib.sha256(name.encode()).hexdigest()[:8]
-    keep = MAX_NAME - len(suffix) - len(digest) - 2
+    keep = limit - len(suffix) - len(digest) - 2
     return f"{dataset[:keep].rstrip('-')}-{digest}-{suffix}"
 
 

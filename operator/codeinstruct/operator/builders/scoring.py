@@ -8,6 +8,7 @@ from typing import Any
 from codeinstruct.operator.builders import driver
 from codeinstruct.operator.builders.meta import (
     Target,
+    child_name,
     ingress_policy,
     metadata,
     pod_security,
@@ -19,6 +20,8 @@ from codeinstruct.operator.constants import ANNOTATION_SIGNATURE, SPEC_MOUNT, Co
 from codeinstruct.workers.spec import ScoringEngine
 
 RAY_PORTS = (6379, 8265, 10001)  # GCS, dashboard and Jobs API, client
+# KubeRay refuses a longer RayJob name: its RayCluster, `<rayjob>-xxxxx`, may have 53.
+RAYJOB_MAX_NAME = 47
 
 
 def wanted(target: Target, boundary: str | None) -> bool:
@@ -62,6 +65,7 @@ def ray_job(target: Target) -> dict[str, Any]:
         }
 
     meta = metadata(target, Component.SCORING)
+    meta["name"] = child_name(target.name, Component.SCORING, RAYJOB_MAX_NAME)
     meta["annotations"] = {ANNOTATION_SIGNATURE: target.signature}
     template = {"metadata": {"labels": meta["labels"]}}
     # KubeRay fills in the submitter's command and environment; the pod is ours.
