@@ -83,7 +83,7 @@ def test_long_dataset_names_give_a_rayjob_name_kuberay_accepts(tmp_path: Path) -
 
 
 def _misspelt_field(rayjob: dict[str, Any]) -> None:
-    rayjob["spec"]["shutdownAfterJobFinish"] = rayjob["spec"].pop("shutdownAfterJobFinishes")
+    rayjob["spec"]["ttlSecondAfterFinished"] = 60
 
 
 def _wrong_submission_mode(rayjob: dict[str, Any]) -> None:
@@ -116,25 +116,29 @@ def _misspelt_pod_field(rayjob: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(
-    "corrupt",
+    ("corrupt", "error"),
     [
-        _misspelt_field,
-        _wrong_submission_mode,
-        _misspelt_group_field,
-        _string_deadline,
-        _suspended_without_shutdown,
-        _replicas_above_max,
-        _name_too_long,
-        _misspelt_pod_field,
+        (_misspelt_field, "'ttlSecondAfterFinished' was unexpected"),
+        (_wrong_submission_mode, "'K8sJob' is not one of"),
+        (_misspelt_group_field, "'maxReplica' was unexpected"),
+        (_string_deadline, "'3600' is not of type 'integer'"),
+        (_suspended_without_shutdown, "True was expected"),
+        (_replicas_above_max, "replicas must lie in"),
+        (_name_too_long, "is too long"),
+        (_misspelt_pod_field, "'restartPolicies' was unexpected"),
     ],
+    ids=lambda v: v.__name__.strip("_") if callable(v) else "",
 )
-def test_rayjob_schema_rejects_a_broken_render(corrupt: Callable[[dict[str, Any]], None]) -> None:
-    """The RayJob check itself: each corruption of a valid render is an error."""
+def test_rayjob_schema_rejects_a_broken_render(
+    corrupt: Callable[[dict[str, Any]], None], error: str
+) -> None:
+    """The RayJob check itself: each corruption of a valid render is an error, for its cause."""
     (rayjob,) = (o for o in rendered(XCODER, True) if o["kind"] == "RayJob")
     rayjob_schema.validate(rayjob, rayjob_schema.NEWEST, VERSIONS[0])  # valid before
     corrupt(rayjob)
-    with pytest.raises((jsonschema.ValidationError, kubernetes_validate.ValidationError)):
+    with pytest.raises((jsonschema.ValidationError, kubernetes_validate.ValidationError)) as info:
         rayjob_schema.validate(rayjob, rayjob_schema.NEWEST, VERSIONS[0])
+    assert error in str(info.value)
 
 
 def test_strict_validation_catches_an_unknown_field() -> None:
