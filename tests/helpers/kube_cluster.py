@@ -520,6 +520,11 @@ class FakeCluster:
         update: dict[str, Any] = {}
         if state is None:
             problem = _rayjob_problem(spec)
+            if len(meta["name"]) > RAYJOB_MAX_NAME:
+                problem = (
+                    "The RayJob metadata is invalid: RayJob name should be no more than "
+                    f"{RAYJOB_MAX_NAME} characters"
+                )
             update = (
                 {
                     "jobDeploymentStatus": "ValidationFailed",
@@ -678,6 +683,10 @@ def selector_matches(selector: str, labels: dict[str, str]) -> bool:
         if (op in {"=", "==", "in"}) != present:
             return False
     return True
+
+
+# KubeRay (1.4+) validates RayJob names: its derived RayCluster and Job names must fit.
+RAYJOB_MAX_NAME = 47
 
 
 def _rayjob_problem(spec: dict[str, Any]) -> str | None:

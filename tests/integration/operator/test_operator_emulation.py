@@ -222,8 +222,8 @@ def test_two_replicas_meet_in_a_kopf_peering(watch: list[str]) -> None:
 
 
 async def test_kuberay_sequence_retrying_and_validation(cluster: FakeCluster) -> None:
-    """The emulated KubeRay: a failed attempt is Retrying with jobStatus FAILED; a spec it
-    rejects is ValidationFailed."""
+    """The emulated KubeRay: a failed attempt is Retrying with jobStatus FAILED; a spec or a name
+    it rejects is ValidationFailed."""
     base = {"apiVersion": "ray.io/v1", "kind": "RayJob"}
     spec = {"entrypoint": "x", "backoffLimit": 1, "submissionMode": "K8sJobMode"}
     cluster.put(
@@ -251,6 +251,13 @@ async def test_kuberay_sequence_retrying_and_validation(cluster: FakeCluster) ->
     assert ("Retrying", "FAILED") in seen and seen[-1] == ("Failed", "FAILED")
     assert seen.index(("Retrying", "FAILED")) < seen.index(("Running", "RUNNING"), 2)
     assert state("bad")[0] == "ValidationFailed"
+    long_name = "x" * 48  # KubeRay refuses RayJob names over 47 characters
+    cluster.put(
+        "ray.io/v1/rayjobs",
+        {**base, "metadata": {"name": long_name, "namespace": NS}, "spec": spec},
+    )
+    cluster.play_controllers()
+    assert state(long_name)[0] == "ValidationFailed"
 
 
 async def test_a_ray_retry_does_not_fail_the_dataset(
