@@ -79,15 +79,18 @@ async def test_generator_and_judge_get_a_vllm_each_and_the_run_waits_for_both(
             spec["wavecoder"]["judgeModel"]["endpoint"] == f"http://{judge_name}.{NS}.svc:8000/v1"
         )
 
-        # The generator's vLLM is up, the judge's is not: the run waits for it.
+        # The generator's vLLM comes up, the judge's does not: the run waits for the judge.
+        def generator_up() -> bool:
+            available = child(cluster, "apps/v1/deployments", f"{name}-vllm") or {}
+            return bool(available.get("status", {}).get("availableReplicas") == 1)
+
         def waiting_for_the_judge() -> bool:
             conditions = {c["type"]: c for c in status(cluster, name).get("conditions", [])}
             ready = conditions.get("GeneratorReady") or {}
             return ready.get("status") != "True" and judge_name in ready.get("message", "")
 
+        await eventually(generator_up)
         await eventually(waiting_for_the_judge)
-        available = child(cluster, "apps/v1/deployments", f"{name}-vllm")
-        assert (available or {}).get("status", {}).get("availableReplicas") == 1
         assert status(cluster, name)["phase"] == "Pending"
         assert child(cluster, "batch/v1/jobs", f"{name}-driver") is None
 
