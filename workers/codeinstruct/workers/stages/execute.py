@@ -4,7 +4,9 @@ fail against the null variant); then keep one passing response per instruction (
 
 Drop reasons: no_code_block, no_tests, no_assert, syntax_error, the verification's reasons
 (check_failed, no_checks, solution_not_called, checks_skipped, exited_early, channel_tampered,
-vacuous_tests, weak_tests) and the verdicts timeout, error, infra_error. A record of another
+vacuous_tests, weak_tests) and, for a run that did not finish, the sandbox's reason (cpu_limit,
+wall_limit, memory_limit, output_limit, signal, ...) or else its verdict (timeout, error,
+infra_error). A record of another
 `language` than Python gets the reduced checks of `verification.language_samples` (drop reasons
 there: no_code_block, no_tests, no_assert, the run's reason such as compile_error, or its
 verdict, vacuous_tests, null_variant_not_built).
@@ -44,8 +46,8 @@ class ExecuteTests(Stage):
     stderr})
     Drop reasons: no_code_block, no_tests, no_assert, syntax_error, check_failed, no_checks,
     solution_not_called, checks_skipped, exited_early, channel_tampered, vacuous_tests,
-    weak_tests, timeout, error, infra_error (other languages: compile_error,
-    null_variant_not_built)
+    weak_tests, cpu_limit, wall_limit, memory_limit, output_limit, signal, timeout, error,
+    infra_error (other languages: compile_error, null_variant_not_built)
     """
 
     kind = StageKind.EXECUTE
