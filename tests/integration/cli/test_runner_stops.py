@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
+from codeinstruct.workers.sandbox.box import parent_pids
 from tests.conftest import CLI
 from tests.helpers.llm_scripts import (
     FENCE,
@@ -67,20 +68,8 @@ def spec_file(tmp_path: Path, server: FakeOpenAI) -> Path:
     return path
 
 
-def parents() -> dict[int, int]:
-    found = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                stat = Path(f"/proc/{name}/stat").read_bytes()
-            except OSError:
-                continue
-            found[int(name)] = int(stat[stat.rfind(b")") + 2 :].split()[1])
-    return found
-
-
 def descendants(pid: int) -> set[int]:
-    tree = parents()
+    tree = parent_pids()
     found: set[int] = set()
     frontier = [pid]
     while frontier:

@@ -320,7 +320,7 @@ class Box:
     def pids(self) -> list[int]:
         """Host processes of this sandbox (the launcher process and its descendants)."""
         found = [self.process.pid]
-        parents = _parents()
+        parents = parent_pids()
         frontier = [self.process.pid]
         while frontier:
             parent = frontier.pop()
@@ -385,7 +385,8 @@ class Box:
                     stream.close()
 
 
-def _parents() -> dict[int, int]:
+def parent_pids() -> dict[int, int]:
+    """pid -> parent pid of every process this one can see (from /proc/*/stat)."""
     parents = {}
     for name in os.listdir("/proc"):
         if name.isdigit():
