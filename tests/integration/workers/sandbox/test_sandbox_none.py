@@ -202,3 +202,74 @@ def test_under_gvisor_a_non_root_supervisors_jobs_cannot_signal_it() -> None:
     finally:
         box.close()
         launcher.close()
+
+
+LEAVE = """
+import os
+secret = "s3cret-" + JOB
+spots = [os.path.join(os.getcwd(), ".hidden"), os.path.join(os.path.dirname(os.getcwd()), "left"),
+         "/tmp/.cache-" + JOB, "/dev/shm/left", os.path.expanduser("~/.profile-left")]
+os.makedirs("/tmp/deep/er", exist_ok=True)
+spots.append("/tmp/deep/er/.x")
+written = []
+for spot in spots:
+    try:
+        with open(spot, "w") as handle:
+            handle.write(secret)
+        written.append(spot)
+    except OSError:
+        pass
+print(written)
+"""
+
+FIND = """
+import os
+found = []
+for top in ("/tmp", "/dev/shm", os.path.dirname(os.getcwd()), os.path.expanduser("~")):
+    for root, _dirs, files in os.walk(top):
+        for name in files:
+            try:
+                with open(os.path.join(root, name)) as handle:
+                    text = handle.read(100)
+            except (OSError, UnicodeDecodeError):
+                continue
+            if text.startswith("s3cret-"):
+                found.append((os.path.join(root, name), text))
+for pid in os.listdir("/proc"):
+    try:
+        found.append(open(f"/proc/{pid}/cwd/.hidden").read())
+    except OSError:
+        pass
+print(sorted(set(map(str, found))))
+"""
+
+
+def non_root_gvisor_box() -> tuple[Launcher, Any]:
+    """A supervisor under real `runsc` as the sandbox pod runs it: UID 65532, no capabilities,
+    so jobs keep its UID and gVisor refuses them the id maps of a user namespace."""
+    launcher = Launcher(Isolation.GVISOR)
+    config_path = launcher.state / "bundle" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["process"]["user"] = {"uid": 65532, "gid": 65532}
+    config["process"]["capabilities"] = {k: [] for k in ("bounding", "effective", "permitted")}
+    config_path.write_text(json.dumps(config))
+    return launcher, launcher.start()
+
+
+@pytest.mark.gvisor
+def test_under_gvisor_a_non_root_supervisors_next_job_reads_nothing_the_last_one_left() -> None:
+    """Job A leaves a secret wherever it can write (its cwd, a hidden file, the scratch
+    directory, /tmp deep down, /dev/shm, $HOME); job B, the next one in the same sandbox, finds
+    none of it."""
+    launcher, box = non_root_gvisor_box()
+    try:
+        assert not box.hello["drop_user"]
+        left = box.run({"id": "a", "program": f"JOB = 'a'\n{LEAVE}", "timeout": 5}, 30)
+        assert left["exit_code"] == 0, left["stderr"]
+        assert "/tmp/.cache-a" in left["stdout"], "job A could write nothing: the probe is moot"
+        probe = box.run({"id": "b", "program": FIND, "timeout": 5}, 30)
+        assert probe["exit_code"] == 0, probe["stderr"]
+        assert probe["stdout"].strip() == "[]", f"job B read what job A left: {probe['stdout']}"
+    finally:
+        box.close()
+        launcher.close()

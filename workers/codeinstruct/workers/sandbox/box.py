@@ -122,6 +122,7 @@ class Launcher:
                 )
         else:
             self.env["CODEINSTRUCT_OWN_PIDS"] = "0"  # the host's nobody processes are visible
+            self.env.update(bundle.none_env(self.layout, dict(os.environ)))
             if not all(map(world_readable, bundle.extra_mounts(self.layout))):
                 # `nobody` could not import the standard library: keep the user, say so.
                 self.env["CODEINSTRUCT_DROP_USER"] = "0"

@@ -32,6 +32,13 @@ ENV = {
 }
 
 
+# What a job could write in a sandbox of ours besides the scratch directory: emptied after
+# each job (the supervisor's `wipe`). Only inside a sandbox, never the host's /tmp.
+BOX_ENV = {**ENV, "CODEINSTRUCT_WIPE": f"{SCRATCH}:/dev/shm"}
+# Under `none`, set by the sandbox pod on its container: the pod's writable directories.
+POD_WIPE = "CODEINSTRUCT_SANDBOX_WIPE"
+
+
 @dataclass(frozen=True)
 class Layout:
     """The host paths a sandbox is built from."""
@@ -80,6 +87,15 @@ def make_rootfs(root: Path, layout: Layout) -> Path:
     return root
 
 
+def none_env(layout: Layout, environ: dict[str, str]) -> dict[str, str]:
+    """The wipe settings of a `none` supervisor: the directories the pod names in `POD_WIPE`
+    (its emptyDir /tmp, /dev/shm), keeping the Python environment (it may live under /tmp)."""
+    return {
+        "CODEINSTRUCT_WIPE": environ.get(POD_WIPE, ""),
+        "CODEINSTRUCT_KEEP": ":".join([layout.prefix, *layout.extra]),
+    }
+
+
 def command(layout: Layout, supervisor_source: str) -> list[str]:
     """The supervisor's command line inside the sandbox (isolated mode: no site, no env)."""
     return [layout.interpreter, "-I", "-S", "-c", supervisor_source]
@@ -120,7 +136,7 @@ def oci_config(layout: Layout, rootfs: str, supervisor_source: str) -> dict[str,
             "terminal": False,
             "user": {"uid": 0, "gid": 0},
             "args": command(layout, supervisor_source),
-            "env": [f"{k}={v}" for k, v in ENV.items()],
+            "env": [f"{k}={v}" for k, v in BOX_ENV.items()],
             "cwd": SCRATCH,
             "capabilities": _capabilities(),
             "noNewPrivileges": True,
@@ -184,6 +200,6 @@ def bwrap_argv(layout: Layout, supervisor_source: str) -> list[str]:
     ]
     argv += ["--chdir", SCRATCH]
     argv += ["--clearenv"]
-    for key, value in ENV.items():
+    for key, value in BOX_ENV.items():
         argv += ["--setenv", key, value]
     return [*argv, "--", *command(layout, supervisor_source)]

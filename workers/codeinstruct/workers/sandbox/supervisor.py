@@ -47,6 +47,11 @@ PROCESSES = 32
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_MEMORY_MIB = 1024
 SCRATCH = os.environ.get("CODEINSTRUCT_SCRATCH", "/tmp")
+# More directories a job can write to (a sandbox pod's /tmp and /dev/shm): emptied, with the
+# scratch directory, before the first job and after each; paths in KEEP (the Python
+# environment) and the folders above them are kept.
+WIPE = [p for p in os.environ.get("CODEINSTRUCT_WIPE", "").split(":") if p]
+KEEP = [p for p in os.environ.get("CODEINSTRUCT_KEEP", "").split(":") if p]
 PR_SET_CHILD_SUBREAPER = 36
 # Alone in a PID namespace of its own (gVisor, bubblewrap): every `nobody` process is a job's.
 OWN_PIDS = os.environ.get("CODEINSTRUCT_OWN_PIDS") == "1"
@@ -152,6 +157,80 @@ def reap_all(nobody: bool = False) -> None:
         time.sleep(0.005)
 
 
+class DirtyScratch(Exception):
+    """Something a job left could not be removed: no other job may run here."""
+
+
+def wipe(roots: list[str], keep: list[str]) -> None:
+    """Empty each of `roots` (they stay), except the paths in `keep` and the folders that lead
+    to a root or a kept path; DirtyScratch when anything else is left (a job made it
+    unremovable)."""
+    kept = {os.path.realpath(p) for p in keep}
+    tops = {os.path.realpath(p) for p in roots if os.path.isdir(p)}
+    leads = {os.path.dirname(p) for p in kept | tops}
+    for path in list(leads):
+        while path not in ("/", ""):
+            leads.add(path)
+            path = os.path.dirname(path)
+    left = []
+    for top in sorted(tops):
+        left += _wipe_below(top, kept, tops, leads)
+    if left:
+        raise DirtyScratch(f"cannot remove what a job left: {', '.join(left[:5])}")
+
+
+def _wipe_below(folder: str, kept: set[str], tops: set[str], leads: set[str]) -> list[str]:
+    """Remove the entries of `folder` but the kept ones; the paths that stayed."""
+    left = []
+    with contextlib.suppress(OSError):
+        os.chmod(folder, os.stat(folder).st_mode | 0o700)  # a job may have made it 000
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return [folder]
+    for name in names:
+        path = os.path.join(folder, name)
+        if path in kept:
+            continue
+        if (path in leads or path in tops) and not os.path.islink(path):
+            left += _wipe_below(path, kept, tops, leads)
+            continue
+        _remove(path)
+        if os.path.lexists(path):
+            left.append(path)
+    return left
+
+
+def _remove(path: str) -> None:
+    """Remove a file or a tree (fd-relative, so depth is no obstacle); folders a job made
+    unreadable are opened up first."""
+    if not os.path.isdir(path) or os.path.islink(path):
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        return
+    shutil.rmtree(path, ignore_errors=True)
+    if os.path.lexists(path):
+        for root, dirs, _files in os.walk(path, onerror=lambda _error: None):
+            for name in dirs:
+                with contextlib.suppress(OSError):
+                    os.chmod(os.path.join(root, name), 0o700, follow_symlinks=False)
+        with contextlib.suppress(OSError):
+            os.chmod(path, 0o700)
+        for root, dirs, _files in os.walk(path, onerror=lambda _error: None):
+            for name in dirs:
+                with contextlib.suppress(OSError):
+                    os.chmod(os.path.join(root, name), 0o700, follow_symlinks=False)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def own_scratch() -> str:
+    """This supervisor's folder in SCRATCH (made on first use): its jobs' working directories."""
+    path = os.path.join(SCRATCH, f"box-{os.getpid()}")
+    if not os.path.isdir(path):
+        os.mkdir(path, 0o711)
+    return path
+
+
 def limit(kind: int, value: int) -> None:
     try:
         resource.setrlimit(kind, (value, value))
@@ -215,7 +294,7 @@ def private_namespaces(job: dict, workdir: str) -> str:
     if pid:
         _wait_and_mirror(pid)
     if mapped:
-        scratch = os.path.dirname(workdir)
+        scratch = SCRATCH  # over the whole scratch: every other supervisor's folder vanishes
         for source, target, kind, options, data in (
             (None, "/", None, MS_REC | MS_PRIVATE, None),
             (b"tmpfs", scratch, b"tmpfs", MS_NOSUID | MS_NODEV, b"mode=0700,size=512m"),
@@ -224,10 +303,32 @@ def private_namespaces(job: dict, workdir: str) -> str:
             target_bytes = target.encode()
             if libc.mount(source, target_bytes, kind, options, data) != 0:  # type: ignore[attr-defined]
                 raise OSError(f"cannot mount {target} for the job")
-        os.mkdir(workdir, 0o700)
+        os.makedirs(workdir, 0o700)
         write_files(workdir, job["files"])
         _drop_capabilities(libc)
     return workdir
+
+
+def private_scratch_works() -> bool:
+    """Whether a job here gets a scratch directory no job of another supervisor can see: the
+    kernel grants a non-root process the id maps and mounts of a user namespace (Linux does,
+    gVisor does not). Tried in a child that exits at once."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            libc = _libc()
+            uid, gid = os.geteuid(), os.getegid()
+            works = (
+                libc.unshare(CLONE_NEWUSER | CLONE_NEWNS) == 0  # type: ignore[attr-defined]
+                and _write("/proc/self/setgroups", "deny")
+                and _write("/proc/self/uid_map", f"0 {uid} 1")
+                and _write("/proc/self/gid_map", f"0 {gid} 1")
+                and libc.mount(b"tmpfs", SCRATCH.encode(), b"tmpfs", 0, b"size=1m") == 0  # type: ignore[attr-defined]
+            )
+        except BaseException:
+            works = False
+        os._exit(0 if works else 1)
+    return os.waitstatus_to_exitcode(_wait(pid)) == 0
 
 
 def write_files(workdir: str, files: dict[str, str]) -> None:
@@ -611,9 +712,8 @@ def run_job(job: dict, spare: Spare, serial: int, wake_r: int, lines: Lines | No
     timeout = float(job.get("timeout") or DEFAULT_TIMEOUT)
     job["timeout"] = timeout
     job["memory_mib"] = int(job.get("memory_mib") or DEFAULT_MEMORY_MIB)
-    # Unique among the sandboxes of a pool: under `none` they share one scratch directory.
-    workdir = job["workdir"] = os.path.join(SCRATCH, f"job-{os.getpid()}-{serial}")
-    shutil.rmtree(workdir, ignore_errors=True)
+    # In this supervisor's own folder: under `none` the sandboxes of a pool share SCRATCH.
+    workdir = job["workdir"] = os.path.join(own_scratch(), f"job-{serial}")
     os.mkdir(workdir, 0o700)
     files = job["files"] = job_files(job)
     native = job.get("plan")
@@ -642,7 +742,8 @@ def run_job(job: dict, spare: Spare, serial: int, wake_r: int, lines: Lines | No
             os.kill(pid, signal.SIGKILL)
         reap_all(spare.drop_user and OWN_PIDS)
         spare.close()
-        shutil.rmtree(workdir, ignore_errors=True)
+        # Every file the job left anywhere it could write, not only its working directory.
+        wipe([own_scratch(), *WIPE], KEEP)
     result["duration"] = round(time.monotonic() - start, 4)
     result["id"] = job.get("id")
     channel = result.pop("channel")
@@ -820,6 +921,11 @@ def main() -> None:
     # Jobs that cannot get a user of their own get namespaces of their own.
     private = not drop_user and os.environ.get("CODEINSTRUCT_PRIVATE_JOBS", "1") == "1"
     subreaper = become_subreaper()
+    try:
+        wipe([own_scratch(), *WIPE], KEEP)  # what a supervisor before this one left
+    except DirtyScratch as error:
+        print(f"supervisor: {error}", file=sys.stderr, flush=True)
+        sys.exit(3)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
@@ -833,6 +939,9 @@ def main() -> None:
         "subreaper": subreaper,
         "drop_user": drop_user,
         "private_jobs": private,
+        # Whether jobs of several supervisors sharing this filesystem cannot see each other's
+        # files (`sandbox serve --isolation none` runs one supervisor when they can).
+        "private_scratch": private and private_scratch_works(),
     }
     out.write(json.dumps(ready).encode() + b"\n")
     out.flush()
@@ -851,6 +960,12 @@ def main() -> None:
                 used, spare = spare or Spare(drop_user), None
                 job["private"] = private
                 result = run_job(job, used, serial, wake_r, lines)
+        except DirtyScratch as error:
+            # The next job would see what this one left: no next job here.
+            result = {"id": job.get("id"), "internal_error": str(error)}
+            out.write(json.dumps(result).encode() + b"\n")
+            out.flush()
+            sys.exit(3)
         except Exception:
             result = {"id": None, "internal_error": traceback.format_exc(limit=5)}
             with contextlib.suppress(Exception):
