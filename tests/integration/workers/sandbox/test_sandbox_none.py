@@ -17,7 +17,9 @@ import pytest
 
 from codeinstruct.workers.sandbox import Job, bundle
 from codeinstruct.workers.sandbox.box import Launcher, real_interpreter, supervisor_source
+from codeinstruct.workers.errors import UserError
 from codeinstruct.workers.sandbox.gvisor import detect
+from codeinstruct.workers.sandbox.service import check_sharing
 from codeinstruct.workers.sandbox.warm_pool import Pool
 from codeinstruct.workers.spec import Isolation
 from tests.conftest import CLI, REPO, free_port
@@ -106,6 +108,7 @@ def supervisor_as_nobody(scratch: str) -> tuple[subprocess.Popen[bytes], int]:
     assert process.stdout is not None
     hello = json.loads(process.stdout.readline())
     assert hello["ready"] and not hello["drop_user"]
+    assert hello["private_scratch"], "on a Linux kernel a non-root job gets a scratch of its own"
     return process, int(hello["pid"])
 
 
@@ -264,6 +267,11 @@ def test_under_gvisor_a_non_root_supervisors_next_job_reads_nothing_the_last_one
     launcher, box = non_root_gvisor_box()
     try:
         assert not box.hello["drop_user"]
+        # Concurrent jobs would share the files: `sandbox serve` refuses more than one worker.
+        assert box.hello["private_scratch"] is False
+        with pytest.raises(UserError, match="--workers 1 and more replicas"):
+            check_sharing(Isolation.NONE, 2, box.hello)
+        check_sharing(Isolation.NONE, 1, box.hello)
         left = box.run({"id": "a", "program": f"JOB = 'a'\n{LEAVE}", "timeout": 5}, 30)
         assert left["exit_code"] == 0, left["stderr"]
         assert "/tmp/.cache-a" in left["stdout"], "job A could write nothing: the probe is moot"

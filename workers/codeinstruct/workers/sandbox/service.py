@@ -10,7 +10,9 @@
 
 In a pod that already runs under `runtimeClassName: gvisor`, start it with `--isolation none`:
 the pod is the gVisor sandbox and the supervisor's per-job confinement (new session, user
-`nobody`, fresh directory, rlimits, process-group kill) runs directly inside it.
+`nobody`, fresh directory, rlimits, process-group kill) runs directly inside it. There, jobs
+share the pod's files and UID, so the pod runs one supervisor (`--workers 1`: one job at a
+time, everything it left wiped before the next); more throughput is more pods.
 """
 
 from __future__ import annotations
@@ -28,9 +30,11 @@ from prometheus_client import (
     generate_latest,
 )
 
+from codeinstruct.workers.errors import UserError
 from codeinstruct.workers.sandbox.jobs import ExecResult, Job
 from codeinstruct.workers.sandbox.languages import UnknownLanguage, language
 from codeinstruct.workers.sandbox.warm_pool import Pool
+from codeinstruct.workers.spec import Isolation
 
 MAX_BATCH = 1000
 DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -153,5 +157,21 @@ def make_app(pool: Pool, max_queue: int = 4096) -> web.Application:
     return app
 
 
+def check_sharing(isolation: Isolation, workers: int, hello: dict[str, Any]) -> None:
+    """Under `none` the sandboxes of a pool share one filesystem: several of them are refused
+    unless the first one said its jobs get a scratch directory of their own (`private_scratch`;
+    under gVisor a non-root one does not), since a job could read a concurrent job's files."""
+    if isolation is not Isolation.NONE or workers <= 1 or hello.get("private_scratch"):
+        return
+    raise UserError(
+        f"sandbox serve --isolation none --workers {workers}: jobs here cannot get a scratch "
+        "directory of their own (no user namespace for a non-root process, as under gVisor), "
+        "so concurrent jobs could read each other's files. Use --workers 1 and more replicas "
+        "(pods) for throughput"
+    )
+
+
 def serve(pool: Pool, host: str, port: int, max_queue: int) -> None:
+    first = pool.boxes[0]
+    check_sharing(pool.launcher.isolation, len(pool.boxes), first.hello if first else {})
     web.run_app(make_app(pool, max_queue), host=host, port=port, print=None, access_log=None)
