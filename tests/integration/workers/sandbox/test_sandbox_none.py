@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
+from codeinstruct.workers.errors import UserError
 from codeinstruct.workers.sandbox import Job, bundle
 from codeinstruct.workers.sandbox.box import Launcher, real_interpreter, supervisor_source
-from codeinstruct.workers.errors import UserError
 from codeinstruct.workers.sandbox.gvisor import detect
 from codeinstruct.workers.sandbox.service import check_sharing
 from codeinstruct.workers.sandbox.warm_pool import Pool
