@@ -1,5 +1,10 @@
 """The code-execution sandbox: gVisor pods serving `codeinstruct sandbox serve`, a Service,
-and a default-deny NetworkPolicy (ingress only from this dataset's driver and scoring pods)."""
+and a default-deny NetworkPolicy (ingress only from this dataset's driver and scoring pods).
+
+A pod runs ONE job at a time: its jobs share the pod's UID and files (gVisor gives a non-root
+process no user namespace), so its one supervisor wipes everything writable (`/tmp`, `/dev/shm`)
+and reaps every process before the next job. `sandbox.workers` jobs in parallel are
+`sandbox.workers` pods per replica."""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from codeinstruct.operator.builders.meta import deployment as deployment_skeleto
 from codeinstruct.operator.builders.meta import service as service_skeleton
 from codeinstruct.operator.builders.placement import place
 from codeinstruct.operator.constants import SANDBOX_PORT, Component
+from codeinstruct.workers.sandbox.bundle import POD_WIPE
 from codeinstruct.workers.sandbox.python_packages import IMAGE_PREFIX, default_packages
 from codeinstruct.workers.spec.models import SandboxPython
 
@@ -44,14 +50,11 @@ def python_args(python: SandboxPython) -> list[str]:
 def deployment(target: Target) -> dict[str, Any]:
     """Serves the executor API (`codeinstruct sandbox serve`, issue 3) on SANDBOX_PORT."""
     sandbox = target.spec.sandbox
-    memory_mib = sandbox.workers * sandbox.memory_mib + 512
+    # One job at a time: one CPU, one job's memory and the server's.
+    memory_mib = sandbox.memory_mib + 512
     resources = {
-        "requests": {"cpu": str(sandbox.workers), "memory": f"{memory_mib}Mi"},
-        "limits": {
-            "cpu": str(sandbox.workers),
-            "memory": f"{memory_mib}Mi",
-            "ephemeral-storage": "1Gi",
-        },
+        "requests": {"cpu": "1", "memory": f"{memory_mib}Mi"},
+        "limits": {"cpu": "1", "memory": f"{memory_mib}Mi", "ephemeral-storage": "1Gi"},
     }
     container = {
         "name": "sandbox",
@@ -67,7 +70,7 @@ def deployment(target: Target) -> dict[str, Any]:
             "--isolation",
             "none",
             "--workers",
-            str(sandbox.workers),
+            "1",
             "--timeout",
             str(sandbox.timeout_seconds),
             "--memory",
@@ -75,7 +78,8 @@ def deployment(target: Target) -> dict[str, Any]:
             *python_args(sandbox.python),
         ],
         "ports": [{"name": "http", "containerPort": SANDBOX_PORT, "protocol": "TCP"}],
-        "env": [{"name": "HOME", "value": "/tmp"}],
+        # Every directory a job can write to here (the root file system is read-only).
+        "env": [{"name": "HOME", "value": "/tmp"}, {"name": POD_WIPE, "value": "/tmp:/dev/shm"}],
         "resources": resources,
         "securityContext": restricted_security(),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
@@ -91,7 +95,8 @@ def deployment(target: Target) -> dict[str, Any]:
         "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "512Mi"}}],
     }
     place(pod, target)
-    return deployment_skeleton(target, Component.SANDBOX, sandbox.replicas, pod)
+    pods = sandbox.replicas * sandbox.workers
+    return deployment_skeleton(target, Component.SANDBOX, pods, pod)
 
 
 def service(target: Target) -> dict[str, Any]:
