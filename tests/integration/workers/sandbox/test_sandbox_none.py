@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -281,3 +282,74 @@ def test_under_gvisor_a_non_root_supervisors_next_job_reads_nothing_the_last_one
     finally:
         box.close()
         launcher.close()
+
+
+STUCK = """
+import importlib.util, os, sys, types
+for name in ("codeinstruct_sandbox_checks", "codeinstruct_sandbox_languages"):
+    sys.modules[name] = types.ModuleType(name)  # the wipe needs neither
+spec = importlib.util.spec_from_file_location("supervisor", sys.argv[1])
+supervisor = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(supervisor)
+try:
+    supervisor.wipe([sys.argv[2]], [])
+except supervisor.DirtyScratch as error:
+    print("dirty:", error)
+"""
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None or not os.path.exists(SYSTEM_PYTHON),
+    reason="needs root to start processes as another user, setpriv and the system python",
+)
+def test_a_non_root_supervisor_that_cannot_wipe_runs_no_next_job() -> None:
+    """What a non-root supervisor cannot remove (here a root-owned folder in its scratch that
+    it may not write) is reported as DirtyScratch, never skipped in silence."""
+    top = tempfile.mkdtemp(prefix="codeinstruct-wipe-", dir="/tmp")
+    try:
+        os.chmod(top, 0o1777)
+        os.makedirs(f"{top}/stuck")
+        with open(f"{top}/stuck/x", "w") as handle:
+            handle.write("s")
+        with open(f"{top}/mine", "w") as handle:
+            handle.write("s")
+        os.chown(f"{top}/mine", 65534, 65534)
+        source = str(REPO / "workers/codeinstruct/workers/sandbox/supervisor.py")
+        done = subprocess.run(
+            [*NOBODY, SYSTEM_PYTHON, "-I", "-S", "-c", STUCK, source, top],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert "dirty: cannot remove what a job left" in done.stdout, done.stderr
+        assert f"{top}/stuck" in done.stdout
+        assert not os.path.exists(f"{top}/mine")  # what it could remove, it did
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def test_none_wipes_the_directories_the_pod_names_between_jobs(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The pod's wiring: `CODEINSTRUCT_SANDBOX_WIPE` (the pod's /tmp and /dev/shm, here two
+    stand-in folders) is emptied after each job; the Python environment stays."""
+    pod_tmp, pod_shm = tmp_path / "tmp", tmp_path / "shm"
+    pod_tmp.mkdir(mode=0o777)
+    pod_shm.mkdir(mode=0o777)
+    monkeypatch.setenv(bundle.POD_WIPE, f"{pod_tmp}:{pod_shm}")
+    leave = (
+        f"import os\nfor d in ({str(pod_tmp)!r}, {str(pod_shm)!r}):\n"
+        "    os.makedirs(d + '/.deep/er', exist_ok=True)\n"
+        "    open(d + '/.deep/er/secret', 'w').write('s3cret')\n"
+        "    open(d + '/left', 'w').write('s3cret')\n"
+    )
+    find = (
+        f"import os\nprint(sorted(os.path.join(r, n) for d in ({str(pod_tmp)!r}, "
+        f"{str(pod_shm)!r}) for r, ds, fs in os.walk(d) for n in fs + ds))\n"
+    )
+    with Pool("none", workers=1, timeout=5) as pool:
+        left, found = pool.run([Job("a", leave), Job("b", find)])
+    assert left.verdict == "pass", left.stderr
+    assert found.verdict == "pass", found.stderr
+    assert found.stdout.strip() == "[]", f"job b saw what job a left: {found.stdout}"
+    assert sorted(os.listdir(pod_tmp)) == sorted(os.listdir(pod_shm)) == []
