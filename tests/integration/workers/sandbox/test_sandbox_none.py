@@ -8,6 +8,7 @@ import logging
 import os
 import shutil
 import subprocess
+import sysconfig
 import tempfile
 import time
 from pathlib import Path
@@ -353,3 +354,101 @@ def test_none_wipes_the_directories_the_pod_names_between_jobs(
     assert found.verdict == "pass", found.stderr
     assert found.stdout.strip() == "[]", f"job b saw what job a left: {found.stdout}"
     assert sorted(os.listdir(pod_tmp)) == sorted(os.listdir(pod_shm)) == []
+
+
+POD = r'''
+import json, os, sys
+from codeinstruct.workers.sandbox import Job
+from codeinstruct.workers.sandbox.warm_pool import Pool
+POD_TMP = sys.argv[1]
+FORGE = """
+import json, os
+for pid in os.listdir("/proc"):
+    for fd in os.listdir(f"/proc/{pid}/fd") if pid.isdigit() else []:
+        try:
+            handle = os.open(f"/proc/{pid}/fd/{fd}", os.O_WRONLY | os.O_NONBLOCK)
+            os.write(handle, json.dumps({"id": "forger", "exit_code": 0}).encode() + b"\\n")
+            os.close(handle)
+        except OSError:
+            pass
+for spot in (".hidden", "../left", "../../up", POD_TMP + "/.cache-x", POD_TMP + "/d/e/f"):
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(spot)), exist_ok=True)
+        open(spot, "w").write("s3cret")
+    except OSError:
+        pass
+os._exit(3)
+"""
+FIND = """
+import os
+print(sorted(os.path.join(r, n) for r, _d, fs in os.walk(POD_TMP) for n in fs
+             if open(os.path.join(r, n), errors="replace").read(6) == "s3cret"))
+"""
+with Pool("none", workers=1, timeout=5) as pool:
+    hello = pool.boxes[0].hello
+    forger, finder = pool.run([Job("forger", f"POD_TMP = {POD_TMP!r}\n{FORGE}"),
+                               Job("finder", f"POD_TMP = {POD_TMP!r}\n{FIND}")])
+print(json.dumps({"uid": os.geteuid(), "private_scratch": hello["private_scratch"],
+                  "forger": [forger.verdict, forger.exit_code], "found": finder.stdout.strip()}))
+'''
+
+
+@pytest.mark.gvisor
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None or not os.path.exists(SYSTEM_PYTHON),
+    reason="needs root to start processes as another user, setpriv and the system python",
+)
+def test_in_a_gvisor_pod_as_uid_65532_a_job_forges_nothing_and_leaves_nothing() -> None:
+    """The sandbox pod itself, under real `runsc`: the pool and its supervisor run as UID
+    65532 with no capabilities (as `sandbox serve --isolation none` in the pod), the pod's
+    writable /tmp named in CODEINSTRUCT_SANDBOX_WIPE. Job A writes a result line of its own
+    into every descriptor it can open through /proc and leaves files in its cwd, above it and
+    in the pod's /tmp; its verdict is what it did (exit 3), and job B finds nothing."""
+    work = tempfile.mkdtemp(prefix="codeinstruct-pod-", dir="/tmp")
+    try:
+        os.chmod(work, 0o755)
+        pod_tmp = os.path.join(work, "tmp")
+        os.mkdir(pod_tmp)
+        os.chmod(pod_tmp, 0o1777)
+        script = os.path.join(work, "pod.py")
+        with open(script, "w") as handle:
+            handle.write(POD)
+        os.chmod(script, 0o644)
+        site = sysconfig.get_paths()["purelib"]
+        env = {
+            "HOME": pod_tmp,
+            "TMPDIR": pod_tmp,
+            "PYTHONPATH": f"{REPO / 'workers'}:{site}",
+            bundle.POD_WIPE: pod_tmp,
+        }
+        done = subprocess.run(
+            [
+                "runsc",
+                "--network=none",
+                "do",
+                "-quiet",
+                *NOBODY[:1],
+                "--reuid=65532",
+                "--regid=65532",
+                "--clear-groups",
+                "--inh-caps=-all",
+                "--bounding-set=-all",
+                "env",
+                *[f"{k}={v}" for k, v in env.items()],
+                SYSTEM_PYTHON,
+                script,
+                pod_tmp,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=work,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        seen = json.loads(done.stdout.strip().splitlines()[-1])
+        assert seen["uid"] == 65532
+        assert seen["private_scratch"] is False  # gVisor: no user namespace for 65532
+        assert seen["forger"] == ["error", 3], "the job's own result line was taken as its verdict"
+        assert seen["found"] == "[]", f"job B read what job A left: {seen['found']}"
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

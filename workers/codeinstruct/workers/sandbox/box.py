@@ -10,6 +10,7 @@ import os
 import selectors
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -153,15 +154,29 @@ class Launcher:
     def start(self) -> Box:
         """A new sandbox, ready for jobs; raises SandboxCrashed if it does not come up."""
         name = f"codeinstruct-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        process = subprocess.Popen(
-            self.argv(name),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=self.env if self.isolation is Isolation.NONE else None,
-            cwd=self.state,
-            start_new_session=True,
-        )
+        pairs = []
+        streams: dict[str, int] = dict.fromkeys(("stdin", "stdout", "stderr"), subprocess.PIPE)
+        if self.isolation is Isolation.NONE:
+            # Jobs may share the supervisor's UID (a sandbox pod): under gVisor they can open its
+            # pipes through /proc/<pid>/fd and write a result line of their own. A socket
+            # cannot be opened that way (ENXIO).
+            pairs = [socket.socketpair() for _ in streams]
+            streams = {key: pair[1].fileno() for key, pair in zip(streams, pairs, strict=True)}
+        try:
+            process = subprocess.Popen(
+                self.argv(name),
+                **streams,  # type: ignore[call-overload]
+                env=self.env if self.isolation is Isolation.NONE else None,
+                cwd=self.state,
+                start_new_session=True,
+            )
+        finally:
+            for _ours, theirs in pairs:
+                theirs.close()
+        if pairs:
+            process.stdin = os.fdopen(pairs[0][0].detach(), "wb")
+            process.stdout = os.fdopen(pairs[1][0].detach(), "rb")
+            process.stderr = os.fdopen(pairs[2][0].detach(), "rb")
         box = Box(self, name, process)
         box.reaped = REAPER.watch(self.cleanup(name, process.pid))
         try:
