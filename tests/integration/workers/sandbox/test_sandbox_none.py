@@ -224,7 +224,7 @@ for spot in spots:
         written.append(spot)
     except OSError:
         pass
-print(written)
+print(written, flush=True)
 """
 
 FIND = """
@@ -371,25 +371,30 @@ for pid in os.listdir("/proc"):
             os.close(handle)
         except OSError:
             pass
-for spot in (".hidden", "../left", "../../up", POD_TMP + "/.cache-x", POD_TMP + "/d/e/f"):
+written = []
+for spot in (".hidden", "../left", "../../up", POD_TMP + "/.cache-x", POD_TMP + "/d/e/f",
+             "/dev/shm/left"):
     try:
         os.makedirs(os.path.dirname(os.path.abspath(spot)), exist_ok=True)
         open(spot, "w").write("s3cret")
+        written.append(os.path.abspath(spot))
     except OSError:
         pass
+print(written, flush=True)
 os._exit(3)
 """
 FIND = """
 import os
-print(sorted(os.path.join(r, n) for r, _d, fs in os.walk(POD_TMP) for n in fs
-             if open(os.path.join(r, n), errors="replace").read(6) == "s3cret"))
+print(sorted(os.path.join(r, n) for top in (POD_TMP, "/dev/shm") for r, _d, fs in os.walk(top)
+             for n in fs if open(os.path.join(r, n), errors="replace").read(6) == "s3cret"))
 """
 with Pool("none", workers=1, timeout=5) as pool:
     hello = pool.boxes[0].hello
     forger, finder = pool.run([Job("forger", f"POD_TMP = {POD_TMP!r}\n{FORGE}"),
                                Job("finder", f"POD_TMP = {POD_TMP!r}\n{FIND}")])
 print(json.dumps({"uid": os.geteuid(), "private_scratch": hello["private_scratch"],
-                  "forger": [forger.verdict, forger.exit_code], "found": finder.stdout.strip()}))
+                  "forger": [forger.verdict, forger.exit_code], "found": finder.stdout.strip(),
+                  "written": forger.stdout.splitlines()[-1]}))
 '''
 
 
@@ -419,7 +424,7 @@ def test_in_a_gvisor_pod_as_uid_65532_a_job_forges_nothing_and_leaves_nothing() 
             "HOME": pod_tmp,
             "TMPDIR": pod_tmp,
             "PYTHONPATH": f"{REPO / 'workers'}:{site}",
-            bundle.POD_WIPE: pod_tmp,
+            bundle.POD_WIPE: f"{pod_tmp}:/dev/shm",  # gVisor's own /dev/shm, as in the pod
         }
         done = subprocess.run(
             [
@@ -449,6 +454,8 @@ def test_in_a_gvisor_pod_as_uid_65532_a_job_forges_nothing_and_leaves_nothing() 
         assert seen["uid"] == 65532
         assert seen["private_scratch"] is False  # gVisor: no user namespace for 65532
         assert seen["forger"] == ["error", 3], "the job's own result line was taken as its verdict"
+        # (/dev/shm is not writable for UID 65532 there; in a pod it is, and wiped the same way)
+        assert "/.cache-x" in seen["written"] and "/scratch/up" in seen["written"]
         assert seen["found"] == "[]", f"job B read what job A left: {seen['found']}"
     finally:
         shutil.rmtree(work, ignore_errors=True)
