@@ -292,8 +292,15 @@ for name in ("codeinstruct_sandbox_checks", "codeinstruct_sandbox_languages"):
 spec = importlib.util.spec_from_file_location("supervisor", sys.argv[1])
 supervisor = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(supervisor)
+top = sys.argv[2]
+os.makedirs(top + "/locked/in/deeper")  # a job's own tree, made unreadable
+open(top + "/locked/in/deeper/x", "w").write("s")
+os.symlink("/etc", top + "/locked/in/etc")
+os.chmod(top + "/locked/in/deeper", 0)
+os.chmod(top + "/locked/in", 0)
+os.chmod(top + "/locked", 0)
 try:
-    supervisor.wipe([sys.argv[2]], [])
+    supervisor.wipe([top], [])
 except supervisor.DirtyScratch as error:
     print("dirty:", error)
 """
@@ -325,6 +332,7 @@ def test_a_non_root_supervisor_that_cannot_wipe_runs_no_next_job() -> None:
         assert "dirty: cannot remove what a job left" in done.stdout, done.stderr
         assert f"{top}/stuck" in done.stdout
         assert not os.path.exists(f"{top}/mine")  # what it could remove, it did
+        assert not os.path.lexists(f"{top}/locked"), "a tree it owns, made unreadable, stayed"
     finally:
         shutil.rmtree(top, ignore_errors=True)
 

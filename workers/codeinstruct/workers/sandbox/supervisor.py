@@ -209,18 +209,17 @@ def _remove(path: str) -> None:
             os.unlink(path)
         return
     shutil.rmtree(path, ignore_errors=True)
-    if os.path.lexists(path):
-        for root, dirs, _files in os.walk(path, onerror=lambda _error: None):
-            for name in dirs:
-                with contextlib.suppress(OSError):
-                    os.chmod(os.path.join(root, name), 0o700, follow_symlinks=False)
-        with contextlib.suppress(OSError):
-            os.chmod(path, 0o700)
-        for root, dirs, _files in os.walk(path, onerror=lambda _error: None):
-            for name in dirs:
-                with contextlib.suppress(OSError):
-                    os.chmod(os.path.join(root, name), 0o700, follow_symlinks=False)
-        shutil.rmtree(path, ignore_errors=True)
+    if not os.path.lexists(path):
+        return
+    with contextlib.suppress(OSError):
+        os.chmod(path, 0o700)
+    for root, dirs, _files in os.walk(path, onerror=lambda _error: None):
+        for name in dirs:  # before the walk goes into them (links are left to rmtree)
+            folder = os.path.join(root, name)
+            with contextlib.suppress(OSError):
+                if not os.path.islink(folder):
+                    os.chmod(folder, 0o700)
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def own_scratch() -> str:
