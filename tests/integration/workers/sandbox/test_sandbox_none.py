@@ -370,7 +370,7 @@ from codeinstruct.workers.sandbox import Job
 from codeinstruct.workers.sandbox.warm_pool import Pool
 POD_TMP = sys.argv[1]
 FORGE = """
-import json, os
+import json, os, time
 for pid in os.listdir("/proc"):
     for fd in os.listdir(f"/proc/{pid}/fd") if pid.isdigit() else []:
         try:
@@ -389,10 +389,23 @@ for spot in (".hidden", "../left", "../../up", POD_TMP + "/.cache-x", POD_TMP + 
     except OSError:
         pass
 print(written, flush=True)
+if os.fork() == 0:  # a survivor that would write again after the wipe
+    os.setsid()
+    if os.fork() == 0:
+        import time
+        for _ in range(400):
+            try:
+                open(POD_TMP + "/late", "w").write("s3cret")
+            except OSError:
+                pass
+            time.sleep(0.05)
+    os._exit(0)
+time.sleep(0.3)
 os._exit(3)
 """
 FIND = """
-import os
+import os, time
+time.sleep(1)  # a survivor of job A would have written by now
 print(sorted(os.path.join(r, n) for top in (POD_TMP, "/dev/shm") for r, _d, fs in os.walk(top)
              for n in fs if open(os.path.join(r, n), errors="replace").read(6) == "s3cret"))
 """
