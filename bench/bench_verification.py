@@ -160,9 +160,11 @@ def main() -> None:
     runs = 1 + 1 + args.mutants
     per_variant_job = 1000 * full.variant_seconds / max(full.variant_jobs, 1)
     print(
-        f"(d) a fork inside a job: {fork_ms:.1f} ms; one job per sample, each of its {runs} runs "
-        f"in a process forked from a pristine copy, adds {runs * fork_ms:.0f} ms of forks per "
-        f"sample, against {per_variant_job:.0f} ms for the variants' job it would replace"
+        f"(d) a fork inside a job: {fork_ms:.1f} ms. One job per sample adds {runs * fork_ms:.0f} ms "
+        f"of forks per sample with each of its {runs} runs forked from a pristine copy, "
+        f"{2 * fork_ms:.0f} ms at the least (the original and its variants each in a fork, so "
+        f"that neither can tell itself from the other by its pid), against {per_variant_job:.0f} "
+        "ms for the variants' job it would replace"
     )
 
 
