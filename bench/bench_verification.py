@@ -21,7 +21,7 @@ import argparse
 import contextlib
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from codeinstruct.workers.benchmarks import humaneval_problems
 from codeinstruct.workers.sandbox import ExecResult, Job
@@ -46,7 +46,7 @@ class Timed:
         self.pool = pool
         self.clock = clock
 
-    def run(self, jobs: list[Job]) -> list[ExecResult]:
+    def run(self, jobs: Sequence[Job]) -> list[ExecResult]:
         results = self.pool.run(jobs)
         self.clock.seconds += sum(r.duration for r in results)
         self.clock.jobs += len(results)
