@@ -8,6 +8,10 @@ Prints sandbox seconds per passing sample and wall time, the ratio (c)/(a) (targ
 and the throughput ratio (b)/(a) of the checked supervisor against the unchecked path on the
 same jobs (target >= 0.8x).
 
+Then (d), why the variants keep a job of their own: the cost, inside the sandbox, of forking a
+process from a job (the pristine copy one job per sample would need for each of its runs, so
+that no run sees what an earlier one left in memory), against what the variants' job costs.
+
     python bench/bench_verification.py [--workers 2] [--mutants 3] [--isolation gvisor] [--rounds 8]
 """
 
@@ -17,7 +21,7 @@ import argparse
 import contextlib
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from codeinstruct.workers.benchmarks import humaneval_problems
 from codeinstruct.workers.sandbox import ExecResult, Job
@@ -42,10 +46,13 @@ class Timed:
         self.pool = pool
         self.clock = clock
 
-    def run(self, jobs: list[Job]) -> list[ExecResult]:
+    def run(self, jobs: Sequence[Job]) -> list[ExecResult]:
         results = self.pool.run(jobs)
         self.clock.seconds += sum(r.duration for r in results)
         self.clock.jobs += len(results)
+        variants = [r for r, job in zip(results, jobs, strict=True) if job.variants is not None]
+        self.clock.variant_seconds += sum(r.duration for r in variants)
+        self.clock.variant_jobs += len(variants)
         return results
 
 
@@ -56,6 +63,8 @@ class Clock:
         self.seconds = 0.0
         self.jobs = 0
         self.wall = 0.0
+        self.variant_seconds = 0.0
+        self.variant_jobs = 0
 
     @contextlib.contextmanager
     def timing(self, pool: Pool) -> Iterator[Timed]:
@@ -66,6 +75,33 @@ class Clock:
     def time(self, pool: Pool, jobs: list[Job]) -> list[ExecResult]:
         with self.timing(pool) as timed:
             return timed.run(jobs)
+
+
+# A job that forks pristine copies of itself (each exits at once and is waited for) and prints
+# the median milliseconds one took, measured inside the sandbox.
+FORK_PROBE = """\
+import gc, os, statistics, time
+gc.freeze()
+took = []
+for _ in range(FORKS):
+    start = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    took.append(time.monotonic() - start)
+print(round(statistics.median(took) * 1000, 2))
+"""
+
+
+def fork_milliseconds(pool: Pool, jobs: int, forks: int = 5) -> float:
+    """The median cost of one fork inside a job, over `jobs` jobs of `forks` forks each."""
+    program = FORK_PROBE.replace("FORKS", str(forks))
+    results = pool.run([Job(f"fork-{k}", program) for k in range(jobs)])
+    costs = sorted(float(r.stdout) for r in results if r.verdict == "pass")
+    if not costs:
+        raise SystemExit(f"the fork probe did not run: {results[0].stderr[-500:]}")
+    return costs[len(costs) // 2]
 
 
 def main() -> None:
@@ -93,6 +129,7 @@ def main() -> None:
             )
             with full.timing(pool) as timed:
                 outcomes.update(verify(part, timed, Settings(10.0, args.mutants), seed="bench"))
+        fork_ms = fork_milliseconds(pool, args.rounds)
     wall_single, wall_checked, wall_full = single.wall, checked.wall, full.wall
     passing_single = sum(r.verdict == "pass" for r in plain)
     verified = sum(o.reason is None for o in outcomes.values())
@@ -113,14 +150,22 @@ def main() -> None:
         f"mutants killed {killed}/{mutants}, {full.jobs} jobs, {full.seconds:.2f} sandbox s, "
         f"{wall_full:.2f} s wall"
     )
-    variant_seconds = sum(o.execution.get("variants_duration", 0.0) for o in outcomes.values())
-    print(f"    of which variant jobs: {variant_seconds:.2f} sandbox s")
+    print(f"    of which variant jobs: {full.variant_jobs}, {full.variant_seconds:.2f} sandbox s")
     cost = (full.seconds / max(verified, 1)) / (single.seconds / max(passing_single, 1))
     print(
         f"verification cost per passing sample (c)/(a): {cost:.2f}x sandbox time, {wall_full / wall_single:.2f}x wall (target <= 2.5x)"
     )
     throughput = (len(found) / wall_checked) / (len(found) / wall_single)
     print(f"checked supervisor throughput (b)/(a): {throughput:.2f}x (target >= 0.8x)")
+    runs = 1 + 1 + args.mutants
+    per_variant_job = 1000 * full.variant_seconds / max(full.variant_jobs, 1)
+    print(
+        f"(d) a fork inside a job: {fork_ms:.1f} ms. One job per sample adds {runs * fork_ms:.0f} ms "
+        f"of forks per sample with each of its {runs} runs forked from a pristine copy, "
+        f"{2 * fork_ms:.0f} ms at the least (the original and its variants each in a fork, so "
+        f"that neither can tell itself from the other by its pid), against {per_variant_job:.0f} "
+        "ms for the variants' job it would replace"
+    )
 
 
 if __name__ == "__main__":

@@ -129,6 +129,69 @@ ADVERSARIAL: list[tuple[str, str, str, str]] = [
     ),
 ]
 
+# Tests that tell their first run (the original's) from a later one (its null variant's): on
+# a later run they assert for real (the null variant fails them), on the first they accept
+# anything (the wrong solution passes). Each must come out `vacuous_tests` (every run looks like
+# the first) or fail (every run looks like a later one), never verified.
+_ACCEPT_ANYTHING = (
+    "    try:\n        result = add(2, 3)\n    except Exception:\n        result = None\n"
+    "    assert result is None or result is not None\n"
+)
+
+
+def _strict_when(condition: str, setup: str, first_run_marks: str = "") -> str:
+    return (
+        f"{setup}if {condition}:\n    assert add(2, 3) == 5\nelse:\n{_ACCEPT_ANYTHING}"
+        f"{first_run_marks}"
+    )
+
+
+def _marker_file(path: str) -> str:
+    mark = f"    with contextlib.suppress(OSError):\n        open({path!r}, 'w').close()\n"
+    return _strict_when(f"os.path.exists({path!r})", "import contextlib, os\n", mark)
+
+
+CROSS_RUN: list[tuple[str, str, str, str]] = [
+    ("marker_file_in_the_cwd", WRONG, _marker_file("seen"), "vacuous_tests"),
+    ("marker_file_in_tmp", WRONG, _marker_file("/tmp/codeinstruct-seen"), "vacuous_tests"),
+    ("marker_file_in_dev_shm", WRONG, _marker_file("/dev/shm/codeinstruct-seen"), "vacuous_tests"),
+    (
+        "marker_in_a_module",
+        WRONG,
+        _strict_when("hasattr(os, 'seen')", "import os\n", "    os.seen = True\n"),
+        "vacuous_tests",
+    ),
+    (
+        "marker_in_builtins",
+        WRONG,
+        _strict_when("hasattr(builtins, 'seen')", "import builtins\n", "    builtins.seen = 1\n"),
+        "vacuous_tests",
+    ),
+    (
+        "pid_follows_its_parents",
+        WRONG,
+        _strict_when("os.getpid() != os.getppid() + 1", "import os\n"),
+        "check_failed",
+    ),
+    (
+        "first_process_the_sandbox_started",
+        WRONG,
+        _strict_when("os.getpid() != 2", "import os\n"),
+        "check_failed",
+    ),
+    (
+        "lowest_pid_but_the_supervisors",
+        WRONG,
+        _strict_when(
+            "os.getpid() != min(int(p) for p in os.listdir('/proc') if p.isdigit() and p != '1')",
+            "import os\n",
+        ),
+        "vacuous_tests",
+    ),
+]
+
+ADVERSARIAL += CROSS_RUN
+
 HONEST: list[tuple[str, str, str, None]] = [
     ("top_level_asserts", GOOD, "assert add(2, 3) == 5\nassert add(-1, 1) == 0\n", None),
     (

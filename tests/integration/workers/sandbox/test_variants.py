@@ -7,6 +7,8 @@ import pytest
 
 from codeinstruct.workers.sandbox import Job
 from codeinstruct.workers.sandbox.warm_pool import Pool
+from codeinstruct.workers.verification.mutants import null_variant
+from tests.verification_cases import CROSS_RUN, WRONG
 
 pytestmark = pytest.mark.gvisor
 
@@ -58,3 +60,15 @@ def test_a_variant_whose_error_spins_when_printed_does_not_end_the_others() -> N
         variant_timeout=2,
     )
     assert run(job) == ["error", "pass", "fail"]
+
+
+def test_runs_in_one_process_tell_the_first_from_the_next() -> None:
+    # Why verification never runs a sample's original in the process of its variants: a test
+    # that leaves a marker in the interpreter accepts anything on the first run and asserts
+    # for real on the next, so a wrong solution would pass and its null variant fail.
+    [tests] = [t for name, _, t, _ in CROSS_RUN if name == "marker_in_builtins"]
+    variants = (WRONG, null_variant(WRONG))
+    first, then = run(
+        Job("v", WRONG, timeout=20, tests=tests, variants=variants, variant_timeout=2)
+    )
+    assert first == "pass" and then != "pass"

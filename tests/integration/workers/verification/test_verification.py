@@ -14,12 +14,15 @@ import pytest
 
 from codeinstruct.workers.cli import main
 from codeinstruct.workers.ledger import Ledger
+from codeinstruct.workers.sandbox.warm_pool import Pool
 from codeinstruct.workers.services import Services
 from codeinstruct.workers.stages.base import Drop, StageContext
 from codeinstruct.workers.stages.execute import ExecuteTests
 from codeinstruct.workers.store import open_store
+from codeinstruct.workers.verification.samples import Sample
+from codeinstruct.workers.verification.verify import Settings, verify
 from tests.conftest import make_dataset
-from tests.verification_cases import ADVERSARIAL, GOOD, HONEST, fenced
+from tests.verification_cases import ADVERSARIAL, CROSS_RUN, GOOD, HONEST, fenced
 
 pytestmark = pytest.mark.gvisor
 
@@ -114,6 +117,25 @@ def test_execute_stage_rejects_every_trick_and_keeps_honest_samples(ctx: StageCo
         for o in outputs
     }
     assert seen == EXPECTED
+
+
+def test_what_a_run_leaves_never_reaches_its_variants_run() -> None:
+    # One sandbox: each sample's checked job and then its variants' job run in it, one after
+    # the other (with several sandboxes the two may land apart and hide a leak).
+    with Pool("gvisor", workers=1, timeout=5) as pool:
+        samples = {name: Sample(code, tests) for name, code, tests, _ in CROSS_RUN}
+        outcomes = verify(samples, pool, Settings(timeout=5.0, mutants=3), seed="cross")
+    assert {name: o.reason for name, o in outcomes.items()} == {
+        name: outcome for name, _, _, outcome in CROSS_RUN
+    }
+
+
+@pytest.mark.parametrize("name", ["pid_follows_its_parents", "first_process_the_sandbox_started"])
+def test_the_first_job_of_a_fresh_sandbox_looks_like_a_later_one(name: str) -> None:
+    [(code, tests, outcome)] = [(c, t, o) for n, c, t, o in CROSS_RUN if n == name]
+    with Pool("gvisor", workers=1, timeout=5) as pool:
+        [result] = verify({name: Sample(code, tests)}, pool, Settings(timeout=5.0)).values()
+    assert result.reason == outcome
 
 
 def humaneval_samples() -> list[dict[str, str]]:

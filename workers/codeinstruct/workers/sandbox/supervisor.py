@@ -915,6 +915,16 @@ def watch(pid: int, pipes: dict[int, str], phases: Phases, wake_r: int, memory: 
     }
 
 
+def take_next_pid() -> None:
+    """Start a process that exits at once. In a PID namespace of its own the sandbox's first
+    job would otherwise be pid 2, its parent's + 1 and the first process started: tests could
+    tell the first job of a fresh sandbox (a sample's original run) from its variants' job."""
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    _wait(pid)
+
+
 def main() -> None:
     drop_user = os.geteuid() == 0 and os.environ.get("CODEINSTRUCT_DROP_USER", "1") == "1"
     # Jobs that cannot get a user of their own get namespaces of their own.
@@ -945,6 +955,7 @@ def main() -> None:
     out.write(json.dumps(ready).encode() + b"\n")
     out.flush()
     serial = 0
+    take_next_pid()
     spare: Spare | None = Spare(drop_user)
     lines = Lines(sys.stdin.fileno())
     while (line := lines.next()) is not None:

@@ -6,7 +6,10 @@
    (`mutants.py`): one job per sample whose variants run in turn in one sandbox process (null
    first, each in a fresh `__main__`), all those jobs in one more batch through the warm pool,
    with a shorter timeout (a variant that loops uses it up: it is killed, later ones are not
-   counted). The null variant must fail (else
+   counted). The original and its variants never share a process: a test that tells its first
+   run from a later one (a marker in memory or in a file, its pid) would pass a wrong solution
+   and fail its null variant; both jobs start in a pristine process with the between-jobs
+   cleanup, the null variant first in its job (docs/scoring.md). The null variant must fail (else
    `vacuous_tests`); at least `min_mutants_killed` mutants must fail (else `weak_tests`).
    A variant is killed by any verdict but `pass`; an `infra_error` variant is not counted (an
    `infra_error` null variant drops the sample as `infra_error`).
