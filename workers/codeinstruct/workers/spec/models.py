@@ -257,12 +257,17 @@ class Sandbox(Model):
     timeout_seconds: float = Field(10, gt=0)
     memory_mib: int = Field(1024, ge=64)
     workers: NotSemantic[int] = Field(
-        2, gt=0, description="Warm sandboxes running jobs in parallel."
+        2,
+        gt=0,
+        description="Jobs in parallel: warm sandboxes on one machine; in the cluster, sandbox "
+        "pods per replica (a pod runs one job at a time).",
     )
     endpoint: NotSemantic[HttpUrl] = Field(
         None, description="URL of a `codeinstruct sandbox serve` service to use instead."
     )
-    replicas: NotSemantic[int] = Field(1, ge=0, description="Sandbox pods the operator runs.")
+    replicas: NotSemantic[int] = Field(
+        1, ge=0, description="In the cluster: the operator runs `replicas × workers` sandbox pods."
+    )
     mutants: int = Field(
         3,
         ge=0,
