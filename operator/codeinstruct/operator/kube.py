@@ -33,6 +33,7 @@ PLURALS = {
     "PodDisruptionBudget": "poddisruptionbudgets",
     "RayJob": "rayjobs",
     "RuntimeClass": "runtimeclasses",
+    "Secret": "secrets",
     "CustomResourceDefinition": "customresourcedefinitions",
 }
 # Fields a running Job or RayJob accepts changes to; the rest of their spec is immutable.
@@ -202,6 +203,13 @@ class Kube:
         )
         query = f"?fieldManager={MANAGER}&force=true"
         self._call("PATCH", path + query, json.dumps(manifest), "application/apply-patch+yaml")
+
+    def secret_labels(self, namespace: str, name: str) -> dict[str, str] | None:
+        """A Secret's labels (None: it does not exist). Its data is dropped here, unread."""
+        found = self.get("v1", "Secret", namespace, name)
+        if found is None:
+            return None
+        return dict((found.get("metadata") or {}).get("labels") or {})
 
     def pods(self, namespace: str, dataset: str) -> list[dict[str, Any]]:
         """Pods of a dataset (a label selector; used when no watch cache is available)."""
