@@ -71,7 +71,7 @@ def write_card(dataset: InstructionDataset) -> None:
     ledger.store.put(ledger.key("dataset", "README.md"), b"---\n---\n")
 
 
-SECRETS = ("codeinstruct-s3", "hf-token", "openai")
+SECRETS = ("codeinstruct-s3", "hf-token", "llm-api-key")  # those the samples name
 # The label docs/kubernetes.md tells users to put on a Secret a dataset may name (spelled out,
 # not imported: the test checks the documented name).
 LABELLED_SECRET = {"codeinstruct.dev/secret": "true"}
