@@ -38,7 +38,7 @@ def main(argv: list[str]) -> int:
         ticks.write(f"{args.identity}\n")
         return observe(*call, **kwargs)
 
-    handlers.observe = recording_observe  # type: ignore[assignment]
+    handlers.observe = recording_observe
 
     @kopf.on.startup()
     def short_peering_lifetime(settings: kopf.OperatorSettings, **_: Any) -> None:
