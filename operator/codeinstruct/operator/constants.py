@@ -28,6 +28,8 @@ ANNOTATION_SIGNATURE = f"{GROUP}/signature"  # on Jobs: the run signature they w
 ANNOTATION_SPEC_HASH = f"{GROUP}/spec-hash"
 ANNOTATION_SUSPENDED = f"{GROUP}/suspended"
 LABEL_QUEUE = "kueue.x-k8s.io/queue-name"
+# On a Secret: "true" lets datasets of its namespace reference it (secret_refs.py).
+LABEL_SECRET_ALLOWED = f"{GROUP}/secret"
 APP_NAME = "codeinstruct"
 MANAGER = "codeinstruct-operator"
 
@@ -97,6 +99,8 @@ class Reason(StrEnum):
     DRIVER_FAILED = "DriverJobFailed"
     SCORING_FAILED = "ScoringJobFailed"
     INVALID_SPEC = "InvalidSpec"
+    SECRET_NOT_ALLOWED = "SecretNotAllowed"
+    SECRET_MISSING = "SecretMissing"
     SUSPENDED = "Suspended"
     RESUMED = "Resumed"
     SUCCEEDED = "Succeeded"

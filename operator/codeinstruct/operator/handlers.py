@@ -23,6 +23,7 @@ from codeinstruct.operator.constants import (
     MANAGER,
     PLURAL,
     VERSION,
+    Reason,
 )
 from codeinstruct.operator.ledger_view import read_ledger
 from codeinstruct.operator.reconcile import (
@@ -33,6 +34,7 @@ from codeinstruct.operator.reconcile import (
     needs_rerun,
     reconcile,
 )
+from codeinstruct.operator.secret_refs import secret_refs
 from codeinstruct.operator.settings import Settings
 from codeinstruct.operator.status import Status
 from codeinstruct.workers.spec import InstructionDataset, SpecError, parse_spec, run_signature
@@ -154,6 +156,9 @@ def observe(
             )
         if found is not None:
             observed.children[key(manifest)] = found
+    for ref in secret_refs(dataset.spec):  # labels only: a refused Secret reaches no pod
+        if ref.name not in observed.secrets:
+            observed.secrets[ref.name] = kube.secret_labels(namespace, ref.name)
     if terminal:
         return observed
     if cache is not None:
@@ -191,8 +196,11 @@ def apply(plan: Plan, body: kopf.Body, namespace: str, observed: Observed | None
 
 
 def should_tick(meta: dict[str, Any], status: dict[str, Any]) -> bool:
-    """Finished datasets cost no API calls until their spec changes (a new generation)."""
+    """Finished datasets cost no API calls until their spec changes (a new generation); one
+    failed for an unlabelled Secret keeps checking it, to run once it is labelled."""
     if status.get("phase") not in {"Succeeded", "Failed"}:
+        return True
+    if status.get("reason") == Reason.SECRET_NOT_ALLOWED.value:
         return True
     return int(meta.get("generation") or 1) > int(status.get("observedGeneration") or 0)
 

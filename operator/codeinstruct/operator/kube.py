@@ -21,6 +21,7 @@ from codeinstruct.operator.constants import (
     RAYJOB_CRD,
 )
 from codeinstruct.operator.rate_limit import TokenBucket
+from codeinstruct.operator.secret_refs import allowed
 from codeinstruct.operator.settings import Settings
 
 PLURALS = {
@@ -33,12 +34,17 @@ PLURALS = {
     "PodDisruptionBudget": "poddisruptionbudgets",
     "RayJob": "rayjobs",
     "RuntimeClass": "runtimeclasses",
+    "Secret": "secrets",
     "CustomResourceDefinition": "customresourcedefinitions",
 }
 # Fields a running Job or RayJob accepts changes to; the rest of their spec is immutable.
 JOB_MUTABLE = ("suspend",)
 # Seconds the answer "is KubeRay's RayJob v1 served" is reused (the CRD is ~450 KB).
 CRD_CACHE_SECONDS = 300.0
+# Seconds a Secret found labelled for codeinstruct is trusted without a GET: every dataset of a
+# namespace names the same few Secrets, and each tick checks them. Removing the label takes
+# effect within this period; a refused or missing Secret is read again at every tick.
+SECRET_CACHE_SECONDS = 60.0
 
 
 class KubeError(Exception):
@@ -62,6 +68,7 @@ class Kube:
         self.limiter = limiter  # client-side QPS/burst (kopf's own watches and patches aside)
         self._rayjob: tuple[float, bool] | None = None
         self._runtime_classes: dict[str, tuple[float, str | None]] = {}
+        self._allowed_secrets: dict[tuple[str, str], tuple[float, dict[str, str]]] = {}
         self._refreshing = threading.Lock()  # handlers run in threads: one refresh at a time
 
     @classmethod
@@ -202,6 +209,25 @@ class Kube:
         )
         query = f"?fieldManager={MANAGER}&force=true"
         self._call("PATCH", path + query, json.dumps(manifest), "application/apply-patch+yaml")
+
+    def secret_labels(self, namespace: str, name: str) -> dict[str, str] | None:
+        """A Secret's labels (None: it does not exist). Its data is dropped here, unread.
+        Labels that allow it are reused for SECRET_CACHE_SECONDS."""
+        with self._refreshing:
+            now = time.monotonic()
+            cached = self._allowed_secrets.get((namespace, name))
+            if cached is not None and now - cached[0] <= SECRET_CACHE_SECONDS:
+                return dict(cached[1])
+            found = self.get("v1", "Secret", namespace, name)
+            if found is None:
+                self._allowed_secrets.pop((namespace, name), None)
+                return None
+            labels = dict((found.get("metadata") or {}).get("labels") or {})
+            if allowed(labels):
+                self._allowed_secrets[(namespace, name)] = (now, labels)
+            else:
+                self._allowed_secrets.pop((namespace, name), None)
+            return labels
 
     def pods(self, namespace: str, dataset: str) -> list[dict[str, Any]]:
         """Pods of a dataset (a label selector; used when no watch cache is available)."""

@@ -28,6 +28,13 @@ from codeinstruct.operator.observed import (
     pod_problem,
 )
 from codeinstruct.operator.progress import driver_phase, final_stage_complete, update_progress
+from codeinstruct.operator.secret_refs import (
+    missing_message,
+    missing_secrets,
+    refused_message,
+    refused_secrets,
+    secret_refs,
+)
 from codeinstruct.operator.settings import Settings
 from codeinstruct.operator.status import Status, set_condition
 from codeinstruct.workers.spec import InstructionDataset, Spec
@@ -52,6 +59,9 @@ class Observed:
     rayjob_available: bool = False
     ledger: LedgerView | None = None
     storage_error: str | None = None
+    # Labels of each Secret the spec names (None: it does not exist); a name not here is
+    # treated as missing.
+    secrets: dict[str, dict[str, str] | None] = field(default_factory=dict)
     generation: int = 1
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -181,9 +191,13 @@ class _Tick(_Failure):
         self.status.target = self.spec.target_size
 
     def run(self) -> Plan:
+        refs = secret_refs(self.spec)
+        refused = refused_secrets(refs, self.observed.secrets)
         if self.current.phase.is_terminal():
             if needs_rerun(self.current, self.observed.generation, self.target.signature):
                 return self.rerun(Reason.RESUMED, "the spec changed: running again")
+            if self.current.reason == Reason.SECRET_NOT_ALLOWED.value and not refused:
+                return self.rerun(Reason.RESUMED, "its Secrets are now labelled: running again")
             self.status.observed_generation = self.observed.generation
             self.terminal_ready()
             return self.release_servers()
@@ -192,6 +206,13 @@ class _Tick(_Failure):
         problem = cluster_spec_problem(self.spec)
         if problem:
             return self.fail(Reason.INVALID_SPEC, problem)
+        if refused:
+            return self.fail(
+                Reason.SECRET_NOT_ALLOWED, refused_message(refused, self.target.namespace)
+            )
+        missing_refs = missing_secrets(refs, self.observed.secrets)
+        if missing_refs:
+            return self.wait_for_secrets(missing_message(missing_refs))
         pinned = self.pinned_signature()
         if pinned and pinned != self.target.signature:
             if edited:
@@ -377,6 +398,14 @@ class _Tick(_Failure):
         self.status.phase = Phase.PENDING
         self.plan.events.append(Event("Normal", reason.value, message))
         self.status.observed_generation = self.observed.generation
+        return self.plan
+
+    def wait_for_secrets(self, message: str) -> Plan:
+        """Nothing is created or changed until the Secrets the spec names exist."""
+        self.condition(ConditionType.READY, False, Reason.SECRET_MISSING, message)
+        self.status.reason, self.status.message = Reason.SECRET_MISSING.value, message
+        if not self.current.start_time:  # a started run keeps its phase and its children
+            self.transition(Phase.PENDING, Reason.SECRET_MISSING, message)
         return self.plan
 
     def suspend(self) -> Plan:

@@ -186,7 +186,12 @@ def test_watch_namespaces_gives_namespaced_roles_only() -> None:
     everywhere = Authorizer.from_chart()
     assert everywhere.allowed("create", "batch", "jobs", "kube-system")
     assert not everywhere.allowed("delete", "", "configmaps", "team-a"), "unused verb"
-    assert not everywhere.allowed("get", "", "secrets", "team-a")
+    # Secrets: `get` of those a spec names, to check their label; never list or watch.
+    assert everywhere.allowed("get", "", "secrets", "team-a")
+    assert auth.allowed("get", "", "secrets", "team-a")
+    assert not auth.allowed("get", "", "secrets", "kube-system")
+    assert not everywhere.allowed("list", "", "secrets", "team-a")
+    assert not everywhere.allowed("watch", "", "secrets", "team-a")
 
 
 def chart_objects(values: dict[str, Any]) -> list[dict[str, Any]]:

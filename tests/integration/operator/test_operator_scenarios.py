@@ -18,6 +18,7 @@ from codeinstruct.workers.spec import parse_spec
 from tests.helpers.kube_cluster import FakeCluster, eventually
 from tests.helpers.operator import (
     IDS,
+    LABELLED_SECRET,
     NS,
     SAMPLES,
     child,
@@ -140,3 +141,69 @@ async def test_sample_runs_to_succeeded(
     # Every call was allowed by the chart's RBAC, and no pod was refused by Pod Security.
     assert cluster.k.authorizer is not None and cluster.k.authorizer.denied == []
     assert "FailedCreate" not in reasons
+
+
+def _pods_naming(cluster: FakeCluster, secret: str) -> list[str]:
+    """Children whose pod template would hand `secret` to a container."""
+    found = []
+    for resource in ("apps/v1/deployments", "batch/v1/jobs", "ray.io/v1/rayjobs"):
+        for obj in cluster.items(resource):
+            if f"'{secret}'" in repr(obj.get("spec")):
+                found.append(f"{resource}/{obj['metadata']['name']}")
+    return found
+
+
+async def test_an_unlabelled_secret_reaches_no_pod_until_labelled(
+    cluster: FakeCluster, operator_factory: Any, s3_env: dict[str, str]
+) -> None:
+    """Issue 11: creating a dataset must not mean reading any Secret of the namespace."""
+    body = load(next(s for s in SAMPLES if "selfcodealign" in s.name))
+    name = body["metadata"]["name"]
+    setup_cluster(cluster)
+    secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque"}
+    unlabelled = {**secret, "metadata": {"name": "codeinstruct-s3", "namespace": NS}}
+    cluster.put("v1/secrets", {**unlabelled, "data": {"AWS_SECRET_ACCESS_KEY": "c2VjcmV0"}})
+    cluster.put(IDS, body)
+    async with operator_factory():
+        failed = await eventually(phase_is(cluster, name, "Failed"))
+        assert failed["reason"] == "SecretNotAllowed"
+        message = failed["message"]
+        assert "spec.output.credentialsSecret" in message and "'codeinstruct-s3'" in message
+        assert f"kubectl -n {NS} label secret codeinstruct-s3 codeinstruct.dev/secret=true" in (
+            message
+        )
+        assert "c2VjcmV0" not in repr(status(cluster, name)) + repr(cluster.events())
+        assert _pods_naming(cluster, "codeinstruct-s3") == []
+        assert child(cluster, "batch/v1/jobs", f"{name}-driver") is None
+
+        cluster.patch(
+            "v1/secrets", NS, "codeinstruct-s3", {"metadata": {"labels": LABELLED_SECRET}}
+        )
+        await eventually(phase_is(cluster, name, "Generating"))
+        job = child(cluster, "batch/v1/jobs", f"{name}-driver")
+        assert job is not None
+        env_from = job["spec"]["template"]["spec"]["containers"][0]["envFrom"]
+        assert env_from == [{"secretRef": {"name": "codeinstruct-s3"}}]
+    assert cluster.k.authorizer is not None and cluster.k.authorizer.denied == []
+
+
+async def test_a_missing_secret_waits_and_creates_nothing(
+    cluster: FakeCluster, operator_factory: Any, s3_env: dict[str, str]
+) -> None:
+    body = load(next(s for s in SAMPLES if "selfcodealign" in s.name))
+    name = body["metadata"]["name"]
+    setup_cluster(cluster)
+    cluster.remove("v1/secrets", NS, "codeinstruct-s3")
+    cluster.put(IDS, body)
+    async with operator_factory():
+        waiting = await eventually(
+            lambda: (s := status(cluster, name)).get("reason") == "SecretMissing" and s
+        )
+        assert waiting["phase"] == "Pending"
+        assert "spec.output.credentialsSecret" in waiting["message"]
+        assert child(cluster, "batch/v1/jobs", f"{name}-driver") is None
+        assert child(cluster, "v1/configmaps", f"{name}-spec") is None
+        labelled = {"name": "codeinstruct-s3", "namespace": NS, "labels": LABELLED_SECRET}
+        cluster.put("v1/secrets", {"apiVersion": "v1", "kind": "Secret", "metadata": labelled})
+        await eventually(phase_is(cluster, name, "Generating"))
+    assert cluster.k.authorizer is not None and cluster.k.authorizer.denied == []

@@ -396,6 +396,11 @@ def test_notes_name_the_secrets_and_pvc_the_samples_need() -> None:
     assert referenced >= {"codeinstruct-s3", "hf-token", "hf-model-cache", "llm-api-key"}
     for name in referenced:
         assert name in text, f"NOTES.txt does not mention {name}"
+    secrets = referenced - {"hf-model-cache"}  # the PVC is no Secret
+    labelled = set(
+        re.findall(r"kubectl label secret ((?:[\w-]+ )+)codeinstruct.dev/secret=true", text)
+    )
+    assert secrets <= set(" ".join(labelled).split()), "the operator refuses unlabelled Secrets"
     assert "/main/" not in text  # samples of this release, not of the moving branch
 
 

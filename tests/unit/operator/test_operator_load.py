@@ -1,11 +1,15 @@
 """API load per dataset: finished datasets stop ticking, status is patched only when it
-changed, and the RayJob CRD lookup is cached (audit #9)."""
+changed, and the RayJob CRD and labelled Secret lookups are cached (audit #9)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from codeinstruct.operator.constants import Phase
+import pytest
+
+import codeinstruct.operator.kube as kube_module
+from codeinstruct.operator.constants import LABEL_SECRET_ALLOWED, Phase
 from codeinstruct.operator.handlers import should_tick
 from codeinstruct.operator.kube import Kube
 from codeinstruct.operator.status import Status
@@ -52,3 +56,50 @@ def test_rayjob_crd_lookup_is_cached() -> None:
     kube = Kube(api)
     assert all(kube.rayjob_available() for _ in range(5))
     assert api.calls == 1
+
+
+class SecretApi(CountingApi):
+    """Answers every GET with a Secret carrying `labels`, and counts requests."""
+
+    def __init__(self, labels: dict[str, str]) -> None:
+        super().__init__()
+        self.labels = labels
+
+    def call_api(self, method: str, url: str, *_: Any, **__: Any) -> Any:
+        self.calls += 1
+        body = json.dumps({"metadata": {"name": "s3", "labels": self.labels}}).encode()
+
+        class Response:
+            status = 200
+
+            def read(self) -> bytes:
+                return body
+
+        return Response()
+
+
+def test_a_labelled_secret_is_read_once_per_cache_period_not_per_tick(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every dataset of a namespace names the same few Secrets, and each tick checks them:
+    100 datasets at a 10 s interval made 20 GETs/s of Secrets (target: 1 request/s in all)."""
+    clock = [1000.0]
+    monkeypatch.setattr(kube_module.time, "monotonic", lambda: clock[0])
+    api = SecretApi({LABEL_SECRET_ALLOWED: "true"})
+    kube = Kube(api)
+    assert all(kube.secret_labels("data", "s3") == api.labels for _ in range(5))
+    assert api.calls == 1
+    clock[0] += kube_module.SECRET_CACHE_SECONDS + 1
+    kube.secret_labels("data", "s3")
+    assert api.calls == 2, "a label removed later is seen once the cache period ends"
+
+
+def test_a_refused_secret_is_read_again_at_every_tick() -> None:
+    """Labelling it lets the dataset run at the next tick, not a cache period later."""
+    api = SecretApi({"team": "x"})
+    kube = Kube(api)
+    for _ in range(3):
+        kube.secret_labels("data", "s3")
+    assert api.calls == 3
+    api.labels = {LABEL_SECRET_ALLOWED: "true"}
+    assert kube.secret_labels("data", "s3") == api.labels
