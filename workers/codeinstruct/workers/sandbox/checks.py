@@ -38,6 +38,7 @@ import ast
 import contextlib
 import linecache
 import os
+import re
 import sys
 import threading
 import time
@@ -468,3 +469,195 @@ def _run_test(test: Any, recorder: Recorder) -> None:
 
         traceback.print_exception(type(error), error, error.__traceback__)
         recorder.failure("collected test")
+
+
+# --- Other languages than Python: evidence that the tests executed an assertion. ---
+#
+# javascript, typescript: counted at run time. A preload (`node --require`) wraps Node's
+# `assert` module (every function of it, `assert(...)` itself, `.strict`) and, at the first call,
+# writes `<nonce> assert <n>` on the channel (inherited by node at `CHANNEL_FD`; it is written
+# again at exit with the final count). The nonce reaches the preload through a pipe at
+# `NONCE_FD` that it drains and closes before the program runs: the program can write on the
+# channel, but a line without the nonce is forged (`channel_tampered`), and no line is zero
+# assertions (`tests_not_run`), however the program left (`process.exit(0)` before its tests).
+# c, cpp, go, rust, java, bash: a static check before running (`reachable_assertions`): at least
+# one assertion of the test part must lie where the program's entry can reach it (in `main` or a
+# function named from reachable code; bash: top-level code). A `#[test] fn`, a `func TestX`, a
+# `void test_add()` the test part defines and never calls has none.
+
+NONCE_FD = 3
+PRELOAD_FILE = ".codeinstruct-asserts.js"
+ASSERT_MODULES = ("assert", "node:assert", "assert/strict", "node:assert/strict")
+NODE_PRELOAD = """'use strict';
+(() => {
+  const fs = require('fs');
+  const Module = require('module');
+  const buffer = Buffer.alloc(64);
+  let nonce = '';
+  try {
+    nonce = buffer.toString('ascii', 0, fs.readSync(%(nonce_fd)d, buffer, 0, 64, null)).trim();
+    fs.closeSync(%(nonce_fd)d);
+  } catch (error) {}
+  let counted = 0;
+  const report = () => {
+    try { fs.writeSync(%(channel_fd)d, `${nonce} assert ${counted}\\n`); } catch (error) {}
+  };
+  const count = () => { counted += 1; if (counted === 1) report(); };
+  process.on('exit', report);
+  const facades = new Map();
+  const facade = (original) => {
+    if (facades.has(original)) return facades.get(original);
+    const wrapped = function (...args) { count(); return Reflect.apply(original, this, args); };
+    facades.set(original, wrapped);
+    for (const key of Reflect.ownKeys(original)) {
+      if (['length', 'name', 'prototype', 'arguments', 'caller'].includes(key)) continue;
+      const value = original[key];
+      const counts = typeof value === 'function' && typeof key === 'string' && /^[a-z]/.test(key);
+      wrapped[key] = counts ? facade(value) : value;
+    }
+    return wrapped;
+  };
+  const modules = new Set(%(modules)s);
+  const load = Module._load;
+  Module._load = function (request, ...rest) {
+    const exported = Reflect.apply(load, this, [request, ...rest]);
+    return modules.has(request) && typeof exported === 'function' ? facade(exported) : exported;
+  };
+})();
+"""
+
+
+def node_preload() -> str:
+    """The preload of a checked javascript/typescript job."""
+    modules = "[" + ", ".join(f"'{name}'" for name in ASSERT_MODULES) + "]"
+    return NODE_PRELOAD % {"nonce_fd": NONCE_FD, "channel_fd": CHANNEL_FD, "modules": modules}
+
+
+def summarize_asserts(lines: list[bytes], nonce: str) -> dict[str, Any]:
+    """What a checked job of another language reported: `asserts` counted (the largest count
+    of a line with the nonce), `forged` lines without it."""
+    seen: dict[str, Any] = {"method": "runtime", "asserts": 0, "forged": 0}
+    for raw in lines:
+        fields = raw.decode("ascii", "replace").split()
+        if len(fields) == 3 and fields[0] == nonce and fields[1] == "assert":
+            with contextlib.suppress(ValueError):
+                seen["asserts"] = max(seen["asserts"], int(fields[2]))
+                continue
+        seen["forged"] += 1
+    return seen
+
+
+# What fails a test, per language checked statically (in the test part).
+ASSERTIONS = {
+    "c": r"\bassert\s*\(|\babort\s*\(|\bexit\s*\(\s*[1-9]",
+    "cpp": r"\bassert\s*\(|\babort\s*\(|\bexit\s*\(\s*[1-9]|\bthrow\b",
+    "go": r"\bpanic\s*\(|\bos\.Exit\s*\(\s*[1-9]|\blog\.Fatal|\bt\.(?:Errorf?|Fatalf?|Fail(?:Now)?)\b",
+    "rust": r"\b(?:debug_)?assert(?:_eq|_ne)?!|\bpanic!|\bunreachable!|process::exit\s*\(\s*[1-9]",
+    "java": r"\bthrow\s+new\s+[\w.]*(?:Error|Exception)\b|\bassert\b|System\.exit\s*\(\s*[1-9]",
+    "bash": r"\[\[|\[\s|\btest\s|\bexit\s+[1-9]|\breturn\s+[1-9]|\bfalse\b",
+}
+_HEADERS = {
+    "c": r"(?<![\w.>])(\w+)\s*\([^;{}()]*(?:\([^()]*\)[^;{}()]*)*\)\s*(?:const\s*)?(?:noexcept\s*)?\{",
+    "go": r"\bfunc\s+(?:\([^)]*\)\s*)?(\w+)\s*(?:\[[^\]]*\])?\s*\([^{]*\{",
+    "rust": r"\bfn\s+(\w+)\s*(?:<[^{]*?>)?\s*\([^{;]*\{",
+    "java": r"(?<![\w.])(\w+)\s*\([^;{}()]*\)\s*(?:throws\s+[\w.,\s]+)?\{",
+    "bash": r"^[ \t]*(?:function[ \t]+([\w-]+)[ \t]*(?:\([ \t]*\))?|([\w-]+)[ \t]*\([ \t]*\))\s*\{",
+}
+_HEADERS["cpp"] = _HEADERS["c"]
+_KEYWORDS = {"if", "for", "while", "switch", "catch", "return", "sizeof", "synchronized", "do",
+             "else", "new", "function", "defined"}  # fmt: skip
+_C_COMMENTS = re.compile(
+    r"/\*.*?\*/|//[^\n]*|\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'", re.DOTALL
+)
+_SHELL_COMMENTS = re.compile(r"(?:^|(?<=[\s;]))#[^\n]*")
+
+
+def _blank(match: re.Match[str]) -> str:
+    """A comment or string literal as spaces (offsets kept); strings keep their quotes."""
+    text = match.group(0)
+    if text[0] in "\"'":
+        return text[0] + re.sub(r"[^\n]", " ", text[1:-1]) + text[-1]
+    return re.sub(r"[^\n]", " ", text)
+
+
+def _functions(language: str, code: str) -> list[tuple[str, int, int, int]]:
+    """(name, header start, body start, body end) of each function, by brace matching."""
+    found = []
+    for match in re.finditer(_HEADERS[language], code, re.MULTILINE):
+        name = next(group for group in match.groups() if group)
+        if name in _KEYWORDS:
+            continue
+        start = match.end() - 1
+        depth, index = 0, start
+        while index < len(code):
+            depth += {"{": 1, "}": -1}.get(code[index], 0)
+            if depth == 0:
+                break
+            index += 1
+        found.append((name, match.start(), start, index))
+    return found
+
+
+def reachable_assertions(language: str, program: str, tests: str) -> int:
+    """Assertions of `tests` (appended to `program`, as the supervisor runs them) that the
+    program's entry can reach: in `main` (Go: also `init`; bash: top-level code) or in a
+    function whose name occurs in reachable code, transitively."""
+    text = f"{program}\n\n{tests}"
+    tests_start = len(text) - len(tests)
+    pattern = _SHELL_COMMENTS if language == "bash" else _C_COMMENTS
+    code = pattern.sub(_blank, text)
+    assertion = ASSERTIONS[language]
+    if language in ("c", "cpp"):  # macros that assert count as assertions where used
+        macros = re.findall(rf"^[ \t]*#[ \t]*define[ \t]+(\w+)[^\n]*(?:{assertion})", code, re.M)
+        assertion = "|".join([assertion, *(rf"\b{name}\s*\(" for name in macros)])
+    functions = _functions(language, code)
+
+    def owner(position: int) -> int | None:
+        """The innermost function whose body holds `position` (its index)."""
+        best = None
+        for index, (_, _, start, end) in enumerate(functions):
+            if start < position < end and (best is None or start > functions[best][2]):
+                best = index
+        return best
+
+    def outside_functions(start: int, end: int) -> str:
+        """`code[start:end]` without the functions (header and body) nested in it."""
+        parts, cursor = [], start
+        nested = sorted((f for f in functions if start < f[2] < end), key=lambda f: f[1])
+        for _, header, _, body_end in nested:
+            if header >= cursor:
+                parts.append(code[cursor:header])
+                cursor = body_end + 1
+        parts.append(code[cursor:end])
+        return " ".join(parts)
+
+    roots = {"main", "init"} if language == "go" else {"main"}
+    reachable = {i for i, (name, _, _, _) in enumerate(functions) if name in roots}
+    regions = [outside_functions(start, end) for _, _, start, end in functions]
+    frontier = list(reachable)
+    if language == "bash":
+        frontier.append(-1)
+    while frontier:
+        index = frontier.pop()
+        region = outside_functions(0, len(code)) if index == -1 else regions[index]
+        words = set(re.findall(r"[\w-]+", region))
+        for other, (name, _, _, _) in enumerate(functions):
+            if other not in reachable and name in words:
+                reachable.add(other)
+                frontier.append(other)
+    count = 0
+    for match in re.finditer(assertion, code):
+        if match.start() < tests_start:
+            continue
+        home = owner(match.start())
+        if (home is None and language == "bash") or home in reachable:
+            count += 1
+    return count
+
+
+def static_check(language: str, program: str, tests: str) -> dict[str, Any] | None:
+    """The static evidence of a checked job of a language without a run-time count (None for
+    the others)."""
+    if language not in ASSERTIONS:
+        return None
+    return {"method": "static", "asserts": reachable_assertions(language, program, tests)}
