@@ -30,7 +30,6 @@ import threading
 import time
 import traceback
 import types
-from collections.abc import Callable
 
 try:  # inside a sandbox the launcher registers them under these names (standard library only)
     import codeinstruct_sandbox_checks as checks
@@ -97,9 +96,8 @@ def children(parent: int) -> list[int]:
     return [pid for pid, (ppid, _) in process_table().items() if ppid == parent]
 
 
-def descendants_rss(root: int, skip: int = 0) -> int:
-    """Resident bytes of all processes below `root` (a job's processes, wherever they went),
-    but `skip` (the next job's spare) and what is below it."""
+def descendants_rss(root: int) -> int:
+    """Resident bytes of all processes below `root` (a job's processes, wherever they went)."""
     table = process_table()
     parents = {pid: ppid for pid, (ppid, _) in table.items()}
     resident = {pid: rss for pid, (_, rss) in table.items()}
@@ -107,10 +105,10 @@ def descendants_rss(root: int, skip: int = 0) -> int:
     for pid in resident:
         ancestor = parents.get(pid)
         for _ in range(64):
-            if ancestor is None or ancestor in (root, skip):
+            if ancestor is None or ancestor == root:
                 break
             ancestor = parents.get(ancestor)
-        if ancestor == root and pid != skip:
+        if ancestor == root:
             total += resident[pid]
     return total * PAGE
 
@@ -131,10 +129,9 @@ def kill_every_nobody() -> None:
         os.waitpid(pid, 0)
 
 
-def reap_all(nobody: bool = False, keep: int = 0) -> None:
-    """Kill and reap every remaining descendant (they were reparented to us) but `keep` (the
-    next job's spare); with `nobody` (jobs run as that user) survivors of the first round are
-    killed all at once."""
+def reap_all(nobody: bool = False) -> None:
+    """Kill and reap every remaining descendant (they were reparented to us); with `nobody`
+    (jobs run as that user) survivors of the first round are killed all at once."""
     me = os.getpid()
     for round_ in range(200):
         while True:
@@ -144,7 +141,7 @@ def reap_all(nobody: bool = False, keep: int = 0) -> None:
                 pid = 0
             if pid == 0:
                 break
-        left = [pid for pid in children(me) if pid != keep]
+        left = children(me)
         if not left:
             return
         if nobody and round_ > 0:
@@ -628,19 +625,8 @@ def job_files(job: dict) -> dict[str, str]:
     return files
 
 
-def run_job(
-    job: dict,
-    spare: Spare,
-    serial: int,
-    wake_r: int,
-    lines: Lines | None = None,
-    fork_next: Callable[[], int] | None = None,
-) -> dict:
-    """Run one job in `spare` (used up, killed and reaped with everything it started).
-
-    `fork_next` forks the next job's spare once this job started (its pid), so the fork
-    overlaps with the job instead of delaying the next one; only where jobs run as `nobody`,
-    which can neither signal nor read a spare (root) that waits for its job."""
+def run_job(job: dict, spare: Spare, serial: int, wake_r: int, lines: Lines | None = None) -> dict:
+    """Run one job in `spare` (used up, killed and reaped with everything it started)."""
     timeout = float(job.get("timeout") or DEFAULT_TIMEOUT)
     job["timeout"] = timeout
     job["memory_mib"] = int(job.get("memory_mib") or DEFAULT_MEMORY_MIB)
@@ -658,10 +644,8 @@ def run_job(
         os.chown(workdir, NOBODY, NOBODY)
     start = time.monotonic()
     pid = spare.pid
-    keep = 0
     try:
         spare.start(job)
-        keep = fork_next() if fork_next is not None else 0
         pipes = {spare.out_r: "stdout", spare.err_r: "stderr"}
         if checked or native:
             pipes[spare.checks_r] = "checks"
@@ -669,13 +653,13 @@ def run_job(
         compiles = bool(native and native["compile"])
         first = languages.COMPILE_WALL_SECONDS if compiles else languages.wall_cap(timeout)
         phases = Phases(job.get("id"), start + first, languages.wall_cap(timeout), compiles, lines)
-        result = watch(pid, pipes, phases, wake_r, memory, keep)
+        result = watch(pid, pipes, phases, wake_r, memory)
     finally:
         with contextlib.suppress(OSError):
             os.killpg(pid, signal.SIGKILL)
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
-        reap_all(spare.drop_user and OWN_PIDS, keep)
+        reap_all(spare.drop_user and OWN_PIDS)
         spare.close()
         shutil.rmtree(workdir, ignore_errors=True)
     result["duration"] = round(time.monotonic() - start, 4)
@@ -745,9 +729,7 @@ class Phases:
             sys.stdout.buffer.flush()
 
 
-def watch(
-    pid: int, pipes: dict[int, str], phases: Phases, wake_r: int, memory: int, keep: int = 0
-) -> dict:
+def watch(pid: int, pipes: dict[int, str], phases: Phases, wake_r: int, memory: int) -> dict:
     """Collect capped output until the child exits, its wall cap passes, the host cancels it
     (CPU time used up), a stream passes `OUTPUT_KILL` or its processes together hold more than
     `memory` bytes (then kill its group)."""
@@ -800,7 +782,7 @@ def watch(
         now = time.monotonic()
         if now >= next_check:
             next_check = now + MEMORY_CHECK_SECONDS
-            if descendants_rss(os.getpid(), keep) > memory:
+            if descendants_rss(os.getpid()) > memory:
                 memory_exceeded = True
                 with contextlib.suppress(OSError):
                     os.killpg(pid, signal.SIGKILL)
@@ -881,12 +863,6 @@ def main() -> None:
     out.flush()
     serial = 0
     spare: Spare | None = Spare(drop_user)
-    ahead: list[Spare] = []  # the next job's spare, forked while a job runs
-
-    def fork_next() -> int:
-        ahead.append(Spare(drop_user))
-        return ahead[-1].pid
-
     lines = Lines(sys.stdin.fileno())
     while (line := lines.next()) is not None:
         if not line.strip() or _cancel_of(line) is not None:
@@ -899,7 +875,7 @@ def main() -> None:
             else:
                 used, spare = spare or Spare(drop_user), None
                 job["private"] = private
-                result = run_job(job, used, serial, wake_r, lines, fork_next if drop_user else None)
+                result = run_job(job, used, serial, wake_r, lines)
         except Exception:
             result = {"id": None, "internal_error": traceback.format_exc(limit=5)}
             with contextlib.suppress(Exception):
@@ -907,7 +883,7 @@ def main() -> None:
         out.write(json.dumps(result).encode() + b"\n")
         out.flush()
         if spare is None:
-            spare = ahead.pop() if ahead else Spare(drop_user)
+            spare = Spare(drop_user)
 
 
 if __name__ == "__main__":
