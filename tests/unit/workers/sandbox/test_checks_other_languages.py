@@ -79,6 +79,25 @@ def test_reachable_assertions(language: str, solution: str, tests: str, expected
     assert checks.reachable_assertions(language, solution, tests) == expected
 
 
+def test_a_long_call_chain_is_followed_to_its_assertion() -> None:
+    functions = "".join(f"void f{i}(void) {{ f{i + 1}(); }}\n" for i in range(1500))
+    tests = f"{functions}void f1500(void) {{ assert(1 + 1 == 2); }}\nint main(void) {{ f0(); }}\n"
+    assert checks.reachable_assertions("c", C_SOLUTION, tests) == 1
+    assert checks.reachable_assertions("c", C_SOLUTION, tests.replace("{ f0(); }", "{}")) == 0
+
+
+def test_beyond_the_function_cap_assertions_are_counted_without_following_calls() -> None:
+    many = "".join(f"void g{i}(void) {{}}\n" for i in range(checks.MAX_STATIC_FUNCTIONS))
+    tests = f"{many}void test_add(void) {{ assert(add(2, 3) == 5); }}\nint main(void) {{}}\n"
+    assert checks.reachable_assertions("c", C_SOLUTION, tests) == 1
+
+
+def test_bash_main_is_not_called_by_itself() -> None:
+    tests = 'main() { [[ "$(add 2 3)" == 5 ]] || exit 1; }\n'
+    assert checks.reachable_assertions("bash", "add() { echo $(( $1 + $2 )); }\n", tests) == 0
+    assert checks.reachable_assertions("bash", "", tests + 'main "$@"\n') == 2
+
+
 def test_interpreted_node_languages_have_no_static_check() -> None:
     assert checks.static_check("javascript", "x", "y") is None
     assert checks.static_check("go", "package main\n", "func main() {}\n") == {

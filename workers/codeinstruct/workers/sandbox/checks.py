@@ -35,6 +35,7 @@ reach the recorder; counting outside the process would need ptrace, which this d
 from __future__ import annotations
 
 import ast
+import bisect
 import contextlib
 import linecache
 import os
@@ -580,22 +581,36 @@ def _blank(match: re.Match[str]) -> str:
     return re.sub(r"[^\n]", " ", text)
 
 
+def _braces(code: str) -> dict[int, int]:
+    """The position of the `}` that closes each `{` (one pass; unclosed: the end)."""
+    closing: dict[int, int] = {}
+    opened: list[int] = []
+    for index, char in enumerate(code):
+        if char == "{":
+            opened.append(index)
+        elif char == "}" and opened:
+            closing[opened.pop()] = index
+    for index in opened:
+        closing[index] = len(code)
+    return closing
+
+
 def _functions(language: str, code: str) -> list[tuple[str, int, int, int]]:
-    """(name, header start, body start, body end) of each function, by brace matching."""
+    """(name, header start, body start, body end) of each function, in the order of the text."""
+    closing = _braces(code)
     found = []
     for match in re.finditer(_HEADERS[language], code, re.MULTILINE):
         name = next(group for group in match.groups() if group)
-        if name in _KEYWORDS:
-            continue
-        start = match.end() - 1
-        depth, index = 0, start
-        while index < len(code):
-            depth += {"{": 1, "}": -1}.get(code[index], 0)
-            if depth == 0:
-                break
-            index += 1
-        found.append((name, match.start(), start, index))
+        if name not in _KEYWORDS:
+            body = match.end() - 1
+            found.append((name, match.start(), body, closing.get(body, len(code))))
     return found
+
+
+# Beyond these the static check counts the tests' assertions without following calls (the
+# supervisor runs it before the job, outside the job's limits).
+MAX_STATIC_CHARS = 256 * 1024
+MAX_STATIC_FUNCTIONS = 2000
 
 
 def reachable_assertions(language: str, program: str, tests: str) -> int:
@@ -610,46 +625,51 @@ def reachable_assertions(language: str, program: str, tests: str) -> int:
     if language in ("c", "cpp"):  # macros that assert count as assertions where used
         macros = re.findall(rf"^[ \t]*#[ \t]*define[ \t]+(\w+)[^\n]*(?:{assertion})", code, re.M)
         assertion = "|".join([assertion, *(rf"\b{name}\s*\(" for name in macros)])
+    found = [m.start() for m in re.finditer(assertion, code) if m.start() >= tests_start]
+    if len(code) > MAX_STATIC_CHARS:
+        return len(found)
     functions = _functions(language, code)
+    if len(functions) > MAX_STATIC_FUNCTIONS:
+        return len(found)
+    starts = [body for _, _, body, _ in functions]
 
     def owner(position: int) -> int | None:
-        """The innermost function whose body holds `position` (its index)."""
-        best = None
-        for index, (_, _, start, end) in enumerate(functions):
-            if start < position < end and (best is None or start > functions[best][2]):
-                best = index
-        return best
+        """The innermost function whose body holds `position` (functions nest: the last
+        one starting before it that has not ended)."""
+        index = bisect.bisect_left(starts, position) - 1
+        while index >= 0 and functions[index][3] < position:
+            index -= 1
+        return index if index >= 0 else None
 
-    def outside_functions(start: int, end: int) -> str:
-        """`code[start:end]` without the functions (header and body) nested in it."""
-        parts, cursor = [], start
-        nested = sorted((f for f in functions if start < f[2] < end), key=lambda f: f[1])
-        for _, header, _, body_end in nested:
+    def region(index: int) -> str:
+        """A function's body (the whole text: -1) without the functions nested in it."""
+        begin, end = (0, len(code)) if index == -1 else functions[index][2:]
+        parts, cursor = [], begin
+        for nested in range(index + 1, len(functions)):
+            _, header, _, body_end = functions[nested]
+            if header >= end:
+                break
             if header >= cursor:
                 parts.append(code[cursor:header])
                 cursor = body_end + 1
         parts.append(code[cursor:end])
         return " ".join(parts)
 
-    roots = {"main", "init"} if language == "go" else {"main"}
-    reachable = {i for i, (name, _, _, _) in enumerate(functions) if name in roots}
-    regions = [outside_functions(start, end) for _, _, start, end in functions]
-    frontier = list(reachable)
-    if language == "bash":
-        frontier.append(-1)
+    by_name: dict[str, list[int]] = {}
+    for index, (name, _, _, _) in enumerate(functions):
+        by_name.setdefault(name, []).append(index)
+    roots = {"go": ("main", "init"), "bash": ()}.get(language, ("main",))
+    reachable = {index for root in roots for index in by_name.get(root, [])}
+    frontier = [-1] if language == "bash" else list(reachable)
     while frontier:
-        index = frontier.pop()
-        region = outside_functions(0, len(code)) if index == -1 else regions[index]
-        words = set(re.findall(r"[\w-]+", region))
-        for other, (name, _, _, _) in enumerate(functions):
-            if other not in reachable and name in words:
-                reachable.add(other)
-                frontier.append(other)
+        for word in set(re.findall(r"[\w-]+", region(frontier.pop()))) & by_name.keys():
+            for other in by_name[word]:
+                if other not in reachable:
+                    reachable.add(other)
+                    frontier.append(other)
     count = 0
-    for match in re.finditer(assertion, code):
-        if match.start() < tests_start:
-            continue
-        home = owner(match.start())
+    for position in found:
+        home = owner(position)
         if (home is None and language == "bash") or home in reachable:
             count += 1
     return count
