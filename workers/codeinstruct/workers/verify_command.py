@@ -4,9 +4,14 @@ codeinstruct verify samples.jsonl --output checked/
 codeinstruct verify data.jsonl --output checked/ --response-field output --tests-field test
 codeinstruct verify programs.jsonl --output checked/ --program-field code
 
+codeinstruct verify mixed.jsonl --output checked/ --language-field lang
+
 Each record holds a `response` (markdown with fenced code) and its `tests`, or a whole
 `program`. The tests must run, pass, and fail against the null variant (see
-`codeinstruct.workers.verification`). Writes DIR/verified.jsonl (each record with its
+`codeinstruct.workers.verification`). A record's `language` (default python) says which checks
+apply: Python's, or for another language those of SelfCodeAlign's execute stage for it
+(`verification.language_samples`, response and tests only); a language without them is
+rejected as `unsupported_language`. Writes DIR/verified.jsonl (each record with its
 `execution`) and DIR/rejected.jsonl (each with `drop_reason`), and prints a summary by reason.
 Exits 0 unless it could not run (unreadable input, no sandbox).
 """
@@ -23,15 +28,20 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from codeinstruct.workers import sanitize
+from codeinstruct.workers import code_languages, sanitize
 from codeinstruct.workers.errors import UserError
 from codeinstruct.workers.records import content_id
 from codeinstruct.workers.sandbox import Executor
 from codeinstruct.workers.spec import Isolation, Sandbox
 from codeinstruct.workers.spec.models import SelfCodeAlign
 from codeinstruct.workers.stages.sanitize import IncompleteResponse, InstructionLength
+from codeinstruct.workers.verification.language_samples import (
+    LanguageSample,
+    language_sample_of,
+    verify_languages,
+)
 from codeinstruct.workers.verification.samples import Fields, Sample, sample_of
-from codeinstruct.workers.verification.verify import Settings, verify
+from codeinstruct.workers.verification.verify import Outcome, Settings, verify
 
 DEFAULTS = Sandbox()
 CHUNK = 64
@@ -70,6 +80,46 @@ def read_lines(path: str) -> list[tuple[dict[str, Any] | None, str]]:
     return rows
 
 
+def sample_in_language(
+    row: dict[str, Any], fields: Fields, language_field: str
+) -> Sample | LanguageSample | tuple[str, str]:
+    """The record's sample in its language, or (drop reason, detail)."""
+    given = row.get(language_field)
+    # Its name or a fence tag of it, any case ("JavaScript", "js", "py").
+    language = "python" if given is None else code_languages.fence_language(str(given))
+    if language is None:
+        supported = ", ".join(code_languages.LANGUAGES)
+        return "unsupported_language", (
+            f"{language_field}: {given!r} is unknown to verify; supported: {supported}"
+        )
+    if language == "python":
+        found = sample_of(row, fields)
+        if isinstance(found, Sample):
+            problem = single_sample_problem(row, fields)
+            return (problem, "") if problem else found
+        return found, ""
+    record = {
+        "language": language,
+        "response": row.get(fields.response),
+        "tests": row.get(fields.tests),
+    }
+    other = language_sample_of(record)
+    if isinstance(other, str):
+        return other, ""
+    problem = unfinished_or_long(row, fields)
+    return (problem, "") if problem else other
+
+
+def unfinished_or_long(row: dict[str, Any], fields: Fields) -> str | None:
+    """SelfCodeAlign's single-sample sanitize checks that hold in every language."""
+    record = {
+        "response": str(row.get(fields.response) or ""),
+        "instruction": str(row.get("instruction") or ""),
+    }
+    checks = (IncompleteResponse(), InstructionLength(MAX_INSTRUCTION_WORDS))
+    return next((r for r in (c.check(record) for c in checks) if r is not None), None)
+
+
 def single_sample_problem(row: dict[str, Any], fields: Fields) -> str | None:
     """SelfCodeAlign's single-sample sanitize checks, by the pipeline's own rules: a fenced
     Python block (`no_python_block`), no unfinished-code marker (`incomplete_marker`), an
@@ -78,14 +128,9 @@ def single_sample_problem(row: dict[str, Any], fields: Fields) -> str | None:
     pytest would. A whole `program` has none of these checks."""
     if fields.response not in row:
         return None
-    record = {
-        "response": str(row.get(fields.response) or ""),
-        "instruction": str(row.get("instruction") or ""),
-    }
-    if not sanitize.python_blocks(record["response"]):
+    if not sanitize.python_blocks(str(row.get(fields.response) or "")):
         return "no_python_block"
-    checks = (IncompleteResponse(), InstructionLength(MAX_INSTRUCTION_WORDS))
-    return next((r for r in (c.check(record) for c in checks) if r is not None), None)
+    return unfinished_or_long(row, fields)
 
 
 def verify_file(
@@ -95,6 +140,7 @@ def verify_file(
     settings: Settings,
     fields: Fields,
     progress: bool = False,
+    language_field: str = "language",
 ) -> Report:
     """Verify every record of `path`, writing `output`/verified.jsonl and rejected.jsonl."""
     rows = read_lines(path)
@@ -117,20 +163,30 @@ def verify_file(
         for start in range(0, len(rows), CHUNK):
             chunk = rows[start : start + CHUNK]
             samples: dict[str, Sample] = {}
+            others: dict[str, LanguageSample] = {}
             # Per row: the sample's key (its content id) or the reason it has no sample.
-            keys: list[tuple[str | None, str]] = []
+            keys: list[tuple[str | None, str, str]] = []
             for row, reason in chunk:
-                found = sample_of(row, fields) if row is not None and not reason else reason
-                if row is not None and isinstance(found, Sample):
-                    found = single_sample_problem(row, fields) or found
+                if row is None or reason:
+                    keys.append((None, reason, ""))
+                    continue
+                found = sample_in_language(row, fields, language_field)
                 if isinstance(found, Sample):
                     sid = content_id(found.solution, found.tests)
                     samples[sid] = found
-                    keys.append((sid, ""))
+                elif isinstance(found, LanguageSample):
+                    sid = content_id(found.language, found.solution, found.tests)
+                    others[sid] = found
                 else:
-                    keys.append((None, found))
-            outcomes = verify(samples, executor, settings, seed="verify") if samples else {}
-            for (row, _), (key, reason) in zip(chunk, keys, strict=True):
+                    keys.append((None, *found))
+                    continue
+                keys.append((sid, "", ""))
+            outcomes: dict[str, Outcome] = {}
+            if samples:
+                outcomes |= verify(samples, executor, settings, seed="verify")
+            if others:
+                outcomes |= verify_languages(others, executor, settings)
+            for (row, _), (key, reason, detail) in zip(chunk, keys, strict=True):
                 record = dict(row or {})
                 drop: str | None = reason
                 if key is not None:
@@ -140,6 +196,8 @@ def verify_file(
                 target = rejected if drop else verified
                 if drop:
                     record["drop_reason"] = drop
+                    if detail:
+                        record["drop_detail"] = detail
                     report.rejected[drop] += 1
                 else:
                     report.verified += 1
@@ -166,6 +224,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             settings,
             fields,
             progress=not args.no_progress and console.is_terminal,
+            language_field=args.language_field,
         )
     total = report.verified + sum(report.rejected.values())
     console.print(
@@ -182,7 +241,7 @@ def add_parser(commands: Any) -> None:
         "verify",
         help="check samples' tests in the sandbox: they run, pass, and can fail",
         description="Each JSONL record holds a response (markdown with fenced code) and its "
-        "tests, or a whole program. Writes DIR/verified.jsonl and DIR/rejected.jsonl (with "
+        "tests, or a whole program (Python only), and optionally its language. Writes DIR/verified.jsonl and DIR/rejected.jsonl (with "
         "drop_reason) and prints a summary by reason; exits 0 unless it could not run.",
     )
     parser.add_argument("samples", metavar="SAMPLES.jsonl")
@@ -194,6 +253,13 @@ def add_parser(commands: Any) -> None:
         default="program",
         metavar="F",
         help="a whole program (solution, then tests); used when there is no response field",
+    )
+    parser.add_argument(
+        "--language-field",
+        default="language",
+        metavar="F",
+        help=f"the record's language (default python when absent): "
+        f"{', '.join(code_languages.LANGUAGES)}",
     )
     parser.add_argument("--mutants", type=int, default=DEFAULTS.mutants, metavar="M")
     parser.add_argument("--min-mutants-killed", type=int, default=0, metavar="K")

@@ -24,10 +24,13 @@ def test_every_language_example_passes_and_its_null_variant_fails(tmp_path: Path
             record = {"language": language, "response": example.response, "tests": example.tests}
             sample = language_sample_of(record)
             assert isinstance(sample, LanguageSample), (language, index, sample)
-            assert sample.null_program is not None
             name = f"{language}-{index}"
-            jobs.append(sandbox.Job(name, sample.program, timeout=60, language=language))
-            nulls.append(sandbox.Job(name, sample.null_program, timeout=60, language=language))
+            assert sample.null_head is not None
+            # Checked jobs, as the execute stage runs them: the tests must execute an assertion.
+            jobs.append(sandbox.Job(name, sample.head, 60, language=language, tests=sample.tests))
+            nulls.append(
+                sandbox.Job(name, sample.null_head, 60, language=language, tests=sample.tests)
+            )
     with stage_services(tmp_path) as services:
         executor = sandbox.sandbox_for(services)
         results = executor.run(jobs)

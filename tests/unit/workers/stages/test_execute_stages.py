@@ -105,9 +105,11 @@ def test_a_record_of_another_language_runs_as_a_job_of_that_language(
     executor.verdict = lambda program: "fail" if "null variant" in program else "pass"  # type: ignore[assignment,return-value]
     (kept,) = ExecuteTests(ctx.services.spec.sandbox).run([record], ctx)
     assert not isinstance(kept, Drop)
+    # Checked jobs: the tests travel apart, so the sandbox can tell that they asserted.
+    tests = "const assert = require('assert');\nassert.strictEqual(add(2, 3), 5);\n"
     assert [(j.id, j.language, j.tests) for j in executor.jobs] == [
-        ("j0", "javascript", None),
-        ("j0#null", "javascript", None),
+        ("j0", "javascript", tests),
+        ("j0#null", "javascript", tests),
     ]
     assert kept["program"].startswith("function add(a, b)")
     assert kept["execution"]["null_killed"] is True

@@ -69,7 +69,8 @@ def test_a_passing_program_whose_null_variant_fails_is_verified() -> None:
         ("s#null", "javascript"),
     ]
     assert 'throw new Error("null variant")' in runs.jobs[1].program
-    assert runs.jobs[1].program.endswith("assert.strictEqual(add(2, 3), 5);\n")
+    assert runs.jobs[1].tests is not None
+    assert runs.jobs[1].tests.endswith("assert.strictEqual(add(2, 3), 5);\n")
 
 
 def test_tests_that_pass_against_the_null_variant_are_vacuous() -> None:

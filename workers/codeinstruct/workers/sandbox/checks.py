@@ -35,9 +35,11 @@ reach the recorder; counting outside the process would need ptrace, which this d
 from __future__ import annotations
 
 import ast
+import bisect
 import contextlib
 import linecache
 import os
+import re
 import sys
 import threading
 import time
@@ -468,3 +470,214 @@ def _run_test(test: Any, recorder: Recorder) -> None:
 
         traceback.print_exception(type(error), error, error.__traceback__)
         recorder.failure("collected test")
+
+
+# --- Other languages than Python: evidence that the tests executed an assertion. ---
+#
+# javascript, typescript: counted at run time. A preload (`node --require`) wraps Node's
+# `assert` module (every function of it, `assert(...)` itself, `.strict`) and, at the first call,
+# writes `<nonce> assert <n>` on the channel (inherited by node at `CHANNEL_FD`; it is written
+# again at exit with the final count). The nonce reaches the preload through a pipe at
+# `NONCE_FD` that it drains and closes before the program runs: the program can write on the
+# channel, but a line without the nonce is forged (`channel_tampered`), and no line is zero
+# assertions (`tests_not_run`), however the program left (`process.exit(0)` before its tests).
+# c, cpp, go, rust, java, bash: a static check before running (`reachable_assertions`): at least
+# one assertion of the test part must lie where the program's entry can reach it (in `main` or a
+# function named from reachable code; bash: top-level code). A `#[test] fn`, a `func TestX`, a
+# `void test_add()` the test part defines and never calls has none.
+
+NONCE_FD = 3
+PRELOAD_FILE = ".codeinstruct-asserts.js"
+ASSERT_MODULES = ("assert", "node:assert", "assert/strict", "node:assert/strict")
+NODE_PRELOAD = """'use strict';
+(() => {
+  const fs = require('fs');
+  const Module = require('module');
+  const buffer = Buffer.alloc(64);
+  let nonce = '';
+  try {
+    nonce = buffer.toString('ascii', 0, fs.readSync(%(nonce_fd)d, buffer, 0, 64, null)).trim();
+    fs.closeSync(%(nonce_fd)d);
+  } catch (error) {}
+  let counted = 0;
+  const report = () => {
+    try { fs.writeSync(%(channel_fd)d, `${nonce} assert ${counted}\\n`); } catch (error) {}
+  };
+  const count = () => { counted += 1; if (counted === 1) report(); };
+  process.on('exit', report);
+  const facades = new Map();
+  const facade = (original) => {
+    if (facades.has(original)) return facades.get(original);
+    const wrapped = function (...args) { count(); return Reflect.apply(original, this, args); };
+    facades.set(original, wrapped);
+    for (const key of Reflect.ownKeys(original)) {
+      if (['length', 'name', 'prototype', 'arguments', 'caller'].includes(key)) continue;
+      const value = original[key];
+      const counts = typeof value === 'function' && typeof key === 'string' && /^[a-z]/.test(key);
+      wrapped[key] = counts ? facade(value) : value;
+    }
+    return wrapped;
+  };
+  const modules = new Set(%(modules)s);
+  const load = Module._load;
+  Module._load = function (request, ...rest) {
+    const exported = Reflect.apply(load, this, [request, ...rest]);
+    return modules.has(request) && typeof exported === 'function' ? facade(exported) : exported;
+  };
+})();
+"""
+
+
+def node_preload() -> str:
+    """The preload of a checked javascript/typescript job."""
+    modules = "[" + ", ".join(f"'{name}'" for name in ASSERT_MODULES) + "]"
+    return NODE_PRELOAD % {"nonce_fd": NONCE_FD, "channel_fd": CHANNEL_FD, "modules": modules}
+
+
+def summarize_asserts(lines: list[bytes], nonce: str) -> dict[str, Any]:
+    """What a checked job of another language reported: `asserts` counted (the largest count
+    of a line with the nonce), `forged` lines without it."""
+    seen: dict[str, Any] = {"method": "runtime", "asserts": 0, "forged": 0}
+    for raw in lines:
+        fields = raw.decode("ascii", "replace").split()
+        if len(fields) == 3 and fields[0] == nonce and fields[1] == "assert":
+            with contextlib.suppress(ValueError):
+                seen["asserts"] = max(seen["asserts"], int(fields[2]))
+                continue
+        seen["forged"] += 1
+    return seen
+
+
+# What fails a test, per language checked statically (in the test part).
+ASSERTIONS = {
+    "c": r"\bassert\s*\(|\babort\s*\(|\bexit\s*\(\s*[1-9]",
+    "cpp": r"\bassert\s*\(|\babort\s*\(|\bexit\s*\(\s*[1-9]|\bthrow\b",
+    "go": r"\bpanic\s*\(|\bos\.Exit\s*\(\s*[1-9]|\blog\.Fatal|\bt\.(?:Errorf?|Fatalf?|Fail(?:Now)?)\b",
+    "rust": r"\b(?:debug_)?assert(?:_eq|_ne)?!|\bpanic!|\bunreachable!|process::exit\s*\(\s*[1-9]",
+    "java": r"\bthrow\s+new\s+[\w.]*(?:Error|Exception)\b|\bassert\b|System\.exit\s*\(\s*[1-9]",
+    "bash": r"\[\[|\[\s|\btest\s|\bexit\s+[1-9]|\breturn\s+[1-9]|\bfalse\b",
+}
+_HEADERS = {
+    "c": r"(?<![\w.>])(\w+)\s*\([^;{}()]*(?:\([^()]*\)[^;{}()]*)*\)\s*(?:const\s*)?(?:noexcept\s*)?\{",
+    "go": r"\bfunc\s+(?:\([^)]*\)\s*)?(\w+)\s*(?:\[[^\]]*\])?\s*\([^{]*\{",
+    "rust": r"\bfn\s+(\w+)\s*(?:<[^{]*?>)?\s*\([^{;]*\{",
+    "java": r"(?<![\w.])(\w+)\s*\([^;{}()]*\)\s*(?:throws\s+[\w.,\s]+)?\{",
+    "bash": r"^[ \t]*(?:function[ \t]+([\w-]+)[ \t]*(?:\([ \t]*\))?|([\w-]+)[ \t]*\([ \t]*\))\s*\{",
+}
+_HEADERS["cpp"] = _HEADERS["c"]
+_KEYWORDS = {"if", "for", "while", "switch", "catch", "return", "sizeof", "synchronized", "do",
+             "else", "new", "function", "defined"}  # fmt: skip
+_C_COMMENTS = re.compile(
+    r"/\*.*?\*/|//[^\n]*|\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'", re.DOTALL
+)
+_SHELL_COMMENTS = re.compile(r"(?:^|(?<=[\s;]))#[^\n]*")
+
+
+def _blank(match: re.Match[str]) -> str:
+    """A comment or string literal as spaces (offsets kept); strings keep their quotes."""
+    text = match.group(0)
+    if text[0] in "\"'":
+        return text[0] + re.sub(r"[^\n]", " ", text[1:-1]) + text[-1]
+    return re.sub(r"[^\n]", " ", text)
+
+
+def _braces(code: str) -> dict[int, int]:
+    """The position of the `}` that closes each `{` (one pass; unclosed: the end)."""
+    closing: dict[int, int] = {}
+    opened: list[int] = []
+    for index, char in enumerate(code):
+        if char == "{":
+            opened.append(index)
+        elif char == "}" and opened:
+            closing[opened.pop()] = index
+    for index in opened:
+        closing[index] = len(code)
+    return closing
+
+
+def _functions(language: str, code: str) -> list[tuple[str, int, int, int]]:
+    """(name, header start, body start, body end) of each function, in the order of the text."""
+    closing = _braces(code)
+    found = []
+    for match in re.finditer(_HEADERS[language], code, re.MULTILINE):
+        name = next(group for group in match.groups() if group)
+        if name not in _KEYWORDS:
+            body = match.end() - 1
+            found.append((name, match.start(), body, closing.get(body, len(code))))
+    return found
+
+
+# Beyond these the static check counts the tests' assertions without following calls (the
+# supervisor runs it before the job, outside the job's limits).
+MAX_STATIC_CHARS = 256 * 1024
+MAX_STATIC_FUNCTIONS = 2000
+
+
+def reachable_assertions(language: str, program: str, tests: str) -> int:
+    """Assertions of `tests` (appended to `program`, as the supervisor runs them) that the
+    program's entry can reach: in `main` (Go: also `init`; bash: top-level code) or in a
+    function whose name occurs in reachable code, transitively."""
+    text = f"{program}\n\n{tests}"
+    tests_start = len(text) - len(tests)
+    pattern = _SHELL_COMMENTS if language == "bash" else _C_COMMENTS
+    code = pattern.sub(_blank, text)
+    assertion = ASSERTIONS[language]
+    if language in ("c", "cpp"):  # macros that assert count as assertions where used
+        macros = re.findall(rf"^[ \t]*#[ \t]*define[ \t]+(\w+)[^\n]*(?:{assertion})", code, re.M)
+        assertion = "|".join([assertion, *(rf"\b{name}\s*\(" for name in macros)])
+    found = [m.start() for m in re.finditer(assertion, code) if m.start() >= tests_start]
+    if len(code) > MAX_STATIC_CHARS:
+        return len(found)
+    functions = _functions(language, code)
+    if len(functions) > MAX_STATIC_FUNCTIONS:
+        return len(found)
+    starts = [body for _, _, body, _ in functions]
+
+    def owner(position: int) -> int | None:
+        """The innermost function whose body holds `position` (functions nest: the last
+        one starting before it that has not ended)."""
+        index = bisect.bisect_left(starts, position) - 1
+        while index >= 0 and functions[index][3] < position:
+            index -= 1
+        return index if index >= 0 else None
+
+    def region(index: int) -> str:
+        """A function's body (the whole text: -1) without the functions nested in it."""
+        begin, end = (0, len(code)) if index == -1 else functions[index][2:]
+        parts, cursor = [], begin
+        for nested in range(index + 1, len(functions)):
+            _, header, _, body_end = functions[nested]
+            if header >= end:
+                break
+            if header >= cursor:
+                parts.append(code[cursor:header])
+                cursor = body_end + 1
+        parts.append(code[cursor:end])
+        return " ".join(parts)
+
+    by_name: dict[str, list[int]] = {}
+    for index, (name, _, _, _) in enumerate(functions):
+        by_name.setdefault(name, []).append(index)
+    roots = {"go": ("main", "init"), "bash": ()}.get(language, ("main",))
+    reachable = {index for root in roots for index in by_name.get(root, [])}
+    frontier = [-1] if language == "bash" else list(reachable)
+    while frontier:
+        for word in set(re.findall(r"[\w-]+", region(frontier.pop()))) & by_name.keys():
+            for other in by_name[word]:
+                if other not in reachable:
+                    reachable.add(other)
+                    frontier.append(other)
+    count = 0
+    for position in found:
+        home = owner(position)
+        if (home is None and language == "bash") or home in reachable:
+            count += 1
+    return count
+
+
+def static_check(language: str, program: str, tests: str) -> dict[str, Any] | None:
+    """The static evidence of a checked job of a language without a run-time count (None for
+    the others)."""
+    if language not in ASSERTIONS:
+        return None
+    return {"method": "static", "asserts": reachable_assertions(language, program, tests)}

@@ -437,6 +437,15 @@ def run_native(plan: dict) -> None:
             os.write(checks.CHANNEL_FD, COMPILED + str(code).encode() + b"\n")
             os._exit(1)
     os.write(checks.CHANNEL_FD, COMPILED + b"0\n")
+    if plan.get("nonce"):  # a checked javascript/typescript job: its preload counts asserts
+        nonce_r, nonce_w = os.pipe()
+        os.write(nonce_w, plan["nonce"].encode())
+        os.close(nonce_w)
+        if nonce_r != checks.NONCE_FD:
+            os.dup2(nonce_r, checks.NONCE_FD)
+            os.close(nonce_r)
+        os.set_inheritable(checks.NONCE_FD, True)
+        os.set_inheritable(checks.CHANNEL_FD, True)
     try:
         os.execvp(plan["run"][0], plan["run"])
     except OSError as error:
@@ -703,7 +712,17 @@ def job_files(job: dict) -> dict[str, str]:
     if name == "python":
         return {"main.py": text}
     plan = job["plan"] = languages.plan(name, text)
-    return {plan["source"]: text, **plan["files"]}
+    files = {plan["source"]: text, **plan["files"]}
+    if checked:  # evidence that the tests executed an assertion (see `checks.py`)
+        static = checks.static_check(name, job["program"], job["tests"])
+        if static is not None:
+            job["static_checks"] = static
+        else:
+            files[checks.PRELOAD_FILE] = checks.node_preload()
+            node, *script = plan["run"]
+            plan["run"] = [node, "--require", f"./{checks.PRELOAD_FILE}", *script]
+            plan["nonce"] = os.urandom(8).hex()
+    return files
 
 
 def run_job(job: dict, spare: Spare, serial: int, wake_r: int, lines: Lines | None = None) -> dict:
@@ -749,9 +768,15 @@ def run_job(job: dict, spare: Spare, serial: int, wake_r: int, lines: Lines | No
     if native:
         result["language"] = job.get("language")
         compiled = [line for line in channel.splitlines() if line.startswith(COMPILED)]
-        result["compiled"] = bool(compiled) and compiled[-1] == COMPILED + b"0"
+        # The first: a checked node program inherits the channel and may write lines on it.
+        result["compiled"] = bool(compiled) and compiled[0] == COMPILED + b"0"
         result["compile_error"] = bool(compiled) and not result["compiled"]
         result["run_seconds"] = round(time.monotonic() - phases.run_started, 4)
+        if native.get("nonce"):
+            reported = [line for line in channel.splitlines() if not line.startswith(COMPILED)]
+            result["checks"] = checks.summarize_asserts(reported, native["nonce"])
+        elif job.get("static_checks") is not None:
+            result["checks"] = job["static_checks"]
     if checked and job.get("variants") is not None:
         result["variant_checks"] = checks.summarize_variants(channel, nonce)
         result["variants_total"] = len(job["variants"])

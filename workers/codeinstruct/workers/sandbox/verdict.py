@@ -58,6 +58,7 @@ CHECK_REASONS = (
     "no_checks",
     "solution_not_called",
     "checks_skipped",
+    "tests_not_run",
 )
 
 
@@ -71,6 +72,8 @@ def assess(raw: dict[str, Any]) -> tuple[Verdict, str | None]:
     """
     verdict, reason = judge_exit(raw)
     checks = raw.get("checks")
+    if checks is not None and checks.get("method") in ("runtime", "static"):
+        return assess_other_language(verdict, reason, checks)
     if checks is None or verdict in ("infra_error", "timeout") or reason is not None:
         return verdict, reason
     if checks.get("failed"):
@@ -87,6 +90,21 @@ def assess(raw: dict[str, Any]) -> tuple[Verdict, str | None]:
         return "fail", "solution_not_called"
     if checks.get("skipped"):
         return "fail", "checks_skipped"
+    return "pass", None
+
+
+def assess_other_language(
+    verdict: Verdict, reason: str | None, checks: dict[str, Any]
+) -> tuple[Verdict, str | None]:
+    """A checked job of another language than Python that exited 0 passes only with a line of
+    its nonce and no forged line (javascript, typescript: counted at run time) or with an
+    assertion its entry reaches (the others: `checks.reachable_assertions`)."""
+    if verdict != "pass" or reason is not None:
+        return verdict, reason
+    if checks.get("forged"):
+        return "fail", "channel_tampered"
+    if not checks.get("asserts"):
+        return "fail", "tests_not_run"
     return "pass", None
 
 

@@ -47,7 +47,7 @@ class ExecuteTests(Stage):
     Drop reasons: no_code_block, no_tests, no_assert, syntax_error, check_failed, no_checks,
     solution_not_called, checks_skipped, exited_early, channel_tampered, vacuous_tests,
     weak_tests, cpu_limit, wall_limit, memory_limit, output_limit, signal, timeout, error,
-    infra_error (other languages: compile_error, null_variant_not_built)
+    infra_error (other languages: compile_error, tests_not_run, null_variant_not_built)
     """
 
     kind = StageKind.EXECUTE

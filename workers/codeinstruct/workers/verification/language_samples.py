@@ -5,9 +5,12 @@ checked as follows, instead of the Python checks (counted checks, mutants):
 1. its solution is the response's code blocks fenced in that language (or untagged), its tests
    the test part's; the tests must assert in the language's idiom (`code_languages.IDIOMS`,
    else `no_assert`): `console.assert` or a defined `NDEBUG`, which cannot fail, do not count;
-2. the solution and the tests run as one program of that language (`Job.language`); it must
-   `pass` (exit status 0 within the limits, compiled inside the sandbox where the language is
-   compiled); else the drop reason is the result's `reason` (e.g. `compile_error`) or verdict;
+2. the solution and the tests run as one program of that language (`Job.language`, the tests
+   as `Job.tests`); it must `pass` (exit status 0 within the limits, compiled inside the sandbox
+   where the language is compiled, and an assertion of the tests executed: counted at run time
+   for javascript/typescript, reachable from `main` for the others, see `sandbox/checks.py`);
+   else the drop reason is the result's `reason` (e.g. `compile_error`, `tests_not_run`) or
+   verdict;
 3. the null variant (`language_variants`: every solution function fails at its first call)
    must not pass, else `vacuous_tests`; a solution without a function to null cannot show that
    its tests depend on it and is dropped as `vacuous_tests` too. An `infra_error` null run drops
@@ -47,9 +50,20 @@ class LanguageSample:
         return program_of(self.language, self.solution, self.tests)
 
     @property
+    def head(self) -> str:
+        """The program without its tests (the job's `program`; the supervisor appends the
+        job's `tests`, and checks that they execute an assertion)."""
+        return program_of(self.language, self.solution, "")
+
+    @property
     def null_program(self) -> str | None:
         nulled = null_variant(self.language, self.solution, self.tests)
         return None if nulled is None else program_of(self.language, nulled, self.tests)
+
+    @property
+    def null_head(self) -> str | None:
+        nulled = null_variant(self.language, self.solution, self.tests)
+        return None if nulled is None else program_of(self.language, nulled, "")
 
 
 def _code(text: str, language: str) -> str:
@@ -85,7 +99,7 @@ def verify_languages(
 ) -> dict[str, Outcome]:
     """The outcome of each sample, by id (steps 2 and 3 of the module docstring)."""
     jobs = [
-        Job(sid, s.program, timeout=settings.timeout, language=s.language)
+        Job(sid, s.head, timeout=settings.timeout, language=s.language, tests=s.tests)
         for sid, s in samples.items()
     ]
     first = run_batch(executor, jobs, count)
@@ -94,13 +108,16 @@ def verify_languages(
     for sid, result in first.items():
         if result.verdict != "pass":
             continue
-        program = samples[sid].null_program
-        if program is None:
+        sample = samples[sid]
+        head = sample.null_head
+        if head is None:
             unnullable.add(sid)
             continue
         # Compiled languages build the variant from scratch: the full timeout, not a fraction.
         timeout = max(variant_timeout(result.duration, settings.timeout), settings.timeout)
-        nulls.append(Job(f"{sid}#null", program, timeout=timeout, language=samples[sid].language))
+        nulls.append(
+            Job(f"{sid}#null", head, timeout, language=sample.language, tests=sample.tests)
+        )
     ran = run_batch(executor, nulls, count, "variants", "variant_jobs_executed") if nulls else {}
     outcomes = {}
     for sid, result in first.items():
