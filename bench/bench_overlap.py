@@ -88,7 +88,7 @@ def main() -> None:
           f"{apart:.1f} s")  # fmt: skip
     print(
         f"  overlapped: responses..execute {together:.1f} s: gain {1 - together / apart:.0%} "
-        f"(at most {1 - best / (r + e):.0%}); same bytes: {same}"
+        f"(estimated at most {1 - best / (r + e):.0%} from the stage times one after the other); same bytes: {same}"
     )
     assert overlapped.stages["execute"].records_out == one_by_one.stages["execute"].records_out
 
