@@ -1,4 +1,5 @@
-"""Runs a method's stages in-process, shard by shard, resuming from the ledger."""
+"""Runs a method's stages in-process, shard by shard, resuming from the ledger; consecutive shard
+stages overlap (each starts on the shards its upstream has committed)."""
 
 from __future__ import annotations
 
