@@ -110,8 +110,9 @@ class Runner:
             for name, service in self.provided.items():
                 services.provide(name, service)
             previous: str | None = None
-            for chain in self._chains(stages):
-                if self.ledger.completion(chain[0].name) is not None:
+            complete = {s.name for s in stages if self.ledger.completion(s.name) is not None}
+            for chain in self._chains(stages, complete):
+                if chain[0].name in complete:
                     report.resumed.append(chain[0].name)
                 else:
                     self._run_chain(chain, previous, services)
@@ -128,10 +129,10 @@ class Runner:
             report.records = report.stages[previous].records_out
         return report
 
-    def _chains(self, stages: list[Stage]) -> list[list[Stage]]:
+    def _chains(self, stages: list[Stage], complete: set[str]) -> list[list[Stage]]:
         """The stages in groups that run at once: a run of stages not yet complete, each a
         source or shard stage, overlaps (each shard stage starts on the shards its upstream has
-        committed); a whole stage, or one already complete, is a group of its own."""
+        committed); a whole stage, or one already `complete`, is a group of its own."""
         chains: list[list[Stage]] = []
         for stage in stages:
             joins = (
@@ -140,8 +141,8 @@ class Runner:
                 and not stage.whole
                 and not isinstance(stage, SourceStage)
                 and not chains[-1][-1].whole
-                and self.ledger.completion(chains[-1][-1].name) is None
-                and self.ledger.completion(stage.name) is None
+                and chains[-1][-1].name not in complete
+                and stage.name not in complete
             )
             if joins:
                 chains[-1].append(stage)
