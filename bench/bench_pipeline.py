@@ -64,9 +64,10 @@ class SlotServer:
     def reset(self) -> None:
         self._call("POST", "reset")
 
-    def stats(self) -> tuple[list[float], int]:
+    def stats(self) -> tuple[list[float], int, float]:
+        """The latencies served, the most requests in flight, the server's CPU seconds."""
         stats = self._call("GET", "stats")
-        return stats["latencies"], stats["max_in_flight"]
+        return stats["latencies"], stats["max_in_flight"], stats["cpu"]
 
     def close(self) -> None:
         self.process.kill()
@@ -75,7 +76,7 @@ class SlotServer:
 
 def serve(slots: int, median: float, sigma: float) -> None:
     mu = math.log(median)
-    state: dict[str, Any] = {"latencies": [], "in_flight": 0, "max_in_flight": 0}
+    state: dict[str, Any] = {"latencies": [], "in_flight": 0, "max_in_flight": 0, "cpu": 0.0}
 
     async def main() -> None:
         gate = asyncio.Semaphore(slots)
@@ -95,10 +96,10 @@ def serve(slots: int, median: float, sigma: float) -> None:
             return web.json_response({"choices": [choice], "usage": usage})
 
         async def stats(request: web.Request) -> web.Response:
-            return web.json_response(state)
+            return web.json_response({**state, "cpu": time.process_time() - state["cpu"]})
 
         async def reset(request: web.Request) -> web.Response:
-            state.update(latencies=[], max_in_flight=0)
+            state.update(latencies=[], max_in_flight=0, cpu=time.process_time())
             return web.json_response({})
 
         app = web.Application()
@@ -162,13 +163,14 @@ def measure(server: SlotServer, args: argparse.Namespace, size: int, window: boo
         report = Runner(dataset, progress=False).run_stages(stages)
         cpu = time.process_time() - cpu
     wall = report.stages["concepts"].seconds
-    latencies, max_in_flight = server.stats()
+    latencies, max_in_flight, server_cpu = server.stats()
     bound = sum(latencies) / server.slots + max(latencies)
     assert len(latencies) == args.records, "one request per record"
     name = "window" if window else "one shard at a time"
     print(
         f"  C={server.slots:<4} shard={size:<5} {name:<20} wall {wall:7.1f}s  bound {bound:6.1f}s"
-        f"  ratio {wall / bound:5.2f}  max in flight {max_in_flight}  runner cpu {cpu:5.1f}s",
+        f"  ratio {wall / bound:5.2f}  max in flight {max_in_flight}  runner cpu {cpu:5.1f}s"
+        f"  server cpu {server_cpu:5.1f}s",
         flush=True,
     )
     return wall / bound

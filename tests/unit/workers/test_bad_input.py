@@ -127,6 +127,27 @@ def test_wrong_typed_scores_and_duplicate_rows_in_a_pool_are_counted_drops(
     assert drops(run, "pool") == Counter(duplicate_row=1, score_not_a_number=2)
 
 
+def test_a_row_repeated_in_another_pool_file_is_a_counted_duplicate_not_a_second_id(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "pool"
+    source.mkdir()
+    (source / "a.jsonl").write_text(json.dumps(ROW) + "\n")
+    (source / "b.jsonl").write_text(json.dumps({**ROW, "response": "r2"}) + "\n" + json.dumps(ROW))
+    run = run_until(
+        tmp_path, "leakage", method="xcoder", source={"uri": str(source), "format": "jsonl"},
+        scoring=POOL_SCORING, decontamination={"benchmarks": []},
+    )  # fmt: skip
+    records = run.records("leakage")
+    assert sorted(r["response"] for r in records) == sorted([ROW["response"], "r2"])
+    assert len({r["id"] for r in records}) == len(records)
+    stages = [p.name for p in (run.root / "stages").iterdir()]
+    dropped = sum((drops(run, stage) for stage in stages), Counter[str]())
+    assert dropped["duplicate_row"] == 1
+    kept = next(r for r in records if r["response"] == ROW["response"])
+    assert kept["meta"]["source"].endswith("a.jsonl"), "the first file's row is the one kept"
+
+
 def test_deep_json_and_truncated_gzip_are_counted_drops(tmp_path: Path) -> None:
     source = tmp_path / "pool"
     source.mkdir()

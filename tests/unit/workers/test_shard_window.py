@@ -9,7 +9,7 @@ from pathlib import Path
 
 from codeinstruct.workers.runner import Runner
 from codeinstruct.workers.sandbox import ExecResult, Job
-from codeinstruct.workers.shard_window import window_width, windowed
+from codeinstruct.workers.shard_window import Feed, window_width, windowed
 from codeinstruct.workers.stages.execute import ExecuteTests
 from codeinstruct.workers.stages.seeds import MineSeeds
 from tests.conftest import make_dataset
@@ -47,6 +47,35 @@ def test_results_come_back_as_they_finish_and_the_window_is_bounded() -> None:
             gates[0].set()
     assert order[0] == 1 and sorted(order) == [0, 1, 2, 3]
     assert most <= 2
+
+
+def test_a_feed_hands_results_back_while_it_waits_for_more_items() -> None:
+    """The upstream stage puts its shards in as it commits them: a result is handed back (and
+    committed) before the next item has arrived, and the window ends when the feed is closed."""
+    feed: Feed[int] = Feed()
+    feed.put(0)
+    seen = []
+    for item, result in windowed(feed, lambda i: i + 100, width=4):
+        seen.append((item, result))
+        if item == 0:
+            feed.put(1)  # only now does the next shard arrive
+        else:
+            feed.close()
+    assert seen == [(0, 100), (1, 101)]
+
+
+def test_nothing_starts_once_the_caller_stops_even_with_items_waiting() -> None:
+    feed = Feed.of(range(5))
+    started = []
+
+    def work(i: int) -> int:
+        started.append(i)
+        return i
+
+    assert [item for item, _ in windowed(feed, work, width=1, keep_going=lambda: not started)] == [
+        0
+    ]
+    assert started == [0]
 
 
 class PairedExecutor:

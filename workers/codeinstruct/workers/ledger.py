@@ -154,8 +154,12 @@ class Ledger:
         return decode_jsonl(data)
 
     def _committed_marker(self, stage: str, index: int) -> dict[str, Any] | None:
-        """The marker of a shard: from the stage's summary when it holds the markers, else its
-        own object (None when there is none)."""
+        """The marker of a shard: the one this process committed or read (no request: a stage
+        reads its upstream's shards while the upstream still runs), else from the stage's
+        summary when it holds the markers, else its own object (None when there is none)."""
+        known = self._markers.get(stage, {}).get(index)  # written or read by this process
+        if known is not None:
+            return known
         completion = self.completion(stage)
         if completion is not None and "markers" in completion:
             return {int(m["shard"]): m for m in completion["markers"]}.get(index)

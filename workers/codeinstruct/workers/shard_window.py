@@ -12,8 +12,9 @@ from __future__ import annotations
 import math
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from typing import TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -35,40 +36,73 @@ def window_width(capacity: int, shard_size: int) -> int:
     return math.ceil(PENDING_PER_SLOT * capacity / max(1, shard_size)) + 1
 
 
+class Feed(Generic[T]):
+    """Items that arrive over time, from any thread, then end: the committed shards of an
+    upstream stage that is still running (the stages overlap), or a list known up front
+    (`Feed.of`). One consumer, `windowed`, which also receives its workers' results here."""
+
+    def __init__(self) -> None:
+        self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
+
+    @classmethod
+    def of(cls, items: Iterable[T]) -> Feed[T]:
+        feed: Feed[T] = cls()
+        for item in items:
+            feed.put(item)
+        feed.close()
+        return feed
+
+    def put(self, item: T) -> None:
+        self._events.put((_ITEM, item))
+
+    def close(self) -> None:
+        """No more items (the upstream completed, or stopped)."""
+        self._events.put((_END, None))
+
+
+_ITEM, _END, _RESULT = "item", "end", "result"
+
+
 def windowed(
-    items: Iterable[T],
+    items: Iterable[T] | Feed[T],
     work: Callable[[T], R],
     width: int,
     keep_going: Callable[[], bool] = lambda: True,
 ) -> Iterator[tuple[T, R]]:
     """`(item, work(item))` for every item, as each finishes, with at most `width` at work.
-    Items are drawn from `items` in this thread; an exception in `work` is raised here. Once
+    Items come from a `Feed` (waited for while none is at hand: results that finish meanwhile
+    are handed back at once) or an iterable; an exception in `work` is raised here. Once
     `keep_going()` is false no item is started; those at work still finish and are handed back."""
-    finished: queue.Queue[tuple[T, R | None, BaseException | None]] = queue.Queue()
-    pending = iter(items)
+    feed = items if isinstance(items, Feed) else Feed.of(items)
+    events = feed._events
+    waiting: deque[T] = deque()
     running = 0
+    ended = False
 
     def start(item: T) -> None:
         def target() -> None:
             try:
-                finished.put((item, work(item), None))
+                events.put((_RESULT, (item, work(item), None)))
             except BaseException as error:  # handed to the caller's thread
-                finished.put((item, None, error))
+                events.put((_RESULT, (item, None, error)))
 
         threading.Thread(target=target, name="shard", daemon=True).start()
 
-    for item in pending:
-        start(item)
-        running += 1
-        if running >= max(1, width):
-            break
-    while running:
-        item, result, error = finished.get()
-        running -= 1
-        if error is not None:
-            raise error
-        yield item, cast(R, result)  # the caller commits it, then judges `keep_going`
-        following = next(pending, None) if keep_going() else None
-        if following is not None:
-            start(following)
+    while True:
+        going = keep_going()
+        while going and waiting and running < max(1, width):
+            start(waiting.popleft())
             running += 1
+        if not running and (not going or (ended and not waiting)):
+            return
+        kind, payload = events.get()
+        if kind == _ITEM:
+            waiting.append(payload)
+        elif kind == _END:
+            ended = True
+        else:
+            item, result, error = payload
+            running -= 1
+            if error is not None:
+                raise error
+            yield item, cast(R, result)  # the caller commits it, then `keep_going` is judged

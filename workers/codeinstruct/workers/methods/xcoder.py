@@ -8,7 +8,7 @@ from codeinstruct.workers.spec import Spec
 from codeinstruct.workers.stages.base import Stage
 from codeinstruct.workers.stages.complexity import ScoreComplexity
 from codeinstruct.workers.stages.embed import Embed
-from codeinstruct.workers.stages.instruction_pool import ReadInstructionPool
+from codeinstruct.workers.stages.instruction_pool import PoolDuplicates, ReadInstructionPool
 from codeinstruct.workers.stages.leakage import LeakageFilter
 from codeinstruct.workers.stages.quality import MeasureQuality
 from codeinstruct.workers.stages.select import Select
@@ -38,6 +38,7 @@ def stages(spec: Spec) -> list[Stage]:
     # `targetSize` from clean samples.
     return [
         ReadInstructionPool(spec.source),
+        PoolDuplicates(),
         LeakageFilter(tuple(spec.decontamination.fields or LEAKAGE_FIELDS), spec.decontamination),
         *complexity,
         *quality,

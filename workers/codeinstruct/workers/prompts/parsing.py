@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 from importlib import resources
 from string import Template
 
@@ -18,8 +19,11 @@ class ParseFailure:
     reason: str
 
 
+@cache
 def load_text(package: str, name: str) -> str:
-    """A prompt data file shipped in `package` (e.g. `codeinstruct.workers.prompts.xcoder`)."""
+    """A prompt data file shipped in `package` (e.g. `codeinstruct.workers.prompts.xcoder`),
+    read once per process: every prompt of a stage uses it, and reading it per request (through
+    `importlib.resources`: a listing, a stat and an open) cost more CPU than the request."""
     return (resources.files(package) / name).read_text(encoding="utf-8")
 
 

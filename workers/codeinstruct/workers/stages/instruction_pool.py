@@ -8,8 +8,9 @@ that are not JSON, lack both, or hold non-text are counted drops, each reason sa
 wrong (NaN or Infinity anywhere, a lone surrogate escape, nesting too deep, a truncated gzip
 file, a file name that is not UTF-8). Numeric `complexity` and `quality` fields already in the
 pool are kept; one of another type is a `score_not_a_number` drop. A row repeated exactly in a
-file is a `duplicate_row` drop, so record ids stay unique (rows repeated across files have the
-same id: each file is read on its own).
+file is a `duplicate_row` drop of `pool`; a row repeated in a later file (files in sorted order)
+is a `duplicate_row` drop of `pool_dedup`, the whole stage after it (each file is read on its own,
+so that a resumed run reads only the files not yet committed). Record ids are unique in the run.
 """
 
 from __future__ import annotations
@@ -22,7 +23,14 @@ from codeinstruct.workers.errors import UserError
 from codeinstruct.workers.records import Record, content_id, is_text, printable
 from codeinstruct.workers.sources import BadRow, iter_rows, list_files, read_source_file
 from codeinstruct.workers.spec import Source, SourceFormat
-from codeinstruct.workers.stages.base import Drop, SourceStage, StageContext, StageKind, StageOutput
+from codeinstruct.workers.stages.base import (
+    Drop,
+    SourceStage,
+    Stage,
+    StageContext,
+    StageKind,
+    StageOutput,
+)
 
 SUFFIXES = {
     SourceFormat.JSONL: (".jsonl", ".json", ".jsonl.gz"),
@@ -136,3 +144,28 @@ class ReadInstructionPool(SourceStage):
             else:
                 seen.add(record["id"])
                 yield {**record, "meta": where}
+
+
+class PoolDuplicates(Stage):
+    """Drops a pool row that an earlier file of the pool already holds (the same id: the same
+    instruction and response, or the same conversation); the first, in sorted file order, is
+    kept. A whole stage: it waits for every file.
+
+    Input fields: instruction, response
+    Output fields: (none)
+    Drop reasons: duplicate_row
+    """
+
+    kind = StageKind.PREPARE
+    name = "pool_dedup"
+    whole = True
+    inputs = ("instruction", "response")
+
+    def run(self, records: list[Record], ctx: StageContext) -> Iterator[StageOutput]:
+        seen: set[str] = set()
+        for record in records:
+            if record["id"] in seen:
+                yield Drop({**record, "duplicate_of": record["id"]}, "duplicate_row")
+            else:
+                seen.add(record["id"])
+                yield record
