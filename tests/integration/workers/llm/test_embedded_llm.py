@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import textwrap
+import time
 from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
 from codeinstruct.workers.llm import Completion, LLMClient
-from codeinstruct.workers.llm.embedded import start_embedded
+from codeinstruct.workers.llm.embedded import EmbeddedServer, start_embedded
 from codeinstruct.workers.llm.logprobs import expected_digit_score
 from codeinstruct.workers.prompts.xcoder import format as xcoder
 from codeinstruct.workers.spec import Generator
@@ -140,3 +141,22 @@ def alive(pid: int) -> bool:
     except (FileNotFoundError, IndexError):
         return False
     return state not in ("Z", "X")
+
+
+def test_a_server_started_by_a_thread_that_ends_keeps_serving() -> None:
+    """Stages run in threads of their own (they overlap): the server must outlive the thread
+    that happened to start it, and still stop with the run."""
+    import threading
+    import urllib.request
+
+    with ExitStack() as stack:
+        started: list[object] = []
+        thread = threading.Thread(target=lambda: started.append(start_embedded(Generator(), stack)))
+        thread.start()
+        thread.join()
+        (server,) = started
+        assert isinstance(server, EmbeddedServer)
+        time.sleep(1.0)  # a signal sent when the thread ended has arrived by then
+        with urllib.request.urlopen(f"{server.base_url}/models", timeout=10) as response:
+            assert response.status == 200
+    assert server.process.poll() is not None  # stopped with the run

@@ -6,10 +6,8 @@ callback terminates it, and the child gets SIGTERM should the runner die without
 
 from __future__ import annotations
 
-import ctypes
 import importlib.util
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -22,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from codeinstruct.workers.errors import UserError
+from codeinstruct.workers.reaper import REAPER, Group
 from codeinstruct.workers.spec import Generator
 
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -97,8 +96,11 @@ def start_embedded(generator: Generator, stack: ExitStack) -> EmbeddedServer:
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         start_new_session=True,
-        preexec_fn=_die_with_parent,
     )
+    # Killed by the reaper if this process dies (kill -9 included). Not PR_SET_PDEATHSIG: that
+    # follows the thread that started the server, and stages run in threads that end.
+    reaped = REAPER.watch([Group(process.pid)])
+    stack.callback(REAPER.forget, reaped)
     stack.callback(stop, process)
     base_url = f"http://127.0.0.1:{port}/v1"
     _wait_ready(base_url, process, log)
@@ -146,15 +148,3 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _die_with_parent() -> None:
-    """In the child: get SIGTERM when the parent dies (Linux), so no server is orphaned.
-
-    The signal follows the thread that started the server: start it from the main thread.
-    """
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
