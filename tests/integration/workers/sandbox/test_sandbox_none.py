@@ -7,10 +7,12 @@ import json
 import logging
 import os
 import shutil
+import stat
 import subprocess
 import sysconfig
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +99,21 @@ def test_gvisor_is_detected_from_inside_gvisor_and_not_on_the_host() -> None:
 
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 SYSTEM_PYTHON = "/usr/bin/python3.11"
+
+
+@pytest.fixture
+def checkout_reachable_by_others() -> Iterator[None]:
+    """Other users reach the checkout and its virtual environment while the test runs, as in a
+    sandbox image; a checkout under a `mktemp -d` folder (mode 0700) is not reachable."""
+    changed = []
+    for folder in [REPO, *REPO.parents]:
+        mode = folder.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            os.chmod(folder, mode | stat.S_IXOTH)
+            changed.append((folder, mode))
+    yield
+    for folder, mode in changed:
+        os.chmod(folder, mode)
 
 
 def supervisor_as_nobody(scratch: str) -> tuple[subprocess.Popen[bytes], int]:
@@ -310,7 +327,9 @@ except supervisor.DirtyScratch as error:
     os.geteuid() != 0 or shutil.which("setpriv") is None or not os.path.exists(SYSTEM_PYTHON),
     reason="needs root to start processes as another user, setpriv and the system python",
 )
-def test_a_non_root_supervisor_that_cannot_wipe_runs_no_next_job() -> None:
+def test_a_non_root_supervisor_that_cannot_wipe_runs_no_next_job(
+    checkout_reachable_by_others: None,
+) -> None:
     """What a non-root supervisor cannot remove (here a root-owned folder in its scratch that
     it may not write) is reported as DirtyScratch, never skipped in silence."""
     top = tempfile.mkdtemp(prefix="codeinstruct-wipe-", dir="/tmp")
@@ -424,7 +443,9 @@ print(json.dumps({"uid": os.geteuid(), "private_scratch": hello["private_scratch
     os.geteuid() != 0 or shutil.which("setpriv") is None or not os.path.exists(SYSTEM_PYTHON),
     reason="needs root to start processes as another user, setpriv and the system python",
 )
-def test_in_a_gvisor_pod_as_uid_65532_a_job_forges_nothing_and_leaves_nothing() -> None:
+def test_in_a_gvisor_pod_as_uid_65532_a_job_forges_nothing_and_leaves_nothing(
+    checkout_reachable_by_others: None,
+) -> None:
     """The sandbox pod itself, under real `runsc`: the pool and its supervisor run as UID
     65532 with no capabilities (as `sandbox serve --isolation none` in the pod), the pod's
     writable /tmp named in CODEINSTRUCT_SANDBOX_WIPE. Job A writes a result line of its own
