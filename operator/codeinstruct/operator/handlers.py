@@ -215,6 +215,7 @@ def _ticking(body: kopf.Body, **_: Any) -> bool:
     PLURAL,
     interval=SETTINGS.interval,
     initial_delay=lambda **_: random.uniform(0, SETTINGS.interval),  # jittered start
+    backoff=SETTINGS.interval,  # a tick that raised is retried at the interval (kopf: 60 s)
     id="reconcile",
     when=_ticking,
 )

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from codeinstruct.operator import handlers
 from codeinstruct.operator.metrics import REGISTRY
 from codeinstruct.operator.stages import stage_names
 from codeinstruct.workers.ledger import Ledger
@@ -109,6 +110,31 @@ async def test_missing_runtime_class_is_a_condition_and_event(
     # No silent fallback: neither sandbox pods nor a driver without gVisor.
     assert cluster.get("apps/v1/deployments", NS, f"{name}-sandbox") is None
     assert cluster.get("batch/v1/jobs", NS, f"{name}-driver") is None
+
+
+async def test_a_tick_that_raises_is_retried_at_the_interval_not_after_a_minute(
+    cluster: FakeCluster,
+    operator_factory: Any,
+    s3_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An unexpected error in a tick (a storage hiccup, a bug) is retried at the reconcile
+    interval: kopf's default is 60 s a retry, so two failed ticks held a dataset for 2 min."""
+    real, failures = handlers.observe, []
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        if len(failures) < 2:
+            failures.append(1)
+            raise RuntimeError("injected: storage hiccup")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(handlers, "observe", flaky)
+    _, name = start(cluster)
+    async with operator_factory():
+        await eventually(lambda: len(failures) == 2)
+        # Well within the 60 s kopf waits by default after each of the two failures.
+        await eventually(phase_is(cluster, name, "Generating"), timeout=50.0)
+    assert cluster.get("batch/v1/jobs", NS, f"{name}-driver") is not None
 
 
 async def test_driver_failure_fails_with_the_reason(
