@@ -156,8 +156,6 @@ class Runner:
         SIGTERM) the gate closes and nothing more is committed. The first failure in stage
         order is raised after every stage has stopped; a stage whose upstream stopped short
         stops without completing."""
-        if previous is None and not isinstance(chain[0], SourceStage):
-            raise RuntimeError(f"stage {chain[0].name!r} needs a previous stage")
         gate = _Gate()
         upstream = _Flow.committed(self.ledger, previous) if previous is not None else None
         flows: list[tuple[Stage, _Flow | None, _Flow]] = []

@@ -222,6 +222,11 @@ def _remove(path: str) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
+def wipe_left_behind() -> None:
+    """Every file a job left anywhere it could write, not only its working directory."""
+    wipe([own_scratch(), *WIPE], KEEP)
+
+
 def own_scratch() -> str:
     """This supervisor's folder in SCRATCH (made on first use): its jobs' working directories."""
     path = os.path.join(SCRATCH, f"box-{os.getpid()}")
@@ -760,8 +765,7 @@ def run_job(job: dict, spare: Spare, serial: int, wake_r: int, lines: Lines | No
             os.kill(pid, signal.SIGKILL)
         reap_all(spare.drop_user and OWN_PIDS)
         spare.close()
-        # Every file the job left anywhere it could write, not only its working directory.
-        wipe([own_scratch(), *WIPE], KEEP)
+        wipe_left_behind()
     result["duration"] = round(time.monotonic() - start, 4)
     result["id"] = job.get("id")
     channel = result.pop("channel")
@@ -956,7 +960,7 @@ def main() -> None:
     private = not drop_user and os.environ.get("CODEINSTRUCT_PRIVATE_JOBS", "1") == "1"
     subreaper = become_subreaper()
     try:
-        wipe([own_scratch(), *WIPE], KEEP)  # what a supervisor before this one left
+        wipe_left_behind()  # what a supervisor before this one left
     except DirtyScratch as error:
         print(f"supervisor: {error}", file=sys.stderr, flush=True)
         sys.exit(3)
