@@ -184,7 +184,8 @@ FLOODS: dict[str, str] = {
     "bash": "yes zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz\n",
 }
 
-# Memory bombs under a 512 MiB limit.
+# Memory bombs under a 512 MiB limit (each language's passing program runs under it too).
+BOMB_MIB = 512
 MEMORY_BOMBS: dict[str, str] = {
     "javascript": "const a = [];\nfor (;;) a.push(Buffer.alloc(1 << 24, 1));\n",
     "c": "#include <stdlib.h>\n#include <string.h>\n"
@@ -238,9 +239,10 @@ def jobs() -> list[Job]:
         if broken is not None:
             batch.append(Job(f"{language}:compile", broken, timeout=20, language=language))
         batch.append(Job(f"{language}:escape", ESCAPES[language], timeout=20, language=language))
+        batch.append(Job(f"{language}:small", good, 20, BOMB_MIB, language=language))
     for kind, table, memory in (
         ("flood", FLOODS, None),
-        ("memory", MEMORY_BOMBS, 512),
+        ("memory", MEMORY_BOMBS, BOMB_MIB),
         ("forkbomb", FORK_BOMBS, None),
         ("orphans", ORPHANS, None),
         ("killer", KILLERS, None),
@@ -323,12 +325,23 @@ def test_output_flood_is_stopped_at_the_output_limit(ran: dict[str, Any], langua
     assert flood.stdout_truncated
 
 
+@pytest.mark.parametrize("language", list(PROGRAMS))
+def test_the_passing_program_passes_under_the_memory_bombs_limit(
+    ran: dict[str, Any], language: str
+) -> None:
+    # The limit is on memory used: what a runtime only reserves (Go's arenas, V8's code range,
+    # the JVM's spaces, malloc's per-thread arenas) must not keep a program from starting.
+    small = result(ran, f"{language}:small")
+    assert (small.verdict, small.reason, small.stdout.strip()) == ("pass", None, "ok"), small
+
+
 @pytest.mark.parametrize("language", list(MEMORY_BOMBS))
 def test_memory_bomb_is_contained(ran: dict[str, Any], language: str) -> None:
     bomb = result(ran, f"{language}:memory")
-    # Killed at the limit (memory_limit), or the allocation failed and the program died of it.
+    # Killed at the limit (memory_limit), or the allocation failed and the program died of it;
+    # it ran (the passing program above shows that a program of its language starts here).
     assert bomb.verdict in {"error", "fail"}, bomb
-    assert bomb.reason != "cpu_limit", bomb
+    assert bomb.reason not in {"cpu_limit", "compile_error", "not_started"}, bomb
 
 
 @pytest.mark.parametrize("language", list(FORK_BOMBS))

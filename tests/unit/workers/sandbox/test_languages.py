@@ -95,21 +95,27 @@ def test_java_class_is_found_whatever_its_name(program: str, expected: tuple[str
 
 
 def test_java_plan_compiles_the_named_file_and_runs_its_class() -> None:
-    steps = plan("java", "public class Calc { public static void main(String[] a) {} }")
+    steps = plan("java", "public class Calc { public static void main(String[] a) {} }", 512)
     assert steps["source"] == "Calc.java"
     (javac,) = steps["compile"]
     assert javac[0] == "javac" and javac[-1] == "Calc.java"
     run = steps["run"]
     assert run[0] == "java" and run[-1] == "Calc" and "-ea" in run
+    # The heap is half the job's memory, in the compiler and the program alike.
+    assert "-Xmx256m" in run and "-J-Xmx256m" in javac
+
+
+def test_a_program_may_reserve_address_space_beyond_its_memory() -> None:
+    assert plan("go", "package main\nfunc main() {}\n", 512)["address_space_mib"] > 512 + 700
 
 
 def test_go_compiles_in_two_steps_and_typescript_brings_node_globals() -> None:
-    go = plan("go", "package main\nfunc main() {}\n")
+    go = plan("go", "package main\nfunc main() {}\n", 1024)
     assert [step[:3] for step in go["compile"]] == [
         ["go", "tool", "compile"],
         ["go", "tool", "link"],
     ]
-    ts = plan("typescript", "console.log(1)")
+    ts = plan("typescript", "console.log(1)", 1024)
     assert "declare var process" in ts["files"]["globals.d.ts"]
     assert ts["run"] == ["node", "main.js"]
-    assert plan("bash", "echo")["compile"] == []
+    assert plan("bash", "echo", 1024)["compile"] == []

@@ -53,7 +53,20 @@ class Language:
     """RLIMIT_NPROC: processes and threads (a JVM starts a dozen threads before `main`)."""
 
 
-_JVM = ("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto", "-Xss1m")
+# Address space a job of another language than Python may map beyond its memory limit. Runtimes
+# reserve far more than they use: Go's arenas and V8's code range (about 700 MiB before the first
+# line runs), the JVM's spaces, the `go` command's and rustc's threads. Under an address-space
+# limit of the job's memory alone, node, Go and Java did not start at 512 MiB, and at 1024 MiB
+# `go tool compile` and tsc failed now and then. What a job uses is bounded by the supervisor,
+# which stops it when the resident memory of all its processes passes the limit.
+RESERVE_MIB = 1024
+# One malloc arena per thread would reserve 64 MiB of address space each, as many as the threads
+# that allocate (up to 8 a core); two keep what a program reserves the same from run to run.
+MALLOC_ARENAS = 2
+
+
+# The heap is half the job's memory (the JVM would size it from the address-space limit).
+_JVM = ("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto", "-Xss1m", "-Xmx{heap}m")
 _JVM_MEMORY = ("-XX:CompressedClassSpaceSize=64m", "-XX:ReservedCodeCacheSize=48m")
 
 LANGUAGES: dict[str, Language] = {
@@ -209,29 +222,35 @@ class Plan(TypedDict):
     compile: list[list[str]]
     run: list[str]
     processes: int
+    address_space_mib: int
+    """RLIMIT_AS: the job's memory and `RESERVE_MIB`."""
     files: dict[str, str]
 
 
-def plan(name: str, program: str) -> Plan:
-    """How the supervisor runs one program: its file name and the compile and run commands
-    (`&&` splits a compile command into steps that run in turn)."""
+def plan(name: str, program: str, memory_mib: int) -> Plan:
+    """How the supervisor runs one program under `memory_mib`: its file name and the compile
+    and run commands (`&&` splits a compile command into steps that run in turn)."""
     entry = language(name)
     source = entry.source
     main_class = ""
     if entry.name == "java":
         source, main_class = java_main_class(program)
-    # The JVM sizes its heap from the address-space limit (half of it): no -Xmx needed.
     values = {"{source}": source, "{main_class}": main_class}
+
+    def filled(word: str) -> str:
+        return values.get(word, word).replace("{heap}", str(max(memory_mib // 2, 16)))
+
     compile_steps: list[list[str]] = [[]]
     for word in entry.compile:
         if word == "&&":
             compile_steps.append([])
         else:
-            compile_steps[-1].append(values.get(word, word))
+            compile_steps[-1].append(filled(word))
     return {
         "source": source,
         "compile": [step for step in compile_steps if step],
-        "run": [values.get(word, word) for word in entry.run],
+        "run": [filled(word) for word in entry.run],
         "processes": entry.processes,
+        "address_space_mib": memory_mib + RESERVE_MIB,
         "files": {"globals.d.ts": TS_GLOBALS} if entry.name == "typescript" else {},
     }

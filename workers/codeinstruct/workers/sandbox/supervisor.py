@@ -394,7 +394,8 @@ def child_main(
         if native and native["compile"]:
             cpu += math.ceil(languages.COMPILE_CPU_SECONDS)
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-        limit(resource.RLIMIT_AS, int(job["memory_mib"]) * 1024 * 1024)
+        memory_mib = int(native["address_space_mib"] if native else job["memory_mib"])
+        limit(resource.RLIMIT_AS, memory_mib * 1024 * 1024)
         limit(resource.RLIMIT_FSIZE, FILE_LIMIT_MIB * 1024 * 1024)
         limit(resource.RLIMIT_NOFILE, OPEN_FILES)
         limit(resource.RLIMIT_NPROC, int(native["processes"]) if native else PROCESSES)
@@ -410,6 +411,7 @@ def child_main(
                 "HOME": workdir,
                 "LANG": "C.UTF-8",
                 "TMPDIR": workdir,
+                "MALLOC_ARENA_MAX": str(languages.MALLOC_ARENAS),
             }
         )
         if native:
@@ -716,7 +718,7 @@ def job_files(job: dict) -> dict[str, str]:
     name = job.get("language") or "python"
     if name == "python":
         return {"main.py": text}
-    plan = job["plan"] = languages.plan(name, text)
+    plan = job["plan"] = languages.plan(name, text, int(job["memory_mib"]))
     files = {plan["source"]: text, **plan["files"]}
     if checked:  # evidence that the tests executed an assertion (see `checks.py`)
         static = checks.static_check(name, job["program"], job["tests"])
