@@ -100,3 +100,32 @@ def test_mutants_change_behaviour_one_site_each_and_are_seeded() -> None:
 def test_each_mutation_kind(code: str, expected: str) -> None:
     changes = [m.change for m in mutants(code, 5, "s")]
     assert any(expected in change for change in changes), changes
+
+
+# HumanEval/44: a mutant of `x //= base` never ends (`x *= base`); killed only by its timeout, it
+# says nothing of the tests and cost more sandbox time than all the other mutants together.
+TO_BASE = (
+    "def change_base(x, base):\n"
+    "    ret = ''\n"
+    "    while x > 0:\n"
+    "        ret = str(x % base) + ret\n"
+    "        x //= base\n"
+    "    return ret\n"
+)
+
+
+def test_the_update_of_a_while_loops_own_condition_is_mutated_last() -> None:
+    # Sites: `>`, `0` (the test), `%`, `+` (the line that builds `ret`), `//=` (the update of
+    # `x`, which the loop's test reads). Whatever the seed, four mutants leave the update alone,
+    # and a fifth can only be it.
+    for seed in range(30):
+        chosen = mutants(TO_BASE, 4, str(seed))
+        assert len(chosen) == 4
+        assert not [m.change for m in chosen if m.change.startswith("line 5:")], seed
+    assert [m.change for m in mutants(TO_BASE, 5, "0") if m.change.startswith("line 5:")] == [
+        "line 5: FloorDiv -> Mult"
+    ]
+    # The updates of other names than the test's stay as likely as any site.
+    accumulate = "def f(n):\n    total = 0\n    while n > 0:\n        total += n\n        n -= 1\n    return total\n"
+    changes = {m.change for seed in range(30) for m in mutants(accumulate, 2, str(seed))}
+    assert "line 4: Add -> Sub" in changes
