@@ -138,7 +138,17 @@ class Launcher:
         self.env["CODEINSTRUCT_SCRATCH"] = bundle.SCRATCH
 
     def runsc(self, *args: str) -> list[str]:
-        return ["runsc", "--root", str(self.state / "runsc"), "--network=none", *args]
+        # The bind mounts (`/usr`, `/etc`, the Python environment) are read-only and nothing on
+        # the host changes them while a pool lives: gVisor may cache them, as it does the root
+        # (1.05-1.64x the programs per second of javascript, c and bash in 5 of 6 paired rounds).
+        return [
+            "runsc",
+            "--root",
+            str(self.state / "runsc"),
+            "--network=none",
+            "--file-access-mounts=exclusive",
+            *args,
+        ]
 
     def argv(self, name: str) -> list[str]:
         if self.isolation is Isolation.GVISOR:
