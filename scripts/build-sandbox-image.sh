@@ -6,6 +6,7 @@
 # found, podman first). --offline-base (root, Debian, `apt-get install podman debootstrap`) makes
 # debian:bookworm-slim with debootstrap from Debian's mirror (MIRROR, default deb.debian.org) when
 # the engine has no image of that name, so only Debian's mirror and PyPI need be reachable.
+# CA_BUNDLE (default: $PIP_CERT) is a CA bundle for pip behind a TLS-intercepting proxy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,6 +61,9 @@ flags=(--network host)
 # Podman runs RUN steps in a chroot by default here: its OCI runtime (crun) cannot create
 # containers on a machine with cgroups in hybrid mode ("cgroups in hybrid mode not supported").
 [[ "$(basename "$engine")" == podman ]] && flags+=(--isolation "${ISOLATION:-chroot}")
+# Behind a TLS-intercepting proxy, pip needs its CA bundle: given to the build as a secret.
+ca=${CA_BUNDLE:-${PIP_CERT:-}}
+[[ -n "$ca" && -f "$ca" ]] && flags+=(--secret "id=ca,src=$ca")
 start=$SECONDS
 "$engine" build "${flags[@]}" -f images/sandbox/Dockerfile -t "$tag" .
 echo "built $tag in $((SECONDS - start)) s: $("$engine" image inspect --format '{{.Size}}' "$tag") bytes"

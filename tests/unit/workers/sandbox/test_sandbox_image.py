@@ -3,6 +3,7 @@ language table runs, both from the one list `sandbox/toolchains.txt` (read here,
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -162,3 +163,14 @@ def test_packages_read_from_another_file_are_refused() -> None:
     )
     with pytest.raises(AssertionError, match=r"not the packages of a copy of toolchains\.txt"):
         dockerfile_packages(text)
+
+
+def test_the_image_serves_one_job_at_a_time_as_the_operator_runs_it() -> None:
+    """Under gVisor a non-root server's jobs get no scratch directory of their own, so `serve
+    --isolation none` refuses several workers (service.check_sharing): a default of 2 would
+    make the image's own command exit."""
+    cmd = [rest for keyword, rest in instructions(DOCKERFILE.read_text()) if keyword == "CMD"]
+    args = json.loads(cmd[-1])
+    assert args[:3] == ["codeinstruct", "sandbox", "serve"]
+    assert args[args.index("--isolation") + 1] == "none"
+    assert args[args.index("--workers") + 1] == "1"
