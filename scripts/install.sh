@@ -10,9 +10,10 @@ extras="embed,ray,llm,operator,parquet,typecheck"
 
 if command -v apt-get >/dev/null && [[ $(id -u) == 0 ]]; then
   missing=()
-  # The sandbox's languages: node (javascript), tsc, gcc/g++, go, rustc, javac/java, bash. All
-  # live under /usr, which the sandbox mounts read-only (docs/sandbox.md, "Languages").
-  toolchains=(nodejs node-typescript gcc g++ golang-go rustc default-jdk-headless bash)
+  # The sandbox's languages: node (javascript), tsc, gcc/g++, go, rustc, javac/java, bash, from
+  # the list the sandbox image installs too. All live under /usr, which the sandbox mounts
+  # read-only (docs/sandbox.md, "Languages").
+  toolchains=($(sed 's/#.*//' workers/codeinstruct/workers/sandbox/toolchains.txt | awk 'NF {print $1}'))
   for pkg in runsc bubblewrap prometheus "${toolchains[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
   done
