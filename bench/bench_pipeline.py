@@ -9,7 +9,9 @@ Each run prints its wall time over the list-scheduling bound, Σ latency / C + l
 (both measured on the server during that run), for one shard at a time (the scheduling the
 runner had before issue 15: a shard's slowest answer holds the next shard back) and for the
 window of shards in progress, in the same process against the same server. A request's latency
-is drawn from its own seed, so both schedulers see the same latencies. Target: ≤ 1.2.
+is drawn from its own seed, so both schedulers see the same latencies. Target: ≤ 1.2. It also
+prints the runner's CPU seconds (all its threads) per request: less sensitive to the machine's
+load than the ratio, and what decides the ratio once one core cannot keep up with the rate.
 """
 
 from __future__ import annotations
@@ -170,7 +172,7 @@ def measure(server: SlotServer, args: argparse.Namespace, size: int, window: boo
     print(
         f"  C={server.slots:<4} shard={size:<5} {name:<20} wall {wall:7.1f}s  bound {bound:6.1f}s"
         f"  ratio {wall / bound:5.2f}  max in flight {max_in_flight}  runner cpu {cpu:5.1f}s"
-        f"  server cpu {server_cpu:5.1f}s",
+        f" ({1000 * cpu / len(latencies):.2f} ms/request)  server cpu {server_cpu:5.1f}s",
         flush=True,
     )
     return wall / bound

@@ -25,6 +25,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from codeinstruct.workers.collector import pace_for_throughput
 from codeinstruct.workers.errors import PipelineError, UserError
 from codeinstruct.workers.export import export_dataset
 from codeinstruct.workers.lease import hold_lease
@@ -96,6 +97,7 @@ class Runner:
         if until is not None and until not in names:
             raise UserError(f"--until {until!r}: no such stage; stages are {names}")
         say = lambda line: self.console.print(line, style="yellow", markup=False)  # noqa: E731
+        pace_for_throughput()
         with hold_lease(self.store, self.ledger.key("_lease.json"), say):
             return self._run(stages, until)
 

@@ -9,10 +9,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from codeinstruct.workers.errors import UserError
 from codeinstruct.workers.llm import Completion, InfraFailure, LLMClient
-from codeinstruct.workers.llm.client import RetryPolicy
+from codeinstruct.workers.llm.client import RetryPolicy, current_stage
 from tests.helpers.llm_scripts import HANG_SECONDS, REQUEST_TIMEOUT
 from tests.openai_server import FakeOpenAI
 
@@ -152,3 +153,48 @@ def test_api_key_is_sent_and_not_shown() -> None:
     assert isinstance(result, Completion)
     assert [h.get("Authorization") for h in server.headers] == ["Bearer sk-secret"]
     assert "sk-secret" not in repr(llm)
+
+
+def test_each_stage_counts_its_own_answers_latencies_and_tokens() -> None:
+    """The per-stage series are looked up once per stage: every answer still counts, under the
+    stage that asked, and a second stage gets series of its own."""
+
+    def value(name: str, stage: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, {"stage": stage, **labels}) or 0.0
+
+    stages = ("metrics_a", "metrics_b")
+    before = {
+        (s, n): value(
+            n, s, **({"verdict": "ok"} if n.startswith("codeinstruct_llm_requests") else {})
+        )
+        for s in stages
+        for n in (
+            "codeinstruct_llm_requests_total",
+            "codeinstruct_llm_request_seconds_count",
+            "codeinstruct_llm_prompt_tokens_total",
+            "codeinstruct_llm_completion_tokens_total",
+        )
+    }
+    with FakeOpenAI(prompt_echo) as server:
+        llm = client(server, concurrency=4)
+
+        async def ask(stage: str, count: int) -> list[Any]:
+            current_stage.set(stage)
+            return await asyncio.gather(*(llm.complete(f"two words {i}") for i in range(count)))
+
+        answers = {
+            "metrics_a": llm.run(ask("metrics_a", 3)),
+            "metrics_b": llm.run(ask("metrics_b", 2)),
+        }
+    for stage, results in answers.items():
+        requests = ("codeinstruct_llm_requests_total", {"verdict": "ok"})
+        assert value(requests[0], stage, **requests[1]) - before[stage, requests[0]] == len(results)
+        seconds = "codeinstruct_llm_request_seconds_count"
+        assert value(seconds, stage) - before[stage, seconds] == len(results)
+        for name, attribute in (
+            ("codeinstruct_llm_prompt_tokens_total", "prompt_tokens"),
+            ("codeinstruct_llm_completion_tokens_total", "completion_tokens"),
+        ):
+            paid = sum(getattr(r, attribute) for r in results)
+            assert paid > 0
+            assert value(name, stage) - before[stage, name] == paid

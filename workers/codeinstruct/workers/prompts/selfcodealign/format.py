@@ -112,6 +112,12 @@ def _concepts_user(seed: str, language: str = "python") -> str:
     return text if language == "python" else text.replace("```python", f"```{FENCE[language]}", 1)
 
 
+@cache
+def _shot_user(seed: str) -> str:
+    """A few-shot example's user message (the examples are a fixed pool: made once each)."""
+    return _concepts_user(seed)
+
+
 def format_concepts(seed: str, shots: list[Example], language: str = "python") -> list[Message]:
     """S->C; a seed of another language is fenced as that language (the shots stay Python)."""
     system = load_text(PACKAGE, "concepts.txt").strip()
@@ -119,7 +125,7 @@ def format_concepts(seed: str, shots: list[Example], language: str = "python") -
         system = system.replace("a piece of Python code", "a piece of code")
     messages = [{"role": "system", "content": system}]
     for shot in shots:
-        messages.append({"role": "user", "content": _concepts_user(shot.seed)})
+        messages.append({"role": "user", "content": _shot_user(shot.seed)})
         messages.append(
             {"role": "assistant", "content": f"<concepts>{', '.join(shot.concepts)}</concepts>"}
         )
