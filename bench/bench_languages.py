@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from codeinstruct.workers.sandbox import Job
-from codeinstruct.workers.sandbox.languages import LANGUAGES, plan
+from codeinstruct.workers.sandbox.languages import LANGUAGES, MALLOC_ARENAS, plan
 from codeinstruct.workers.sandbox.warm_pool import Pool
 
 # The same small task everywhere: count the primes below N (N differs per program, so no
@@ -70,7 +70,13 @@ TOOLCHAIN_PACKAGES = {
 
 
 # The sandbox's PATH: the same (Debian) toolchains, not a user's own (~/.cargo, pyenv).
-ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+ENV = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "LANG": "C.UTF-8",
+    "MALLOC_ARENA_MAX": str(MALLOC_ARENAS),
+}
+# The pool's default memory per job (the JVM's heap is half of it on both sides).
+MEMORY_MIB = 1024
 
 
 def program(language: str, index: int) -> str:
@@ -79,7 +85,7 @@ def program(language: str, index: int) -> str:
 
 def run_on_host(language: str, text: str) -> str:
     """Compile and run one program unsandboxed, in a fresh directory; its stdout."""
-    steps = plan(language, text)
+    steps = plan(language, text, MEMORY_MIB)
     workdir = Path(tempfile.mkdtemp(prefix="bench-lang-"))
     try:
         files = {steps["source"]: text, **steps["files"]}
