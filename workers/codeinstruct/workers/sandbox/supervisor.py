@@ -394,8 +394,8 @@ def child_main(
         if native and native["compile"]:
             cpu += math.ceil(languages.COMPILE_CPU_SECONDS)
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-        memory_mib = int(native["address_space_mib"] if native else job["memory_mib"])
-        limit(resource.RLIMIT_AS, memory_mib * 1024 * 1024)
+        address_space_mib = int(native["address_space_mib"] if native else job["memory_mib"])
+        limit(resource.RLIMIT_AS, address_space_mib * 1024 * 1024)
         limit(resource.RLIMIT_FSIZE, FILE_LIMIT_MIB * 1024 * 1024)
         limit(resource.RLIMIT_NOFILE, OPEN_FILES)
         limit(resource.RLIMIT_NPROC, int(native["processes"]) if native else PROCESSES)
