@@ -255,7 +255,13 @@ class SandboxPython(Model):
 class Sandbox(Model):
     isolation: Isolation = Isolation.GVISOR
     timeout_seconds: float = Field(10, gt=0)
-    memory_mib: int = Field(1024, ge=64)
+    memory_mib: int = Field(
+        1024,
+        ge=64,
+        description="Memory per job: the resident memory of all its processes together "
+        "(above it: `error`, `reason: memory_limit`). Address space a runtime only reserves "
+        "does not count (docs/sandbox.md, limits).",
+    )
     workers: NotSemantic[int] = Field(
         2,
         gt=0,
