@@ -25,6 +25,7 @@ from pathlib import Path
 
 from codeinstruct.workers.sandbox import Job
 from codeinstruct.workers.sandbox.languages import LANGUAGES, MALLOC_ARENAS, plan
+from codeinstruct.workers.sandbox.supervisor import DEFAULT_MEMORY_MIB
 from codeinstruct.workers.sandbox.warm_pool import Pool
 
 # The same small task everywhere: count the primes below N (N differs per program, so no
@@ -75,8 +76,6 @@ ENV = {
     "LANG": "C.UTF-8",
     "MALLOC_ARENA_MAX": str(MALLOC_ARENAS),
 }
-# The pool's default memory per job (the JVM's heap is half of it on both sides).
-MEMORY_MIB = 1024
 
 
 def program(language: str, index: int) -> str:
@@ -85,7 +84,7 @@ def program(language: str, index: int) -> str:
 
 def run_on_host(language: str, text: str) -> str:
     """Compile and run one program unsandboxed, in a fresh directory; its stdout."""
-    steps = plan(language, text, MEMORY_MIB)
+    steps = plan(language, text, DEFAULT_MEMORY_MIB)  # the JVM heap of the pool's jobs
     workdir = Path(tempfile.mkdtemp(prefix="bench-lang-"))
     try:
         files = {steps["source"]: text, **steps["files"]}

@@ -32,19 +32,19 @@ def table_commands() -> set[str]:
     return commands
 
 
+def toolchain_lines() -> list[list[str]]:
+    """The list's lines as words (package, then its commands), comments and blanks dropped."""
+    lines = (line.split("#", 1)[0].split() for line in TOOLCHAINS.read_text().splitlines())
+    return [words for words in lines if words]
+
+
 def toolchains() -> dict[str, str]:
     """command -> Debian package, from the list."""
-    provided: dict[str, str] = {}
-    for line in TOOLCHAINS.read_text().splitlines():
-        words = line.split("#", 1)[0].split()
-        for command in words[1:]:
-            provided[command] = words[0]
-    return provided
+    return {command: package for package, *commands in toolchain_lines() for command in commands}
 
 
 def list_packages() -> list[str]:
-    lines = (line.split("#", 1)[0].split() for line in TOOLCHAINS.read_text().splitlines())
-    return [words[0] for words in lines if words]
+    return [package for package, *_ in toolchain_lines()]
 
 
 def instructions(text: str) -> list[tuple[str, str]]:
