@@ -6,6 +6,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
+from codeinstruct.workers.sandbox import supervisor
 from codeinstruct.workers.sandbox.supervisor import wipe
 
 
@@ -51,3 +54,20 @@ def test_wipe_removes_all_a_job_left_and_keeps_the_python_environment(tmp_path: 
     assert tree(shm) == []
     assert (outside / "target").read_text() == "not ours"  # a link is removed, not followed
     assert (env / "lib" / "numpy.py").read_text() == "kept"
+
+
+def test_processes_that_outlive_every_kill_round_stop_the_sandbox(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A job's process that outlives the kills (here: kills that do nothing) would count
+    against the next job's process limit and could see its files: the sandbox stops."""
+    killed: list[int] = []
+    monkeypatch.setattr(supervisor, "children", lambda parent: [4242])
+    monkeypatch.setattr(supervisor.os, "kill", lambda pid, sig: killed.append(pid))
+    monkeypatch.setattr(supervisor.os, "waitpid", lambda pid, flags: (0, 0))
+    clock = iter(range(1_000_000))
+    monkeypatch.setattr(supervisor.time, "monotonic", lambda: float(next(clock)))
+    monkeypatch.setattr(supervisor.time, "sleep", lambda seconds: None)
+    with pytest.raises(supervisor.DirtyScratch, match="4242"):
+        supervisor.reap_all()
+    assert killed and set(killed) == {4242}

@@ -45,7 +45,7 @@ import threading
 import time
 import types
 import warnings
-from typing import Any
+from typing import Any, TypeVar
 
 CHANNEL_FD = 1000
 SOLUTION_FILE = "solution.py"
@@ -53,6 +53,7 @@ TESTS_FILE = "tests.py"
 # Failure lines sent one by one; beyond, failures are only counted (in the end line).
 MAX_FAILURE_LINES = 50
 _UNCOUNTED_HANDLERS = {"Exception", "BaseException", "AssertionError"}
+_Node = TypeVar("_Node", bound=ast.AST)
 
 
 class Recorder:
@@ -228,24 +229,27 @@ def _body_start(body: list[ast.stmt]) -> int:
     return 1 if docstring else 0
 
 
-class _Solution(ast.NodeTransformer):
-    def __init__(self, nonce: str) -> None:
-        self.enter = _sentinel(nonce, "enter")
+def _located(new: _Node, like: ast.AST) -> _Node:
+    """`new` with every node under it that has no position given `like`'s: what
+    `ast.fix_missing_locations` would do, for the nodes a rewrite adds only."""
+    for node in ast.walk(new):
+        if "lineno" in node._attributes and getattr(node, "lineno", None) is None:
+            ast.copy_location(node, like)
+    return new
 
-    def _instrument(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.AST:
-        self.generic_visit(node)
-        at = _body_start(node.body)
-        node.body.insert(at, ast.Expr(_call(self.enter)))
-        return node
 
-    visit_FunctionDef = _instrument
-    visit_AsyncFunctionDef = _instrument
-
-    def visit_Lambda(self, node: ast.Lambda) -> ast.AST:
-        self.generic_visit(node)
-        pair = ast.Tuple(elts=[_call(self.enter), node.body], ctx=ast.Load())
-        node.body = ast.Subscript(value=pair, slice=ast.Constant(1), ctx=ast.Load())
-        return node
+def _instrument_solution(tree: ast.Module, nonce: str) -> ast.Module:
+    """Every function, method and lambda of the solution reports its calls (`Recorder.enter`).
+    One walk that changes nodes in place: children are listed before their parent is changed."""
+    enter = _sentinel(nonce, "enter")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            node.body.insert(_body_start(node.body), _located(ast.Expr(_call(enter)), node))
+        elif isinstance(node, ast.Lambda):
+            pair = ast.Tuple(elts=[_call(enter), node.body], ctx=ast.Load())
+            call = ast.Subscript(value=pair, slice=ast.Constant(1), ctx=ast.Load())
+            node.body = _located(call, node)
+    return tree
 
 
 class _Tests(ast.NodeTransformer):
@@ -272,14 +276,13 @@ class _Tests(ast.NodeTransformer):
             keywords=[],
         )
         raise_ = ast.Raise(exc=error, cause=None)
-        return ast.copy_location(
-            ast.If(test=ast.UnaryOp(ast.Not(), test), body=[raise_], orelse=[]), node
-        )
+        return _located(ast.If(test=ast.UnaryOp(ast.Not(), test), body=[raise_], orelse=[]), node)
 
     def visit_ExceptHandler(self, node: ast.ExceptHandler) -> ast.AST:
         self.generic_visit(node)
         if node.type is not None and not _catches_anything(node.type):
-            node.body.insert(0, ast.Expr(_call(self.expected, ast.Constant(node.lineno))))
+            check = ast.Expr(_call(self.expected, ast.Constant(node.lineno)))
+            node.body.insert(0, _located(check, node))
         return node
 
     def _scoped(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> ast.AST:
@@ -289,7 +292,9 @@ class _Tests(ast.NodeTransformer):
         if not isinstance(node, ast.ClassDef) and node.name.startswith("test"):
             name = ".".join([*self.scope, node.name])
             at = _body_start(node.body)
-            node.body.insert(at, ast.Expr(_call(self.enter_test, ast.Constant(name))))
+            node.body.insert(
+                at, _located(ast.Expr(_call(self.enter_test, ast.Constant(name))), node)
+            )
         return node
 
     visit_FunctionDef = _scoped
@@ -319,7 +324,6 @@ def _bind(code: types.CodeType, targets: dict[str, Any]) -> types.CodeType:
 
 
 def _compile(tree: ast.Module, filename: str, source: str, targets: dict[str, Any]) -> Any:
-    ast.fix_missing_locations(tree)
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "'str' object is not callable": our sentinels
@@ -340,7 +344,7 @@ class CheckedProgram:
         }
         self.recorder = recorder
         self.solution = _compile(
-            _Solution(nonce).visit(ast.parse(solution, SOLUTION_FILE)),
+            _instrument_solution(ast.parse(solution, SOLUTION_FILE), nonce),
             SOLUTION_FILE,
             solution,
             targets,

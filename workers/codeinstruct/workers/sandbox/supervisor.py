@@ -134,11 +134,22 @@ def kill_every_nobody() -> None:
         os.waitpid(pid, 0)
 
 
+class DirtyScratch(Exception):
+    """Something a job left could not be removed: no other job may run here."""
+
+
+# How long kills may take to empty a sandbox of a job's processes before it stops.
+REAP_SECONDS = 10.0
+
+
 def reap_all(nobody: bool = False) -> None:
     """Kill and reap every remaining descendant (they were reparented to us); with `nobody`
-    (jobs run as that user) survivors of the first round are killed all at once."""
+    (jobs run as that user) survivors of the first round are killed all at once. DirtyScratch
+    when some are still there after `REAP_SECONDS`: they would run beside the next job."""
     me = os.getpid()
-    for round_ in range(200):
+    deadline = time.monotonic() + REAP_SECONDS
+    first = True
+    while True:
         while True:
             try:
                 pid, _status = os.waitpid(-1, os.WNOHANG)
@@ -149,16 +160,16 @@ def reap_all(nobody: bool = False) -> None:
         left = children(me)
         if not left:
             return
-        if nobody and round_ > 0:
+        if time.monotonic() > deadline:
+            pids = ", ".join(map(str, left[:5]))
+            raise DirtyScratch(f"processes of a job outlived {REAP_SECONDS:g} s of kills: {pids}")
+        if nobody and not first:
             kill_every_nobody()
+        first = False
         for pid in left:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
         time.sleep(0.005)
-
-
-class DirtyScratch(Exception):
-    """Something a job left could not be removed: no other job may run here."""
 
 
 def wipe(roots: list[str], keep: list[str]) -> None:
