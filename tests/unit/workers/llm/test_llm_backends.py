@@ -91,3 +91,14 @@ def test_ray_batch_path_is_optional() -> None:
         pytest.skip("vllm is installed here")  # the error path only exists without vllm
     with pytest.raises(UserError, match="vllm"):
         batch.generate_batch("m", [[{"role": "user", "content": "x"}]], {})
+
+
+@pytest.mark.parametrize(("cpus", "threads"), [(1, 1), (2, 1), (3, 1), (4, 2), (16, 8)])
+def test_embedded_server_leaves_cores_to_the_rest_of_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cpus: int, threads: int
+) -> None:
+    """With a llama.cpp thread on every core, one busy core stalls them all (`server_threads`)."""
+    monkeypatch.setattr(embedded.os, "sched_getaffinity", lambda pid: set(range(cpus)))
+    command = embedded.server_command(tmp_path / "m.gguf", 1234, Generator())
+    assert command[command.index("--n_threads") + 1] == str(threads)
+    assert command[command.index("--n_threads_batch") + 1] == str(threads)

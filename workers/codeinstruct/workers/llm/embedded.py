@@ -60,8 +60,17 @@ def model_path(generator: Generator) -> Path:
     return path.absolute()
 
 
+def server_threads() -> int:
+    """Half the CPUs this process may use, at least one. llama.cpp's threads wait for each other
+    at every layer, so with one per CPU a single busy core stalls them all: on 2 cores beside a
+    busy process, 2 threads took 20-56 s for 81 tokens and 1 thread 2.3-5.1 s. A run always has
+    other work beside the model (the runner, the sandboxes)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cpus or 1) // 2)
+
+
 def server_command(path: Path, port: int, generator: Generator) -> list[str]:
-    threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = str(server_threads())
     return [
         sys.executable,
         "-m",
@@ -75,7 +84,9 @@ def server_command(path: Path, port: int, generator: Generator) -> list[str]:
         "--n_ctx",
         str(generator.context_tokens),
         "--n_threads",
-        str(threads or 1),
+        threads,
+        "--n_threads_batch",
+        threads,
     ]
 
 
