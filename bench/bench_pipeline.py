@@ -35,11 +35,13 @@ from aiohttp import web
 from codeinstruct.workers.records import Record, content_id
 from codeinstruct.workers.runner import Runner
 from codeinstruct.workers.services import Services
+from codeinstruct.workers.shard_window import window_width
 from codeinstruct.workers.stages.base import SourceStage, StageContext, StageKind, StageOutput
 from codeinstruct.workers.stages.concepts import ExtractConcepts
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.conftest import make_dataset
+from tests.helpers.window_model import makespan
 
 
 class SlotServer:
@@ -169,10 +171,14 @@ def measure(server: SlotServer, args: argparse.Namespace, size: int, window: boo
     bound = sum(latencies) / server.slots + max(latencies)
     assert len(latencies) == args.records, "one request per record"
     name = "window" if window else "one shard at a time"
+    random.Random(0).shuffle(latencies)  # served in the order they ended: any fixed order will do
+    width = window_width(server.slots, size) if window else 1  # capacity: generator.concurrency
+    model = makespan(latencies, size, server.slots, width)
     print(
         f"  C={server.slots:<4} shard={size:<5} {name:<20} wall {wall:7.1f}s  bound {bound:6.1f}s"
-        f"  ratio {wall / bound:5.2f}  max in flight {max_in_flight}  runner cpu {cpu:5.1f}s"
-        f" ({1000 * cpu / len(latencies):.2f} ms/request)  server cpu {server_cpu:5.1f}s",
+        f"  ratio {wall / bound:5.2f} (model, no CPU: {model / bound:4.2f})  max in flight"
+        f" {max_in_flight}  runner cpu {cpu:5.1f}s ({1000 * cpu / len(latencies):.2f}"
+        f" ms/request)  server cpu {server_cpu:5.1f}s",
         flush=True,
     )
     return wall / bound
