@@ -240,16 +240,27 @@ class LLMClient:
             return self._background
 
     def close(self) -> None:
-        """Close the session and stop the client's event loop (if `run` started one)."""
+        """Cancel the requests still in flight (those of shards a stopped run abandoned: their
+        `run` raises `CancelledError`), close the session and stop the client's event loop (if
+        `run` started one)."""
         with self._background_lock:
             loop, thread = self._background, self._background_thread
             self._background = self._background_thread = None
         if loop is None or thread is None:
             return
-        asyncio.run_coroutine_threadsafe(self.aclose(), loop).result()
+        asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result()
         loop.call_soon_threadsafe(loop.stop)
         thread.join()
         loop.close()
+
+    async def _shutdown(self) -> None:
+        """On the client's own loop: every other task is the client's, cancel and await them
+        (a request retried after the session closed would fail with a traceback), then close."""
+        pending = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        await self.aclose()
 
     async def __aenter__(self) -> LLMClient:
         self._ensure_session()
