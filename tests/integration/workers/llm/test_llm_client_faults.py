@@ -7,7 +7,6 @@ import asyncio
 import concurrent.futures
 import gc
 import logging
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from codeinstruct.workers.errors import UserError
 from codeinstruct.workers.llm import Completion, InfraFailure, LLMClient
 from codeinstruct.workers.llm.client import RetryPolicy, current_stage
 from tests.helpers.llm_scripts import HANG_SECONDS, REQUEST_TIMEOUT
+from tests.helpers.threads import Worker
 from tests.openai_server import FakeOpenAI
 
 # How each injected fault shows on the client side.
@@ -209,31 +209,21 @@ def test_close_with_requests_in_flight_cancels_them(caplog: pytest.LogCaptureFix
     """A stopped run closes the client while abandoned shards still have requests in flight
     (SIGTERM mid-stage): they are cancelled, not retried against the closed session, and no
     task is left with an exception nobody reads (asyncio logs those with a traceback)."""
-    outcome: list[BaseException | None] = []
-
     with FakeOpenAI(delay=30) as server:
         llm = client(server, concurrency=2, retry=RetryPolicy(max_attempts=3, backoff_seconds=0))
 
         async def shard() -> list[Any]:
             return await asyncio.gather(*(llm.complete(str(i)) for i in range(4)))
 
-        def abandoned() -> None:
-            try:
-                llm.run(shard())
-                outcome.append(None)
-            except BaseException as error:  # what the shard thread sees
-                outcome.append(error)
-
-        thread = threading.Thread(target=abandoned, daemon=True)
-        thread.start()
+        abandoned = Worker(llm.run, shard())  # as a shard thread of a stopped run
+        abandoned.start()
         deadline = time.monotonic() + 30
         while server.in_flight < 2:
             assert time.monotonic() < deadline, "the requests never reached the server"
             time.sleep(0.01)
         with caplog.at_level(logging.ERROR, logger="asyncio"):
             llm.close()
-            thread.join(timeout=30)
+            with pytest.raises(concurrent.futures.CancelledError):
+                abandoned.join(timeout=30)  # also fails if the thread still waits
             gc.collect()
-    assert not thread.is_alive(), "the shard thread still waits for its requests"
-    assert len(outcome) == 1 and isinstance(outcome[0], concurrent.futures.CancelledError)
     assert "never retrieved" not in caplog.text, caplog.text
