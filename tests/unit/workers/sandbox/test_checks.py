@@ -79,6 +79,32 @@ def test_calls_made_by_the_solution_itself_do_not_count() -> None:
     assert seen["executed"] == 1 and not seen["called"]
 
 
+def test_asserts_and_handlers_count_in_every_kind_of_block() -> None:
+    """The rewrite reaches every statement list: loops and their else, with, try/finally,
+    except* handlers, match cases, and functions nested in methods."""
+    tests = (
+        "import contextlib\n"
+        "for i in range(1):\n    assert f(i) == 1\nelse:\n    assert f(1) == 2\n"
+        "while False:\n    pass\nelse:\n    assert f(2) == 3\n"
+        "with contextlib.nullcontext():\n    assert f(3) == 4\n"
+        "try:\n    assert f(4) == 5\nfinally:\n    assert f(5) == 6\n"
+        "try:\n    raise ExceptionGroup('g', [ValueError(1)])\nexcept* ValueError:\n"
+        "    assert f(6) == 7\n"
+        "match f(7):\n    case 8:\n        assert f(8) == 9\n    case _:\n        pass\n"
+        "class TestBox:\n    def test_outer(self):\n        def test_inner():\n"
+        "            assert f(9) == 10\n        test_inner()\n"
+        "TestBox().test_outer()\n"
+        "try:\n    match f(0):\n        case 1:\n            assert f(0) == 0\n"
+        "except AssertionError:\n    pass\n"
+    )
+    seen = run("def f(x):\n    return x + 1\n", tests)
+    # 10 asserts ran and the except* handler caught what the test expected; the last assert,
+    # in a match case, failed (swallowed, still reported with its line).
+    failing = tests[: tests.index("assert f(0) == 0")].count("\n") + 1
+    assert seen["executed"] == 11 and seen["failed"] == 1 and seen["failed_lines"] == [failing]
+    assert seen["collected"] == 0  # TestBox.test_outer ran: nothing left to collect
+
+
 def test_skipped_top_level_asserts_are_counted() -> None:
     read, write = os.pipe()
     recorder = checks.Recorder(NONCE, write)

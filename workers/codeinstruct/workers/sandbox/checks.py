@@ -214,6 +214,7 @@ def _is_tautology(test: ast.expr) -> bool:
         isinstance(test, ast.Compare)
         and len(test.ops) == 1
         and isinstance(test.ops[0], ast.Eq | ast.Is | ast.LtE | ast.GtE)
+        and type(test.left) is type(test.comparators[0])
         and ast.dump(test.left) == ast.dump(test.comparators[0])
     )
 
@@ -230,11 +231,17 @@ def _body_start(body: list[ast.stmt]) -> int:
 
 
 def _located(new: _Node, like: ast.AST) -> _Node:
-    """`new` with every node under it that has no position given `like`'s: what
-    `ast.fix_missing_locations` would do, for the nodes a rewrite adds only."""
-    for node in ast.walk(new):
-        if "lineno" in node._attributes and getattr(node, "lineno", None) is None:
+    """`new` with every node a rewrite added given `like`'s position: what
+    `ast.fix_missing_locations` would do, for those nodes only. A node that has a position came
+    from the parsed program, and so did everything under it: the walk stops there."""
+    stack: list[ast.AST] = [new]
+    while stack:
+        node = stack.pop()
+        if "lineno" in node._attributes:
+            if getattr(node, "lineno", None) is not None:
+                continue
             ast.copy_location(node, like)
+        stack.extend(ast.iter_child_nodes(node))
     return new
 
 
@@ -252,24 +259,59 @@ def _instrument_solution(tree: ast.Module, nonce: str) -> ast.Module:
     return tree
 
 
-class _Tests(ast.NodeTransformer):
+class _Tests:
+    """The tests' rewrite, in place: each `assert` becomes a recorder call, an `except` of a
+    specific error counts as an expected check, a `test*` function reports that it ran. Only
+    statements are walked: no statement sits inside an expression."""
+
     def __init__(self, nonce: str) -> None:
         self.check = _sentinel(nonce, "check")
         self.expected = _sentinel(nonce, "expected")
         self.enter_test = _sentinel(nonce, "enter_test")
         self.top_level_lines: set[int] = set()
-        self.scope: list[str] = []
 
     def rewrite(self, tree: ast.Module) -> ast.Module:
-        for node in tree.body:
-            if isinstance(node, ast.Assert) and not _is_tautology(node.test):
-                self.top_level_lines.add(node.lineno)
-        return self.visit(tree)
+        self._block(tree.body, (), top=True)
+        return tree
 
-    def visit_Assert(self, node: ast.Assert) -> ast.AST:
-        self.generic_visit(node)
-        counts = ast.Constant(not _is_tautology(node.test))
-        test = _call(self.check, node.test, ast.Constant(node.lineno), counts)
+    def _block(self, body: list[ast.stmt], scope: tuple[str, ...], top: bool = False) -> None:
+        for index, node in enumerate(body):
+            if isinstance(node, ast.Assert):
+                body[index] = self._assert(node, top)
+                continue
+            inner = scope
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                inner = (*scope, node.name)
+            self._children(node, inner)
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith(
+                "test"
+            ):
+                call = ast.Expr(_call(self.enter_test, ast.Constant(".".join(inner))))
+                node.body.insert(_body_start(node.body), _located(call, node))
+
+    def _children(self, node: ast.AST, scope: tuple[str, ...]) -> None:
+        """The statement lists under `node`: bodies, `except` handlers and `match` cases."""
+        for field in node._fields:
+            value = getattr(node, field, None)
+            if not isinstance(value, list) or not value:
+                continue
+            if isinstance(value[0], ast.stmt):
+                self._block(value, scope)
+            elif isinstance(value[0], ast.ExceptHandler):
+                for handler in value:
+                    self._block(handler.body, scope)
+                    if handler.type is not None and not _catches_anything(handler.type):
+                        check = ast.Expr(_call(self.expected, ast.Constant(handler.lineno)))
+                        handler.body.insert(0, _located(check, handler))
+            elif isinstance(value[0], ast.match_case):
+                for case in value:
+                    self._block(case.body, scope)
+
+    def _assert(self, node: ast.Assert, top: bool) -> ast.stmt:
+        counts = not _is_tautology(node.test)
+        if top and counts:
+            self.top_level_lines.add(node.lineno)
+        test = _call(self.check, node.test, ast.Constant(node.lineno), ast.Constant(counts))
         error = ast.Call(
             func=ast.Name("AssertionError", ast.Load()),
             args=[node.msg] if node.msg is not None else [],
@@ -277,29 +319,6 @@ class _Tests(ast.NodeTransformer):
         )
         raise_ = ast.Raise(exc=error, cause=None)
         return _located(ast.If(test=ast.UnaryOp(ast.Not(), test), body=[raise_], orelse=[]), node)
-
-    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> ast.AST:
-        self.generic_visit(node)
-        if node.type is not None and not _catches_anything(node.type):
-            check = ast.Expr(_call(self.expected, ast.Constant(node.lineno)))
-            node.body.insert(0, _located(check, node))
-        return node
-
-    def _scoped(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> ast.AST:
-        self.scope.append(node.name)
-        self.generic_visit(node)
-        self.scope.pop()
-        if not isinstance(node, ast.ClassDef) and node.name.startswith("test"):
-            name = ".".join([*self.scope, node.name])
-            at = _body_start(node.body)
-            node.body.insert(
-                at, _located(ast.Expr(_call(self.enter_test, ast.Constant(name))), node)
-            )
-        return node
-
-    visit_FunctionDef = _scoped
-    visit_AsyncFunctionDef = _scoped
-    visit_ClassDef = _scoped
 
 
 def _catches_anything(kind: ast.expr) -> bool:
