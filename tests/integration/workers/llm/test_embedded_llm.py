@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import textwrap
 import time
@@ -10,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from codeinstruct.workers.llm import Completion, LLMClient
+from codeinstruct.workers.llm import Completion, InfraFailure, LLMClient
+from codeinstruct.workers.llm.backends import llm_for
 from codeinstruct.workers.llm.embedded import EmbeddedServer, start_embedded
 from codeinstruct.workers.llm.logprobs import expected_digit_score
 from codeinstruct.workers.prompts.xcoder import format as xcoder
@@ -18,6 +21,7 @@ from codeinstruct.workers.spec import Generator
 from tests.helpers.paths import CLI
 from tests.helpers.runs import RunOutput
 from tests.helpers.specs import write_spec
+from tests.helpers.stages import stage_services
 
 pytestmark = [pytest.mark.llm, pytest.mark.slow]
 
@@ -101,11 +105,36 @@ def test_small_selfcodealign_run_on_the_embedded_server(tmp_path: Path) -> None:
     print(f"parsable responses: {len(responses)} of {stats.counters['samples']}")
 
 
+def test_a_crashed_server_fails_requests_at_once_saying_how_it_died(tmp_path: Path) -> None:
+    """A llama.cpp that segfaults (as its AMX build did on this machine) is named as dead, with
+    its signal, and not retried as if it were an endpoint that may come back."""
+    with stage_services(tmp_path, generator={"backend": "embedded"}) as services:
+        client = llm_for(services)
+        (server,) = children_running("llama_cpp.server")
+        os.kill(server, signal.SIGSEGV)
+        os.waitid(os.P_PID, server, os.WEXITED | os.WNOWAIT)  # dead; its Popen reaps it
+        result = client.run(client.complete("def add(a, b):", max_tokens=4))
+    assert isinstance(result, InfraFailure) and result.reason == "llm_infra_error"
+    assert result.attempts == 1 and result.faults == {"connection": 1}
+    assert result.detail.startswith("the embedded llama.cpp server died (killed by SIGSEGV)")
+
+
+def children_running(command: str) -> list[int]:
+    """This process's children whose command line holds `command`."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            line = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == os.getpid() and command in line:
+            found.append(int(stat.parent.name))
+    return found
+
+
 def test_server_stops_on_ctrl_c_and_when_the_runner_is_killed(tmp_path: Path) -> None:
-    import os
-    import signal
     import sys
-    import time
 
     with pytest.raises(KeyboardInterrupt), ExitStack() as stack:
         server = start_embedded(Generator(), stack)

@@ -107,6 +107,20 @@ def test_a_request_that_keeps_failing_is_an_infra_failure_not_an_exception() -> 
     assert sum(server.injected.values()) == 3
 
 
+def test_a_server_gone_for_good_fails_at_once_with_why_while_a_refusing_one_is_retried() -> None:
+    with FakeOpenAI() as server:
+        url = server.url
+    retry = RetryPolicy(max_attempts=4, backoff_seconds=0.01)  # the port now refuses
+    dead = LLMClient(url, "fake", retry=retry, gone=lambda: "the server died (killed by SIGSEGV)")
+    result = dead.run(dead.complete("x"))
+    assert isinstance(result, InfraFailure) and result.reason == "llm_infra_error"
+    assert result.detail == "the server died (killed by SIGSEGV)" and result.attempts == 1
+    down = LLMClient(url, "fake", retry=retry, gone=lambda: None)  # may come back: retried
+    result = down.run(down.complete("x"))
+    assert isinstance(result, InfraFailure) and result.faults == {"connection": 4}
+    assert "Connect" in result.detail
+
+
 def test_retry_after_is_honoured() -> None:
     with FakeOpenAI(fault_rate=1.0, faults=("http_429",), retry_after="0.4") as server:
         llm = client(server, retry=RetryPolicy(max_attempts=2, backoff_seconds=0.0))

@@ -61,6 +61,7 @@ def start_client(
             cache=cache,
             native_n=False,
             cache_model=f"embedded:{server.model_path.name}",
+            gone=server.death,
         )
         stack.callback(client.close)
         return client

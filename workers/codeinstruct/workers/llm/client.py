@@ -15,7 +15,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Literal, TypeVar
@@ -197,6 +197,7 @@ class LLMClient:
         cache: CompletionCache | None = None,
         native_n: bool = True,
         cache_model: str | None = None,
+        gone: Callable[[], str | None] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model
@@ -206,6 +207,9 @@ class LLMClient:
         self.cache = cache
         self.native_n = native_n
         self.cache_model = cache_model or model
+        # Why the server is gone for good (the embedded server's death), asked on a connection
+        # fault: such a request fails at once with that reason instead of being retried.
+        self.gone = gone
         self._headers = {"Content-Type": "application/json"}
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
@@ -344,6 +348,9 @@ class LLMClient:
                 detail = str(fault)
                 REQUESTS.labels(stage, fault.kind).inc()
                 LATENCY.labels(stage).observe(time.perf_counter() - started)
+                gone = self.gone() if fault.kind == "connection" and self.gone else None
+                if gone:
+                    return InfraFailure("llm_infra_error", gone, attempt + 1, dict(faults))
                 if attempt + 1 < self.retry.max_attempts:
                     await asyncio.sleep(self.retry.delay(attempt, fault.retry_after, self._rng))
                 continue

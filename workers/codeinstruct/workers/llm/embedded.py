@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import urllib.request
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from codeinstruct.workers.errors import UserError
 from codeinstruct.workers.reaper import REAPER, Group
@@ -32,6 +34,17 @@ class EmbeddedServer:
     base_url: str
     model_path: Path
     process: subprocess.Popen[bytes]
+    log: IO[bytes]
+
+    def death(self) -> str | None:
+        """How the server ended and what its log says last, once it is gone; None while it
+        runs. A dead server does not come back: the client stops retrying it."""
+        code = self.process.poll()
+        if code is None:
+            return None
+        how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+        last = _tail(self.log, 160).strip().replace("\n", " | ")
+        return f"the embedded llama.cpp server died ({how}); its log ends: {last}"
 
 
 def default_model_path() -> Path:
@@ -115,7 +128,7 @@ def start_embedded(generator: Generator, stack: ExitStack) -> EmbeddedServer:
     stack.callback(stop, process)
     base_url = f"http://127.0.0.1:{port}/v1"
     _wait_ready(base_url, process, log)
-    return EmbeddedServer(base_url, path, process)
+    return EmbeddedServer(base_url, path, process, log)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
