@@ -42,7 +42,7 @@ class EmbeddedServer:
         code = self.process.poll()
         if code is None:
             return None
-        how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+        how = f"killed by {_signal_name(-code)}" if code < 0 else f"exit status {code}"
         last = _tail(self.log, 160).strip().replace("\n", " | ")
         return f"the embedded llama.cpp server died ({how}); its log ends: {last}"
 
@@ -157,6 +157,13 @@ def _wait_ready(base_url: str, process: subprocess.Popen[bytes], log: object) ->
             pass
         time.sleep(0.1)
     raise UserError(f"the embedded llama.cpp server did not answer within {STARTUP_SECONDS:g} s")
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def _tail(log: object, size: int = 2000) -> str:
