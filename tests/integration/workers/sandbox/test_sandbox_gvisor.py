@@ -96,6 +96,29 @@ def test_test_case_lines_are_counted(pool: Pool) -> None:
     assert (result.verdict, result.tests_passed, result.tests_failed) == ("pass", 3, 1)
 
 
+def test_a_programs_annotations_are_its_own_checked_or_not(pool: Pool) -> None:
+    # The supervisor's and the checks' modules postpone annotations; a program run under them
+    # must not (its annotations are objects, as under `python main.py`), unless it asks to.
+    solution = "def f(x: int) -> int:\n    return x\n"
+    own = "assert f.__annotations__['x'] is int, f.__annotations__\nassert f(1) == 1\n"
+    postponed = "from __future__ import annotations\n\n" + solution
+    asked = "assert f.__annotations__['x'] == 'int'\nassert f(1) == 1\n"
+    results = pool.run(
+        [
+            Job("plain", solution + own),
+            Job("checked", solution, tests=own),
+            Job("plain-postponed", postponed + asked),
+            Job("checked-postponed", postponed, tests=asked),
+        ]
+    )
+    assert [(r.id, r.verdict) for r in results] == [
+        ("plain", "pass"),
+        ("checked", "pass"),
+        ("plain-postponed", "pass"),
+        ("checked-postponed", "pass"),
+    ], [r.stderr[-300:] for r in results]
+
+
 def test_no_network_to_host_loopback(single: Pool) -> None:
     box = single.boxes[0]
     with socket.socket() as listener:

@@ -216,3 +216,16 @@ def test_the_end_line_carries_the_run_cpu_time() -> None:
     assert seen["ended"] and 0.25 <= seen["cpu_seconds"] < 0.5
     # An end line without it (five numbers) still ends the run; the CPU time is unknown.
     assert checks.summarize(f"{NONCE} E 0 1 0 0 0".encode(), NONCE)["cpu_seconds"] is None
+
+
+def test_checked_code_keeps_the_programs_own_annotations() -> None:
+    # The rewrite is compiled from a module that postpones annotations: a checked program must
+    # not inherit that (its annotations stay objects, as when it runs unchecked), and one that
+    # asks for postponed annotations itself still gets them.
+    solution = "def f(x: int) -> int:\n    return x\n"
+    tests = "assert f.__annotations__['x'] is int\nassert f(1) == 1\n"
+    seen = run(solution, tests)
+    assert seen["executed"] == 2 and seen["failed"] == 0
+    postponed = "from __future__ import annotations\n\n" + solution
+    seen = run(postponed, "assert f.__annotations__['x'] == 'int'\nassert f(1) == 1\n")
+    assert seen["executed"] == 2 and seen["failed"] == 0

@@ -343,10 +343,12 @@ def _bind(code: types.CodeType, targets: dict[str, Any]) -> types.CodeType:
 
 
 def _compile(tree: ast.Module, filename: str, source: str, targets: dict[str, Any]) -> Any:
+    """Compiled as the program's own module would be: without the `__future__` flags of this
+    one (postponed annotations)."""
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "'str' object is not callable": our sentinels
-        return _bind(compile(tree, filename, "exec"), targets)
+        return _bind(compile(tree, filename, "exec", dont_inherit=True), targets)
 
 
 class CheckedProgram:

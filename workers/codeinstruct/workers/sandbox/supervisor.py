@@ -481,7 +481,8 @@ def run_program(path: str) -> int:
     sys.modules["__main__"] = module
     try:
         with open(path, encoding="utf-8") as handle:
-            compiled = compile(handle.read(), path, "exec")
+            # Not under this module's `__future__` flags: the program's annotations are its own.
+            compiled = compile(handle.read(), path, "exec", dont_inherit=True)
         exec(compiled, module.__dict__)
     except SystemExit as stop:
         code = exit_status(stop.code)
