@@ -501,3 +501,26 @@ def test_in_a_gvisor_pod_as_uid_65532_a_job_forges_nothing_and_leaves_nothing(
         assert seen["found"] == "[]", f"job B read what job A left: {seen['found']}"
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def test_a_fault_of_ours_in_a_pool_thread_reaches_the_caller_and_the_pool_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Before: the worker thread died with the exception, its job's future never resolved and
+    # `run` waited forever.
+    from codeinstruct.workers.sandbox import warm_pool
+
+    real = warm_pool.result_of
+
+    def result_of(raw: dict[str, Any], job_id: str) -> Any:
+        if job_id == "bad":
+            raise KeyError("a field the pool did not expect")
+        return real(raw, job_id)
+
+    monkeypatch.setattr(warm_pool, "result_of", result_of)
+    with Pool("none", workers=1, timeout=5) as pool:
+        bad = pool.submit(Job("bad", "pass"))
+        with pytest.raises(KeyError, match="did not expect"):
+            bad.result(timeout=60)
+        [after] = pool.run([Job("after", "print('still served')")])
+    assert after.verdict == "pass" and "still served" in after.stdout

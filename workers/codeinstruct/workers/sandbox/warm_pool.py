@@ -153,32 +153,44 @@ class Pool:
                 time.sleep(min(5.0, 0.2 * 2**failures_in_a_row))
                 continue
             assert box is not None
-            payload = self._payload(task.job)
-            compiles = bool(languages.LANGUAGES[task.job.language].compile)
-            wait = languages.wall_cap(payload["timeout"]) + self.hung_margin
-            if compiles:
-                wait += languages.COMPILE_WALL_SECONDS
             try:
-                raw = box.run(
-                    payload,
-                    wait,
-                    cpu_limit=payload["timeout"],
-                    compile_limit=languages.COMPILE_CPU_SECONDS if compiles else None,
-                )
-            except SandboxCrashed as failure:
-                log.warning("sandbox %s failed on job %s: %s", box.name, task.job.id, failure)
+                self._serve(task, box, slot)
+            except Exception as error:
+                # A fault of ours: the caller hears of it, and the next job gets a sandbox
+                # whose exchange with us is not left half-way.
+                log.exception("sandbox pool: job %s", task.job.id)
+                task.future.set_exception(error)
                 box.kill()
                 self.boxes[slot] = None
-                with self._lock:
-                    self.replaced += 1
-                self._fail(task, failure)
-                continue
-            result = result_of(raw, task.job.id)
-            if result.verdict == "infra_error" and task.attempts < RETRIES:
-                task.attempts += 1
-                self._queue.put(task)
-                continue
-            task.future.set_result(result)
+
+    def _serve(self, task: _Task, box: Box, slot: int) -> None:
+        """Run `task` in `box`: its result, or back in the queue for its retry."""
+        payload = self._payload(task.job)
+        compiles = bool(languages.LANGUAGES[task.job.language].compile)
+        wait = languages.wall_cap(payload["timeout"]) + self.hung_margin
+        if compiles:
+            wait += languages.COMPILE_WALL_SECONDS
+        try:
+            raw = box.run(
+                payload,
+                wait,
+                cpu_limit=payload["timeout"],
+                compile_limit=languages.COMPILE_CPU_SECONDS if compiles else None,
+            )
+        except SandboxCrashed as failure:
+            log.warning("sandbox %s failed on job %s: %s", box.name, task.job.id, failure)
+            box.kill()
+            self.boxes[slot] = None
+            with self._lock:
+                self.replaced += 1
+            self._fail(task, failure)
+            return
+        result = result_of(raw, task.job.id)
+        if result.verdict == "infra_error" and task.attempts < RETRIES:
+            task.attempts += 1
+            self._queue.put(task)
+            return
+        task.future.set_result(result)
 
     def _fail(self, task: _Task, failure: SandboxCrashed) -> None:
         if task.attempts < RETRIES:
