@@ -6,7 +6,10 @@
 
 Prints sandbox seconds per passing sample and wall time, the ratio (c)/(a) (target <= 2.5x)
 and the throughput ratio (b)/(a) of the checked supervisor against the unchecked path on the
-same jobs (target >= 0.8x).
+same jobs (target >= 0.8x). A job's sandbox seconds are what the sandbox spent on it
+(`ExecResult.sandbox_seconds`: the fork of its process, made before it arrived, its files and
+its run); the ratio of the runs alone (`duration`, what this benchmark counted before) is
+printed beside it.
 
 Then (d), why the variants keep a job of their own: the cost, inside the sandbox, of forking a
 process from a job (the pristine copy one job per sample would need for each of its runs, so
@@ -27,7 +30,7 @@ from codeinstruct.workers.benchmarks import humaneval_problems
 from codeinstruct.workers.sandbox import ExecResult, Job
 from codeinstruct.workers.sandbox.warm_pool import Pool
 from codeinstruct.workers.verification.samples import Sample
-from codeinstruct.workers.verification.verify import Settings, verify
+from codeinstruct.workers.verification.verify import Settings, sandbox_seconds, verify
 
 
 def samples() -> dict[str, Sample]:
@@ -48,10 +51,11 @@ class Timed:
 
     def run(self, jobs: Sequence[Job]) -> list[ExecResult]:
         results = self.pool.run(jobs)
-        self.clock.seconds += sum(r.duration for r in results)
+        self.clock.seconds += sum(sandbox_seconds(r) for r in results)
+        self.clock.run_seconds += sum(r.duration for r in results)
         self.clock.jobs += len(results)
         variants = [r for r, job in zip(results, jobs, strict=True) if job.variants is not None]
-        self.clock.variant_seconds += sum(r.duration for r in variants)
+        self.clock.variant_seconds += sum(sandbox_seconds(r) for r in variants)
         self.clock.variant_jobs += len(variants)
         return results
 
@@ -61,6 +65,7 @@ class Clock:
 
     def __init__(self) -> None:
         self.seconds = 0.0
+        self.run_seconds = 0.0
         self.jobs = 0
         self.wall = 0.0
         self.variant_seconds = 0.0
@@ -151,9 +156,18 @@ def main() -> None:
         f"{wall_full:.2f} s wall"
     )
     print(f"    of which variant jobs: {full.variant_jobs}, {full.variant_seconds:.2f} sandbox s")
-    cost = (full.seconds / max(verified, 1)) / (single.seconds / max(passing_single, 1))
+
+    def per_sample(seconds: float, samples: int) -> float:
+        return seconds / max(samples, 1)
+
+    cost = per_sample(full.seconds, verified) / per_sample(single.seconds, passing_single)
+    runs_only = per_sample(full.run_seconds, verified) / per_sample(
+        single.run_seconds, passing_single
+    )
     print(
-        f"verification cost per passing sample (c)/(a): {cost:.2f}x sandbox time, {wall_full / wall_single:.2f}x wall (target <= 2.5x)"
+        f"verification cost per passing sample (c)/(a): {cost:.2f}x sandbox time, "
+        f"{wall_full / wall_single:.2f}x wall (target <= 2.5x); the runs alone, without the "
+        f"forks of their processes: {runs_only:.2f}x"
     )
     throughput = (len(found) / wall_checked) / (len(found) / wall_single)
     print(f"checked supervisor throughput (b)/(a): {throughput:.2f}x (target >= 0.8x)")

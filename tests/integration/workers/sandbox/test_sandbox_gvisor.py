@@ -96,6 +96,16 @@ def test_test_case_lines_are_counted(pool: Pool) -> None:
     assert (result.verdict, result.tests_passed, result.tests_failed) == ("pass", 3, 1)
 
 
+def test_a_jobs_sandbox_time_counts_the_fork_of_its_process(single: Pool) -> None:
+    # Each job runs in a process forked for it before it arrived (`Spare`): under gVisor that
+    # fork costs more than the job itself, so a count from the job's start alone (`duration`)
+    # leaves out most of what the sandbox spent on it.
+    results = single.run([Job(f"j{k}", PASSING) for k in range(3)])
+    for result in results:
+        assert result.verdict == "pass"
+        assert result.sandbox_seconds is not None and result.sandbox_seconds > result.duration
+
+
 def test_a_programs_annotations_are_its_own_checked_or_not(pool: Pool) -> None:
     # The supervisor's and the checks' modules postpone annotations; a program run under them
     # must not (its annotations are objects, as under `python main.py`), unless it asks to.

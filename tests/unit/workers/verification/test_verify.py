@@ -152,3 +152,23 @@ def test_the_variants_cpu_budget_follows_the_original_runs_cpu_time() -> None:
     # A sandbox that does not report it (an older service): the wall budget alone.
     assert variant_cpu_budget(ran({"executed": 1}), timeout=10) is None
     assert variant_cpu_budget(ran(None), timeout=10) is None
+
+
+def test_sandbox_time_counts_what_the_sandbox_spent_on_each_job() -> None:
+    # The fork of a job's process is part of its sandbox time (`sandbox_seconds`), not only
+    # its run (`duration`); a result without it (no sandbox answered) counts its duration.
+    class Forked(Scripted):
+        def run(self, jobs: Sequence[Job]) -> list[ExecResult]:
+            results = super().run(jobs)
+            known = [dataclasses.replace(r, sandbox_seconds=0.2) for r in results[:-1]]
+            return [*known, results[-1]]
+
+    counted: dict[str, int] = {}
+
+    def count(name: str, value: int) -> None:
+        counted[name] = counted.get(name, 0) + value
+
+    executor = Forked(lambda job: "fail" if is_null(job) else "pass")
+    verify(SAMPLES, executor, Settings(mutants=1), count=count)
+    # Two first runs, then two variant jobs: in each batch one result without sandbox time.
+    assert counted["sandbox_ms"] == 2 * (200 + 50)

@@ -63,6 +63,10 @@ class ExecResult:
     cpu_seconds: float | None = None
     """CPU time of the run (after compilation), measured on the host for sandboxes; the time
     limit (`timeout`) is on this, `duration` is the wall time of the whole job."""
+    sandbox_seconds: float | None = None
+    """The sandbox's time on this job: `duration`, its files written before it, and the fork of
+    the process it ran in (made ahead, while the job was on its way; under gVisor it costs
+    more than a short job's run). None when no sandbox answered."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -3,8 +3,9 @@
 Protocol: after start it writes `{"ready": true, ...}`; then for each job line on stdin
 (`{"id", "language", "program", "timeout", "memory_mib"}`) it writes one result line on stdout
 (`{"id", "exit_code", "signal", "timed_out", "stdout", "stderr", "stdout_truncated",
-"stderr_truncated", "duration", "cpu_seconds", ...}`). A compiled language's job first writes
-`{"phase": "run", "id"}` once it compiled; while a job runs, the host may send
+"stderr_truncated", "duration", "sandbox_seconds", "cpu_seconds", ...}`). A compiled
+language's job first writes `{"phase": "run", "id"}` once it compiled; while a job runs, the
+host may send
 `{"cancel": id}` (it measured the job's CPU time used up). Each job runs in a forked child: a
 new session, the `nobody` user, a fresh empty working directory on the tmpfs, and rlimits on
 CPU time, address space, file size, open files and processes. Python runs in the child itself;
@@ -628,6 +629,7 @@ class Spare:
     a pipe, then confines itself (`child_main`)."""
 
     def __init__(self, drop_user: bool) -> None:
+        started = time.monotonic()
         # The collector would touch every old object in the child: copy-on-write page faults,
         # which gVisor handles slowly. Frozen objects are left alone.
         gc.freeze()
@@ -653,6 +655,8 @@ class Spare:
         os.close(out_w)
         os.close(err_w)
         os.close(checks_w)
+        # Part of its job's sandbox time, though spent before the job arrived.
+        self.fork_seconds = time.monotonic() - started
 
     def start(self, job: dict) -> None:
         data = json.dumps(job).encode()
@@ -746,6 +750,7 @@ def job_files(job: dict) -> dict[str, str]:
 
 def run_job(job: dict, spare: Spare, serial: int, wake_r: int, lines: Lines | None = None) -> dict:
     """Run one job in `spare` (used up, killed and reaped with everything it started)."""
+    received = time.monotonic()
     timeout = float(job.get("timeout") or DEFAULT_TIMEOUT)
     job["timeout"] = timeout
     job["memory_mib"] = int(job.get("memory_mib") or DEFAULT_MEMORY_MIB)
@@ -780,7 +785,9 @@ def run_job(job: dict, spare: Spare, serial: int, wake_r: int, lines: Lines | No
         reap_all(spare.drop_user and OWN_PIDS)
         spare.close()
         wipe_left_behind()
-    result["duration"] = round(time.monotonic() - start, 4)
+    ended = time.monotonic()
+    result["duration"] = round(ended - start, 4)
+    result["sandbox_seconds"] = round(spare.fork_seconds + ended - received, 4)
     result["id"] = job.get("id")
     channel = result.pop("channel")
     if native:

@@ -233,6 +233,7 @@ def result_of(raw: dict[str, Any], job_id: str) -> ExecResult:
         language=raw.get("language") or "python",
         signal=raw.get("signal"),
         cpu_seconds=raw.get("host_cpu_seconds", raw.get("cpu_seconds")),
+        sandbox_seconds=raw.get("sandbox_seconds"),
     )
 
 
