@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from codeinstruct.workers.benchmarks import humaneval_problems
-from codeinstruct.workers.sandbox import ExecResult, Job
+from codeinstruct.workers.sandbox import ExecResult, Job, checks
 from codeinstruct.workers.sandbox.box import Box
 from codeinstruct.workers.sandbox.supervisor import OUTPUT_CAP
+from codeinstruct.workers.sandbox.verdict import result_of
 from codeinstruct.workers.sandbox.warm_pool import Pool
 from tests.helpers.paths import REPO
 from tests.helpers.threads import Worker
@@ -104,6 +105,28 @@ def test_a_jobs_sandbox_time_counts_the_fork_of_its_process(single: Pool) -> Non
     for result in results:
         assert result.verdict == "pass"
         assert result.sandbox_seconds is not None and result.sandbox_seconds > result.duration
+
+
+def test_a_checked_job_runs_the_code_the_host_compiled_or_else_its_own(single: Pool) -> None:
+    # The host compiles a checked job's rewrite (`Precompiled`) and the job runs that code;
+    # shipped code that is damaged, or not of this job, is ignored and the job compiles its
+    # sources. Shown by shipping the code of another solution than the job's text.
+    box = single.boxes[0]
+    assert box is not None and box.hello["bytecode"] == checks.BYTECODE
+    tests = "assert f() == 2\n"
+    other = checks.Precompiled.build(["def f():\n    return 2\n"], tests, "t0ken")
+    assert other is not None
+
+    def run(**extra: object) -> str:
+        job = {"id": "j", "program": "def f():\n    return 1\n", "tests": tests, "timeout": 5}
+        return result_of(box.run({**job, **extra}, wait=30), "j").verdict
+
+    assert run(precompiled={"token": "t0ken", "code": other.dumps()}) == "pass"
+    assert run(precompiled={"token": "t0ken", "code": "garbage"}) == "fail"
+    two = checks.Precompiled.build(["def f():\n    return 2\n"] * 2, tests, "t0ken")
+    assert two is not None
+    assert run(precompiled={"token": "t0ken", "code": two.dumps()}) == "fail"
+    assert run() == "fail"
 
 
 def test_a_programs_annotations_are_its_own_checked_or_not(pool: Pool) -> None:

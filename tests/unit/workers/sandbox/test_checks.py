@@ -14,11 +14,11 @@ from codeinstruct.workers.sandbox.verdict import assess
 NONCE = "0123456789abcdef"
 
 
-def run(solution: str, tests: str) -> dict[str, Any]:
+def run(solution: str, tests: str, precompiled: checks.Precompiled | None = None) -> dict[str, Any]:
     """Run a checked program here (trusted snippets only) and summarize its channel."""
     read, write = os.pipe()
     recorder = checks.Recorder(NONCE, write)
-    program = checks.CheckedProgram(solution, tests, recorder)
+    program = checks.CheckedProgram(solution, tests, recorder, precompiled)
     namespace: dict[str, Any] = {"__name__": "__main__"}
     status = 0
     try:
@@ -229,3 +229,45 @@ def test_checked_code_keeps_the_programs_own_annotations() -> None:
     postponed = "from __future__ import annotations\n\n" + solution
     seen = run(postponed, "assert f.__annotations__['x'] == 'int'\nassert f(1) == 1\n")
     assert seen["executed"] == 2 and seen["failed"] == 0
+
+
+def _all_cases() -> list[tuple[str, str, str]]:
+    from tests.verification_cases import ADVERSARIAL, CROSS_RUN, HONEST
+
+    return [
+        (name, solution, tests) for name, solution, tests, _ in ADVERSARIAL + CROSS_RUN + HONEST
+    ]
+
+
+@pytest.mark.parametrize(("name", "solution", "tests"), _all_cases())
+def test_code_compiled_on_the_host_is_the_code_the_job_would_compile(
+    name: str, solution: str, tests: str
+) -> None:
+    # What the host ships (through its text form) is, instruction for instruction and constant
+    # for constant, the job's own rewrite of the same sources (both are then bound alike).
+    built = checks.Precompiled.build([solution], tests, NONCE)
+    assert built is not None, name
+    shipped = checks.Precompiled.loads(NONCE, built.dumps())
+    assert shipped is not None
+    tests_code, lines = checks._tests_code(tests, NONCE)
+    assert shipped.solutions == [checks._solution_code(solution, NONCE)]
+    assert (shipped.tests, shipped.required_lines) == (tests_code, lines)
+
+
+def test_a_run_of_shipped_code_counts_as_the_jobs_own() -> None:
+    solution, tests = "def f(x):\n    return x + 1\n", "assert f(1) == 2\nassert f(2) == 4\n"
+    built = checks.Precompiled.build([solution], tests, "token")
+    assert built is not None
+    shipped = checks.Precompiled.loads("token", built.dumps())
+    seen, own = run(solution, tests, shipped), run(solution, tests)
+    seen.pop("cpu_seconds")
+    own.pop("cpu_seconds")
+    assert seen == own
+    assert seen["executed"] == 2 and seen["failed_lines"] == [2] and seen["called"]
+
+
+def test_what_does_not_compile_or_load_is_left_to_the_job() -> None:
+    assert checks.Precompiled.build(["def f(:\n"], "assert f()\n", NONCE) is None
+    assert checks.Precompiled.build(["def f():\n    pass\n"], "assert (\n", NONCE) is None
+    assert checks.Precompiled.loads(NONCE, "not base64 at all!") is None
+    assert checks.Precompiled.loads(NONCE, "AAAA") is None

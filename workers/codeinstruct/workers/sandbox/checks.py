@@ -1,7 +1,9 @@
 """Evidence that the tests ran, gathered INSIDE the sandbox (standard library only).
 
 A checked job has two parts, the solution and its tests. Before either runs, both are rewritten
-(AST) and compiled separately, then executed in one `__main__` namespace, solution first:
+(AST) and compiled separately, then executed in one `__main__` namespace, solution first. The
+host compiles them when the sandbox runs its interpreter (`Precompiled`: in a freshly forked
+process under gVisor the rewrite costs several times more); the job does otherwise.
 
 - every `assert` of the tests becomes a call to the recorder, which counts it as executed and,
   when it is false, as failed, before raising `AssertionError` as the statement would. An assert
@@ -35,9 +37,12 @@ reach the recorder; counting outside the process would need ptrace, which this d
 from __future__ import annotations
 
 import ast
+import base64
 import bisect
 import contextlib
+import importlib.util
 import linecache
+import marshal
 import os
 import re
 import sys
@@ -45,7 +50,7 @@ import threading
 import time
 import types
 import warnings
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 CHANNEL_FD = 1000
 SOLUTION_FILE = "solution.py"
@@ -342,40 +347,103 @@ def _bind(code: types.CodeType, targets: dict[str, Any]) -> types.CodeType:
     return code.replace(co_consts=consts)
 
 
-def _compile(tree: ast.Module, filename: str, source: str, targets: dict[str, Any]) -> Any:
-    """Compiled as the program's own module would be: without the `__future__` flags of this
-    one (postponed annotations)."""
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+def _compile(tree: ast.Module, filename: str) -> types.CodeType:
+    """Compiled as the program's own module would be by the sandbox's interpreter: without
+    this module's `__future__` flags (postponed annotations), asserts kept."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "'str' object is not callable": our sentinels
-        return _bind(compile(tree, filename, "exec", dont_inherit=True), targets)
+        return compile(tree, filename, "exec", dont_inherit=True, optimize=0)
+
+
+def _solution_code(solution: str, token: str) -> types.CodeType:
+    return _compile(_instrument_solution(ast.parse(solution, SOLUTION_FILE), token), SOLUTION_FILE)
+
+
+def _tests_code(tests: str, token: str) -> tuple[types.CodeType, set[int]]:
+    rewriter = _Tests(token)
+    tree = rewriter.rewrite(ast.parse(tests, TESTS_FILE))
+    return _compile(tree, TESTS_FILE), rewriter.top_level_lines
+
+
+def _remember(filename: str, source: str) -> None:
+    """The source that tracebacks through `filename` show."""
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+
+
+# The bytecode's version: code compiled elsewhere runs only on an interpreter of the same.
+BYTECODE = importlib.util.MAGIC_NUMBER.hex()
+
+
+class Precompiled(NamedTuple):
+    """A checked job's instrumented code, compiled before it reached the sandbox (by the host:
+    a warm process, where parsing and compiling cost a fraction of what they cost in a job's
+    freshly forked process under gVisor). One code object per solution (the program, or each
+    variant), the tests' code and their top-level assert lines; the sentinels are named by
+    `token`, drawn for the job after its text was fixed."""
+
+    token: str
+    solutions: list[types.CodeType]
+    tests: types.CodeType
+    required_lines: set[int]
+
+    @classmethod
+    def build(cls, solutions: list[str], tests: str, token: str) -> Precompiled | None:
+        """None when any part does not compile (or the rewrite fails on it): the job then
+        compiles its sources itself, and reports why as the program's error."""
+        try:
+            codes = [_solution_code(solution, token) for solution in solutions]
+            tests_code, lines = _tests_code(tests, token)
+        except Exception:
+            return None
+        return cls(token, codes, tests_code, lines)
+
+    def dumps(self) -> str:
+        blob = marshal.dumps((self.solutions, self.tests, sorted(self.required_lines)))
+        return base64.b64encode(blob).decode("ascii")
+
+    @classmethod
+    def loads(cls, token: str, text: str) -> Precompiled | None:
+        """None when `text` is not what `dumps` wrote (the job compiles its sources then)."""
+        try:
+            solutions, tests, lines = marshal.loads(base64.b64decode(text))
+        except (ValueError, TypeError, EOFError):
+            return None
+        return cls(token, list(solutions), tests, set(lines))
 
 
 class CheckedProgram:
     """The compiled, instrumented solution and tests of one run (SyntaxError when unparsable);
-    the tests are compiled once per recorder, so the variants of a job share them."""
+    the tests are compiled once per recorder, so the variants of a job share them. With
+    `precompiled`, its code of solution number `index` and of the tests is used."""
 
-    def __init__(self, solution: str, tests: str, recorder: Recorder) -> None:
-        nonce = recorder.nonce
+    def __init__(
+        self,
+        solution: str,
+        tests: str,
+        recorder: Recorder,
+        precompiled: Precompiled | None = None,
+        index: int = 0,
+    ) -> None:
+        token = precompiled.token if precompiled else recorder.nonce
         targets = {
-            _sentinel(nonce, "enter"): recorder.enter,
-            _sentinel(nonce, "check"): recorder.check,
-            _sentinel(nonce, "expected"): recorder.expected,
-            _sentinel(nonce, "enter_test"): recorder.enter_test,
+            _sentinel(token, "enter"): recorder.enter,
+            _sentinel(token, "check"): recorder.check,
+            _sentinel(token, "expected"): recorder.expected,
+            _sentinel(token, "enter_test"): recorder.enter_test,
         }
         self.recorder = recorder
-        self.solution = _compile(
-            _instrument_solution(ast.parse(solution, SOLUTION_FILE), nonce),
-            SOLUTION_FILE,
-            solution,
-            targets,
-        )
+        _remember(SOLUTION_FILE, solution)
+        code = precompiled.solutions[index] if precompiled else _solution_code(solution, token)
+        self.solution = _bind(code, targets)
         compiled = recorder.compiled_tests.get(tests)
         if compiled is None:
-            rewriter = _Tests(nonce)
-            tree = rewriter.rewrite(ast.parse(tests, TESTS_FILE))
-            compiled = _compile(tree, TESTS_FILE, tests, targets), rewriter.top_level_lines
-            recorder.compiled_tests[tests] = compiled
+            _remember(TESTS_FILE, tests)
+            tests_code, lines = (
+                (precompiled.tests, precompiled.required_lines)
+                if precompiled
+                else _tests_code(tests, token)
+            )
+            compiled = recorder.compiled_tests[tests] = _bind(tests_code, targets), lines
         self.tests, self.required_lines = compiled
 
 

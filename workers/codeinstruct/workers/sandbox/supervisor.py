@@ -506,6 +506,7 @@ def run_checked(job: dict, path: str) -> int:
     """Run a job's solution, then its tests, counting checks (see `checks.py`); the status the
     program ended with goes to the supervisor before atexit handlers run.
 
+    The code comes compiled from the host when it could (`precompiled`, `checks.Precompiled`).
     With `variants` (other solutions, e.g. a null variant and mutants), each runs in turn with
     the same tests, in a fresh `__main__`, its lines on the channel after a `V <index>` line;
     `program` itself is not run then.
@@ -514,9 +515,14 @@ def run_checked(job: dict, path: str) -> int:
     sys.stdout = open(1, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
     sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
     variants = job.get("variants")
+    shipped = job.pop("precompiled", None)
+    precompiled = shipped and checks.Precompiled.loads(shipped["token"], shipped["code"])
+    if precompiled and len(precompiled.solutions) != len(variants or [job["program"]]):
+        precompiled = None  # not this job's: its sources are compiled here
     status = 0
     if variants is None:
-        status = check_once(job["program"], job["tests"], checks.Recorder(nonce), path)
+        recorder = checks.Recorder(nonce)
+        status = check_once(job["program"], job["tests"], recorder, path, precompiled)
     else:
         budget = float(job.get("variant_timeout") or job["timeout"])
         cpu = float(job.get("variant_cpu_seconds") or 0.0)
@@ -526,7 +532,7 @@ def run_checked(job: dict, path: str) -> int:
         for index, solution in enumerate(variants):
             recorder.reset()
             recorder.send("V", index)
-            check_once(solution, job["tests"], recorder, path, budget, cpu)
+            check_once(solution, job["tests"], recorder, path, precompiled, index, budget, cpu)
             for thread in threading.enumerate():
                 if thread is not threading.main_thread() and not thread.daemon:
                     thread.join()
@@ -554,10 +560,13 @@ def check_once(
     tests: str,
     recorder: checks.Recorder,
     path: str,
+    precompiled: checks.Precompiled | None = None,
+    index: int = 0,
     budget: float = 0.0,
     cpu: float = 0.0,
 ) -> int:
-    """One checked run in a fresh `__main__`; sends its end line; returns its status. With a
+    """One checked run in a fresh `__main__`; sends its end line; returns its status. Its code
+    is solution number `index` of `precompiled` when the host compiled the job. With a
     `budget` (wall seconds, variants only) or a `cpu` budget (CPU seconds), a run that takes
     longer is stopped and marked timed out. The budgets end before any handler below runs, and
     a variant's error is not printed (its verdict comes from the channel alone): a variant
@@ -576,7 +585,7 @@ def check_once(
                 signal.setitimer(signal.ITIMER_REAL, budget)
             if cpu:
                 signal.setitimer(signal.ITIMER_PROF, cpu)
-            program = checks.CheckedProgram(solution, tests, recorder)
+            program = checks.CheckedProgram(solution, tests, recorder, precompiled, index)
             if "unittest" in solution or "unittest" in tests:
                 checks.count_unittest()
             exec(program.solution, namespace)
@@ -1001,6 +1010,8 @@ def main() -> None:
         # Whether jobs of several supervisors sharing this filesystem cannot see each other's
         # files (`sandbox serve --isolation none` runs one supervisor when they can).
         "private_scratch": private and private_scratch_works(),
+        # Checked jobs may come compiled (`checks.Precompiled`) for this bytecode.
+        "bytecode": checks.BYTECODE,
     }
     out.write(json.dumps(ready).encode() + b"\n")
     out.flush()
