@@ -30,7 +30,7 @@ from codeinstruct.workers.benchmarks import humaneval_problems
 from codeinstruct.workers.sandbox import ExecResult, Job
 from codeinstruct.workers.sandbox.warm_pool import Pool
 from codeinstruct.workers.verification.samples import Sample
-from codeinstruct.workers.verification.verify import Settings, sandbox_seconds, verify
+from codeinstruct.workers.verification.verify import Settings, verify
 
 
 def samples() -> dict[str, Sample]:
@@ -51,11 +51,11 @@ class Timed:
 
     def run(self, jobs: Sequence[Job]) -> list[ExecResult]:
         results = self.pool.run(jobs)
-        self.clock.seconds += sum(sandbox_seconds(r) for r in results)
+        self.clock.seconds += sum(r.sandbox_time() for r in results)
         self.clock.run_seconds += sum(r.duration for r in results)
         self.clock.jobs += len(results)
         variants = [r for r, job in zip(results, jobs, strict=True) if job.variants is not None]
-        self.clock.variant_seconds += sum(sandbox_seconds(r) for r in variants)
+        self.clock.variant_seconds += sum(r.sandbox_time() for r in variants)
         self.clock.variant_jobs += len(variants)
         return results
 

@@ -68,6 +68,11 @@ class ExecResult:
     the process it ran in (made ahead, while the job was on its way; under gVisor it costs
     more than a short job's run). None when no sandbox answered."""
 
+    def sandbox_time(self) -> float:
+        """What the sandbox spent on this job: `sandbox_seconds`, else (no sandbox said) its
+        `duration`."""
+        return self.duration if self.sandbox_seconds is None else self.sandbox_seconds
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -5,13 +5,13 @@ Protocol: after start it writes `{"ready": true, ...}`; then for each job line o
 (`{"id", "exit_code", "signal", "timed_out", "stdout", "stderr", "stdout_truncated",
 "stderr_truncated", "duration", "sandbox_seconds", "cpu_seconds", ...}`). A compiled
 language's job first writes `{"phase": "run", "id"}` once it compiled; while a job runs, the
-host may send
-`{"cancel": id}` (it measured the job's CPU time used up). Each job runs in a forked child: a
-new session, the `nobody` user, a fresh empty working directory on the tmpfs, and rlimits on
-CPU time, address space, file size, open files and processes. Python runs in the child itself;
-other languages (`languages.py`) are compiled by children of it, then exec'd. The wall cap kills
-the child's process group; the supervisor is a child subreaper, so processes that escaped the
-group (double forks, `setsid`) come back to it and are killed and reaped before the next job.
+host may send `{"cancel": id}` (it measured the job's CPU time used up). Each job runs in a
+forked child: a new session, the `nobody` user, a fresh empty working directory on the tmpfs,
+and rlimits on CPU time, address space, file size, open files and processes. Python runs in
+the child itself; other languages (`languages.py`) are compiled by children of it, then
+exec'd. The wall cap kills the child's process group; the supervisor is a child subreaper, so
+processes that escaped the group (double forks, `setsid`) come back to it and are killed and
+reaped before the next job.
 """
 
 from __future__ import annotations

@@ -165,8 +165,7 @@ class Pool:
                 # whose exchange with us is not left half-way.
                 log.exception("sandbox pool: job %s", task.job.id)
                 task.future.set_exception(error)
-                box.kill()
-                self.boxes[slot] = None
+                self._replace(slot, box)
 
     def _serve(self, task: _Task, box: Box, slot: int) -> None:
         """Run `task` in `box`: its result, or back in the queue for its retry."""
@@ -184,10 +183,7 @@ class Pool:
             )
         except SandboxCrashed as failure:
             log.warning("sandbox %s failed on job %s: %s", box.name, task.job.id, failure)
-            box.kill()
-            self.boxes[slot] = None
-            with self._lock:
-                self.replaced += 1
+            self._replace(slot, box)
             self._fail(task, failure)
             return
         result = result_of(raw, task.job.id)
@@ -196,6 +192,13 @@ class Pool:
             self._queue.put(task)
             return
         task.future.set_result(result)
+
+    def _replace(self, slot: int, box: Box) -> None:
+        """Kill `box`: the slot's next job starts a new sandbox."""
+        box.kill()
+        self.boxes[slot] = None
+        with self._lock:
+            self.replaced += 1
 
     def _fail(self, task: _Task, failure: SandboxCrashed) -> None:
         if task.attempts < RETRIES:

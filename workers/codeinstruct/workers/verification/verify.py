@@ -79,12 +79,7 @@ def count_sandbox_time(results: Iterable[ExecResult], count: Count) -> None:
     """Wall-clock time in the sandbox (`ExecResult.sandbox_seconds`: with the fork of each
     job's process) goes to the stage's `sandbox_ms` counter, never into a record: records stay
     byte-identical from run to run."""
-    count("sandbox_ms", sum(round(sandbox_seconds(result) * 1000) for result in results))
-
-
-def sandbox_seconds(result: ExecResult) -> float:
-    """What the sandbox spent on a job; its run's duration when no sandbox said."""
-    return result.duration if result.sandbox_seconds is None else result.sandbox_seconds
+    count("sandbox_ms", sum(round(result.sandbox_time() * 1000) for result in results))
 
 
 def variant_timeout(duration: float, timeout: float) -> float:
